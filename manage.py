@@ -1,0 +1,19 @@
+#!/usr/bin/env python
+"""Django's command-line utility for administrative tasks."""
+
+import os
+import sys
+
+
+def main() -> None:
+    from smartmine.config import load_config_or_exit
+
+    load_config_or_exit()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartmine.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""Configuration from the environment and an optional `.env` file, validated once at start-up.
+
+No Django import: `manage.py`, daphne (asgi.py), Celery and the dev-services script all call
+`load_config_or_exit()` first, so a bad value stops every process with one line that names the variable,
+the value and what is accepted, instead of a traceback from deep inside Django.
+
+Precedence: the process environment, then `.env`, then `var/runtime.env` (written by
+`python -m smartmine.devservices` when it had to start private PostgreSQL/Redis servers), then defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+RUNTIME_ENV_FILE = VAR_DIR / "runtime.env"
+
+DEFAULT_DATABASE_URL = "postgres://127.0.0.1:5432/smartmine"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("keyvalue", "json")
+ENVIRONMENTS = ("development", "production")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message is meant for the person starting the system."""
+
+    def __init__(self, name: str, value: str, accepted: str) -> None:
+        self.name, self.value, self.accepted = name, value, accepted
+        super().__init__(f"configuration error: {name}={value!r} is not valid: expected {accepted}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the project reads from the environment, already parsed and checked."""
+
+    environment: str = "development"
+    api_host: str = "localhost"
+    api_port: int = 5000
+    api_debug: bool = False
+    websocket_host: str = "localhost"
+    websocket_port: int = 8766
+    simulation_interval_s: float = 5.0
+    simulation_speed: float = 1.0
+    max_trucks: int = 15
+    max_crushers: int = 3
+    max_stockpiles: int = 4
+    log_level: str = "INFO"
+    log_file: str = "smartmine.log"
+    log_format: str = "keyvalue"
+    cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://localhost:5173")
+    database_url: str = DEFAULT_DATABASE_URL
+    database_url_explicit: bool = False
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_url_explicit: bool = False
+    secret_key: str = ""
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    api_allow_anonymous_read: bool = False
+    readings_retention_days: int = 30
+    rollup_retention_days: int = 365
+    database: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+
+def _layered_environment() -> tuple[dict[str, str], set[str]]:
+    """The process environment over `.env` over `var/runtime.env`, and the names the user set explicitly.
+
+    django-environ loads files into os.environ without overwriting what is already set, which gives exactly
+    this precedence, and child processes (workers, beat) inherit the result.
+    """
+    environ.Env.read_env(BASE_DIR / ".env", parse_comments=True)
+    explicit = set(os.environ)
+    environ.Env.read_env(RUNTIME_ENV_FILE)
+    return dict(os.environ), explicit
+
+
+class _Reader:
+    """Reads one variable at a time, turning every parse failure into a ConfigError naming it."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+
+    def raw(self, name: str, default: str) -> str:
+        value = self.values.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def parse(self, name: str, default: str, parser: Callable[[str], T], accepted: str) -> T:
+        value = self.raw(name, default)
+        try:
+            return parser(value)
+        except (ValueError, TypeError):
+            raise ConfigError(name, value, accepted) from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        truthy, falsy = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+        def parse(value: str) -> bool:
+            lowered = value.lower()
+            if lowered not in truthy | falsy:
+                raise ValueError(value)
+            return lowered in truthy
+
+        return self.parse(name, "true" if default else "false", parse, "true or false")
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        def parse(value: str) -> int:
+            number = int(value)
+            if not minimum <= number <= maximum:
+                raise ValueError(value)
+            return number
+
+        return self.parse(name, str(default), parse, f"a whole number from {minimum} to {maximum}")
+
+    def positive_float(self, name: str, default: float, maximum: float) -> float:
+        def parse(value: str) -> float:
+            number = float(value)
+            if not 0 < number <= maximum:  # also rejects nan
+                raise ValueError(value)
+            return number
+
+        return self.parse(name, str(default), parse, f"a number of seconds above 0 and at most {maximum:g}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], upper: bool = False) -> str:
+        def parse(value: str) -> str:
+            normalised = value.upper() if upper else value.lower()
+            if normalised not in choices:
+                raise ValueError(value)
+            return normalised
+
+        return self.parse(name, default, parse, "one of " + ", ".join(choices))
+
+    def csv(self, name: str, default: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in self.raw(name, default).split(",") if item.strip())
+
+
+def _parse_host(value: str) -> str:
+    if value in {"localhost", "0.0.0.0", "::"}:
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not value.replace("-", "").replace(".", "").isalnum():
+            raise
+    return value
+
+
+def _parse_origin(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+        raise ValueError(value)
+    return value.rstrip("/")
+
+
+def _parse_database_url(value: str) -> dict[str, Any]:
+    parts = urlsplit(value)
+    if parts.scheme not in {"postgres", "postgresql", "pgsql"} or not parts.path.strip("/"):
+        raise ValueError(value)
+    parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    return environ.Env.db_url_config(value)
+
+
+def _parse_redis_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.netloc or parts.path):
+        raise ValueError(value)
+    parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    return value
+
+
+def _dev_secret_key() -> str:
+    """A per-checkout random key for development, kept under var/ so sessions survive restarts."""
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        VAR_DIR.mkdir(exist_ok=True)
+        path.write_text(key, encoding="utf-8")
+        path.chmod(0o600)
+        return key
+
+
+def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | None = None) -> Config:
+    """Parse and check every setting; raises ConfigError on the first bad one."""
+    if values is None:
+        values, explicit = _layered_environment()
+    explicit = set(values) if explicit is None else explicit
+    read = _Reader(values)
+    environment = read.choice("ENVIRONMENT", "development", ENVIRONMENTS)
+    production = environment == "production"
+
+    secret_key = read.raw("SECRET_KEY", "")
+    if production and (len(secret_key) < 32 or secret_key == EXAMPLE_SECRET_KEY):
+        raise ConfigError(
+            "SECRET_KEY", secret_key, "a random string of at least 32 characters (not the example) in production"
+        )
+    database_url = read.raw("DATABASE_URL", DEFAULT_DATABASE_URL)
+    return Config(
+        environment=environment,
+        api_host=read.parse("API_HOST", "localhost", _parse_host, "a host name or IP address"),
+        api_port=read.integer("API_PORT", 5000, 1, 65535),
+        api_debug=read.boolean("API_DEBUG", False),
+        websocket_host=read.parse("WEBSOCKET_HOST", "localhost", _parse_host, "a host name or IP address"),
+        websocket_port=read.integer("WEBSOCKET_PORT", 8766, 1, 65535),
+        simulation_interval_s=read.positive_float("SIMULATION_INTERVAL", 5.0, 3600),
+        simulation_speed=read.parse(
+            "SIMULATION_SPEED", "1", _positive_number(1000), "a number above 0 and at most 1000"
+        ),
+        max_trucks=read.integer("MAX_TRUCKS", 15, 1, 5000),
+        max_crushers=read.integer("MAX_CRUSHERS", 3, 1, 200),
+        max_stockpiles=read.integer("MAX_STOCKPILES", 4, 1, 500),
+        log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        log_file=values.get("LOG_FILE", "smartmine.log").strip(),
+        log_format=read.choice("LOG_FORMAT", "keyvalue", LOG_FORMATS),
+        cors_origins=tuple(
+            read.parse("CORS_ORIGINS", origin, _parse_origin, "comma-separated http(s)://host[:port] origins")
+            for origin in read.csv("CORS_ORIGINS", "http://localhost:3000,http://localhost:5173")
+        ),
+        database_url=database_url,
+        database_url_explicit="DATABASE_URL" in explicit,
+        database=read.parse(
+            "DATABASE_URL",
+            DEFAULT_DATABASE_URL,
+            _parse_database_url,
+            "a PostgreSQL URL such as postgres://user:password@host:5432/dbname",
+        ),
+        redis_url=read.parse(
+            "REDIS_URL", DEFAULT_REDIS_URL, _parse_redis_url, "a Redis URL such as redis://host:6379/0"
+        ),
+        redis_url_explicit="REDIS_URL" in explicit,
+        secret_key=secret_key or _dev_secret_key(),
+        allowed_hosts=read.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"),
+        api_allow_anonymous_read=read.boolean("API_ALLOW_ANONYMOUS_READ", False),
+        readings_retention_days=read.integer("READINGS_RETENTION_DAYS", 30, 1, 36500),
+        rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
+    )
+
+
+def _positive_number(maximum: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not 0 < number <= maximum:
+            raise ValueError(value)
+        return number
+
+    return parse
+
+
+_loaded: Config | None = None
+
+
+def load_config_or_exit() -> Config:
+    """Load the configuration once per process; on a bad value print one line and exit with status 2."""
+    global _loaded
+    if _loaded is None:
+        try:
+            _loaded = load_config()
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            raise SystemExit(2) from None
+    return _loaded

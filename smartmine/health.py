@@ -1,0 +1,114 @@
+"""Component checks behind /api/health, each bounded in time so a hanging server cannot hang the endpoint.
+
+Every check runs in its own daemon thread; whatever has not answered by the deadline is reported as a
+timeout, and its thread is abandoned (each check carries its own socket timeouts, so it ends soon after).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connections
+
+OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
+
+
+@dataclass
+class CheckResult:
+    status: str
+    latency_ms: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "latency_ms": self.latency_ms, **self.detail}
+
+
+def check_database() -> dict[str, Any]:
+    """A round trip through Django's own connection settings; the connection is closed (this is a thread)."""
+    connection = connections.create_connection("default")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 1000")
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
+    return {}
+
+
+def check_redis() -> dict[str, Any]:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return {}
+
+
+def check_worker() -> dict[str, Any]:
+    """A Celery worker must answer a broadcast ping; no worker means ticks and retraining stop."""
+    from smartmine.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=1)
+        replies = app.control.ping(timeout=1.0, connection=connection)
+    if not replies:
+        raise RuntimeError("no Celery worker answered")
+    return {"workers": sorted(name for reply in replies for name in reply)}
+
+
+def check_simulation() -> dict[str, Any]:
+    """How old the newest simulation tick is, against the configured interval."""
+    from fleet.selectors import last_tick_age_s  # the fleet app owns ticks
+
+    age_s = last_tick_age_s()
+    if age_s is None:
+        return {"last_tick_age_s": None, "note": "no active site has ticked yet"}
+    stale_after_s = max(60.0, 5 * settings.SIMULATION_INTERVAL_S)
+    if age_s > stale_after_s:
+        raise RuntimeError(f"last tick {age_s:.0f} s ago (stale after {stale_after_s:.0f} s)")
+    return {"last_tick_age_s": round(age_s, 1)}
+
+
+CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "database": check_database,
+    "redis": check_redis,
+    "worker": check_worker,
+    "simulation": check_simulation,
+}
+
+
+def run_checks(checks: dict[str, Callable[[], dict[str, Any]]], timeout_s: float) -> dict[str, CheckResult]:
+    """Run every check concurrently and return within timeout_s, whatever the checks do."""
+    results: dict[str, CheckResult] = {}
+    lock = threading.Lock()
+
+    def run(name: str, check: Callable[[], dict[str, Any]]) -> None:
+        started = time.perf_counter()
+        try:
+            detail = check()
+            result = CheckResult(OK, detail=detail)
+        except Exception as error:  # a health check reports every failure, it never raises
+            result = CheckResult(FAILED, detail={"error": f"{type(error).__name__}: {error}"})
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        with lock:
+            results[name] = result
+
+    threads = [threading.Thread(target=run, args=item, daemon=True, name=f"health-{item[0]}") for item in checks.items()]
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        return {
+            name: results.get(name)
+            or CheckResult(TIMEOUT, latency_ms=timeout_s * 1000, detail={"error": f"no answer in {timeout_s} s"})
+            for name in checks
+        }

@@ -1,0 +1,168 @@
+"""The one settings module. Every value that differs between machines comes from smartmine.config."""
+
+from smartmine.config import BASE_DIR, VAR_DIR, load_config_or_exit  # noqa: F401 - BASE_DIR for Django tools
+from smartmine.logs import logging_config
+
+CONFIG = load_config_or_exit()
+
+SECRET_KEY = CONFIG.secret_key
+DEBUG = CONFIG.api_debug
+ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
+
+INSTALLED_APPS = [
+    "daphne",  # before staticfiles: `runserver` serves ASGI too
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "corsheaders",
+    "channels",
+    "django_celery_beat",
+    "smartmine",
+    "fleet",
+    "plants",
+    "stockpiles",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "smartmine.logs.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "smartmine.urls"
+ASGI_APPLICATION = "smartmine.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Persistent connections (re-checked before reuse) rather than a pool: workers are prefork processes and
+# daphne runs sync views in a thread pool, so each thread keeps one healthy connection.
+DATABASES = {
+    "default": {
+        **CONFIG.database,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOGGING = logging_config(
+    level=CONFIG.log_level,
+    log_file=CONFIG.log_file,
+    log_format=CONFIG.log_format,
+    log_dir=VAR_DIR / "log",
+)
+
+# --- REST API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["drf_orjson_renderer.parsers.ORJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SmartMine API",
+    "DESCRIPTION": "Digital twin of an open-pit mine: equipment, history, KPIs, analytics and dispatch.",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+API_ALLOW_ANONYMOUS_READ = CONFIG.api_allow_anonymous_read
+
+CORS_ALLOWED_ORIGINS = list(CONFIG.cors_origins)
+
+# --- Redis: Celery broker and the Channels layer
+REDIS_URL = CONFIG.redis_url
+CELERY_BROKER_URL = CONFIG.redis_url
+CELERY_RESULT_BACKEND = None  # tasks report through the database, not through results
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # one logging configuration for web, worker and beat
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the task for another worker
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [CONFIG.redis_url]},
+    }
+}
+
+# --- SmartMine domain
+SIMULATION_INTERVAL_S = CONFIG.simulation_interval_s
+SIMULATION_SPEED = CONFIG.simulation_speed
+MAX_TRUCKS = CONFIG.max_trucks
+MAX_CRUSHERS = CONFIG.max_crushers
+MAX_STOCKPILES = CONFIG.max_stockpiles
+READINGS_RETENTION_DAYS = CONFIG.readings_retention_days
+ROLLUP_RETENTION_DAYS = CONFIG.rollup_retention_days
+API_HOST, API_PORT = CONFIG.api_host, CONFIG.api_port
+WEBSOCKET_HOST, WEBSOCKET_PORT = CONFIG.websocket_host, CONFIG.websocket_port
+#: How long /api/health waits for all its checks together (it must answer within 2 s).
+HEALTH_CHECK_TIMEOUT_S = 1.5
+
+# --- Production hardening (ENVIRONMENT=production)
+if CONFIG.production:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+

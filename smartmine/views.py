@@ -1,0 +1,74 @@
+"""Platform endpoints: /api/health and /api/version (the original backend's paths)."""
+
+import platform
+
+import django
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+import smartmine
+from smartmine import health
+
+
+@extend_schema(
+    summary="Health of the system and of each component",
+    description=(
+        "Checks PostgreSQL, Redis, that a Celery worker answers, and how old the last simulation tick is. "
+        "Answers within 2 s even when a component hangs: 200 when everything is ok, otherwise 503 with "
+        "`status: degraded` and `failed` naming the components that are not ok."
+    ),
+    responses={
+        200: inline_serializer(
+            "Health",
+            {
+                "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+                "failed": serializers.ListField(child=serializers.CharField()),
+                "components": serializers.DictField(child=serializers.DictField()),
+            },
+        ),
+        503: None,
+    },
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])  # load balancers and monitors call it without credentials
+@throttle_classes([])
+def health_view(request: Request) -> Response:
+    results = health.run_checks(health.CHECKS, settings.HEALTH_CHECK_TIMEOUT_S)
+    failed = sorted(name for name, result in results.items() if result.status != health.OK)
+    body = {
+        "status": "degraded" if failed else "ok",
+        "failed": failed,
+        "components": {name: result.as_dict() for name, result in results.items()},
+    }
+    return Response(body, status=503 if failed else 200)
+
+
+@extend_schema(
+    summary="Versions of SmartMine, its API and its runtime",
+    responses=inline_serializer(
+        "Version",
+        {
+            "version": serializers.CharField(),
+            "api_version": serializers.CharField(),
+            "python": serializers.CharField(),
+            "django": serializers.CharField(),
+        },
+    ),
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def version_view(request: Request) -> Response:
+    return Response(
+        {
+            "name": "SmartMine",
+            "version": smartmine.__version__,
+            "api_version": smartmine.API_VERSION,
+            "python": platform.python_version(),
+            "django": django.get_version(),
+        }
+    )
