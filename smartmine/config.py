@@ -32,6 +32,7 @@ EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("keyvalue", "json")
 ENVIRONMENTS = ("development", "production")
+SECRET_VARIABLES = frozenset({"SECRET_KEY", "METRICS_TOKEN"})
 
 T = TypeVar("T")
 
@@ -41,7 +42,8 @@ class ConfigError(ValueError):
 
     def __init__(self, name: str, value: str, accepted: str) -> None:
         self.name, self.value, self.accepted = name, value, accepted
-        super().__init__(f"configuration error: {name}={value!r} is not valid: expected {accepted}")
+        shown = f"<hidden, {len(value)} characters>" if name in SECRET_VARIABLES else repr(value)
+        super().__init__(f"configuration error: {name}={shown} is not valid: expected {accepted}")
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,16 @@ class _Reader:
     def csv(self, name: str, default: str) -> tuple[str, ...]:
         return tuple(item.strip() for item in self.raw(name, default).split(",") if item.strip())
 
+    def items(self, name: str, default: str, parser: Callable[[str], T], accepted: str) -> tuple[T, ...]:
+        """A comma-separated list whose every item must parse; the error names the variable and the item."""
+        parsed = []
+        for item in self.csv(name, default):
+            try:
+                parsed.append(parser(item))
+            except (ValueError, TypeError):
+                raise ConfigError(name, item, accepted) from None
+        return tuple(parsed)
+
 
 def _parse_host(value: str) -> str:
     if value in {"localhost", "0.0.0.0", "::"}:
@@ -209,7 +221,9 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
     secret_key = read.raw("SECRET_KEY", "")
     if production and (len(secret_key) < 32 or secret_key == EXAMPLE_SECRET_KEY):
         raise ConfigError(
-            "SECRET_KEY", secret_key, "a random string of at least 32 characters (not the example) in production"
+            "SECRET_KEY",
+            secret_key,
+            "a random string of at least 32 characters (not the example) in production",
         )
     database_url = read.raw("DATABASE_URL", DEFAULT_DATABASE_URL)
     return Config(
@@ -229,9 +243,11 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         log_file=values.get("LOG_FILE", "smartmine.log").strip(),
         log_format=read.choice("LOG_FORMAT", "keyvalue", LOG_FORMATS),
-        cors_origins=tuple(
-            read.parse("CORS_ORIGINS", origin, _parse_origin, "comma-separated http(s)://host[:port] origins")
-            for origin in read.csv("CORS_ORIGINS", "http://localhost:3000,http://localhost:5173")
+        cors_origins=read.items(
+            "CORS_ORIGINS",
+            "http://localhost:3000,http://localhost:5173",
+            _parse_origin,
+            "comma-separated origins such as http://localhost:3000",
         ),
         database_url=database_url,
         database_url_explicit="DATABASE_URL" in explicit,

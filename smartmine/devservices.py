@@ -14,6 +14,7 @@ No Django import: this runs before the database exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import pwd
@@ -217,7 +218,15 @@ def stop_private_postgres() -> None:
         return
     say("stopping private PostgreSQL")
     PostgresRunner.detect().run(
-        postgres_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop", check=False, stdout=subprocess.DEVNULL
+        postgres_bin("pg_ctl"),
+        "-D",
+        str(data),
+        "-m",
+        "fast",
+        "-w",
+        "stop",
+        check=False,
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -259,10 +268,8 @@ def stop_private_redis() -> None:
     if not pid_file.exists():
         return
     say("stopping private Redis")
-    try:
+    with contextlib.suppress(ProcessLookupError, ValueError):
         os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    except (ProcessLookupError, ValueError):
-        pass
     pid_file.unlink(missing_ok=True)
 
 
@@ -282,8 +289,8 @@ def ensure() -> list[str]:
     if config.database_url_explicit:
         if not postgres_answers(config.database_url):
             raise ServiceError(
-                f"DATABASE_URL={config.database_url} does not answer; start that server or unset DATABASE_URL "
-                "to let SmartMine start a private one"
+                f"DATABASE_URL={_safe(config.database_url)} does not answer; start that server, or unset "
+                "DATABASE_URL to let SmartMine start a private one"
             )
         database_url = config.database_url
     elif postgres_answers(config.database_url):
@@ -346,11 +353,17 @@ def status() -> None:
     runtime = read_runtime_env()
     for key, probe in (("DATABASE_URL", postgres_answers), ("REDIS_URL", redis_answers)):
         url = runtime.get(key)
-        say(f"{key}: private {'up' if url and probe(url) else 'not running'}" if url else f"{key}: not private")
+        say(
+            f"{key}: private {'up' if url and probe(url) else 'not running'}"
+            if url
+            else f"{key}: not private"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m smartmine.devservices", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m smartmine.devservices", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("action", choices=["ensure", "run", "stop", "status"])
     parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run, after --")
     args = parser.parse_args(argv)

@@ -57,7 +57,7 @@ def check_worker() -> dict[str, Any]:
 
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=1)
-        replies = app.control.ping(timeout=1.0, connection=connection)
+        replies = app.control.ping(timeout=1.0, limit=1, connection=connection)
     if not replies:
         raise RuntimeError("no Celery worker answered")
     return {"workers": sorted(name for reply in replies for name in reply)}
@@ -100,7 +100,10 @@ def run_checks(checks: dict[str, Callable[[], dict[str, Any]]], timeout_s: float
         with lock:
             results[name] = result
 
-    threads = [threading.Thread(target=run, args=item, daemon=True, name=f"health-{item[0]}") for item in checks.items()]
+    threads = [
+        threading.Thread(target=run, args=item, daemon=True, name=f"health-{item[0]}")
+        for item in checks.items()
+    ]
     deadline = time.monotonic() + timeout_s
     for thread in threads:
         thread.start()
@@ -109,6 +112,8 @@ def run_checks(checks: dict[str, Callable[[], dict[str, Any]]], timeout_s: float
     with lock:
         return {
             name: results.get(name)
-            or CheckResult(TIMEOUT, latency_ms=timeout_s * 1000, detail={"error": f"no answer in {timeout_s} s"})
+            or CheckResult(
+                TIMEOUT, latency_ms=timeout_s * 1000, detail={"error": f"no answer in {timeout_s} s"}
+            )
             for name in checks
         }

@@ -107,7 +107,7 @@ def logging_config(*, level: str, log_file: str, log_format: str, log_dir: Path)
 
 
 class RequestIdMiddleware:
-    """Gives each request an id (the client's X-Request-ID if it sent a sane one) for logs and the response."""
+    """Gives each request an id (the client's X-Request-ID if sane) for its log lines and its response."""
 
     header = "X-Request-ID"
 

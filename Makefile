@@ -1,0 +1,48 @@
+# SmartMine: `make run` serves the live system, `make test` passes the tests. Both set everything up.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVICES := $(PY) -m smartmine.devservices run --
+
+.PHONY: run test lint format bench install services stop-services clean
+
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SmartMine needs Python 3.11 or newer: install python3.11 (apt-get install python3.11 python3.11-venv)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): install the venv module (apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, start PostgreSQL/Redis if needed, migrate, seed, then daphne + worker + beat (Ctrl-C stops all)
+run: install
+	API_ALLOW_ANONYMOUS_READ=$${API_ALLOW_ANONYMOUS_READ:-true} $(SERVICES) $(PY) manage.py runsystem
+
+## test: install, start PostgreSQL/Redis if needed, lint, then the whole test suite
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: the benchmark suite (QUICK=1 for a small version); never part of `make test`
+bench: install
+	$(SERVICES) $(PY) -m bench $(if $(QUICK),--quick,)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+services: install
+	$(PY) -m smartmine.devservices ensure
+
+stop-services:
+	$(PY) -m smartmine.devservices stop
+
+clean: stop-services
+	rm -rf $(VENV) var

@@ -1,0 +1,146 @@
+"""`make run`: prepare the database and demo logins, then run web, worker and beat in the foreground."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import sys
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from honcho.manager import Manager
+
+from smartmine.config import VAR_DIR
+
+DEMO_LOGINS_FILE = VAR_DIR / "demo-logins"
+
+
+def bind_address(host: str) -> str:
+    """Twisted endpoints want an IP address; `localhost` means the IPv4 loopback."""
+    return "127.0.0.1" if host == "localhost" else host
+
+
+def process_commands(python: str) -> dict[str, str]:
+    """The three processes of a running SmartMine, with their command lines."""
+    endpoints = [(settings.API_HOST, settings.API_PORT)]
+    if settings.WEBSOCKET_PORT != settings.API_PORT:  # the same ASGI app also serves the original WS port
+        endpoints.append((settings.WEBSOCKET_HOST, settings.WEBSOCKET_PORT))
+    daphne = [python, "-m", "daphne"]
+    for host, port in endpoints:
+        daphne += ["-e", f"tcp:port={port}:interface={bind_address(host)}"]
+    daphne.append("smartmine.asgi:application")
+    level = settings.CONFIG.log_level
+    return {
+        "web": shlex.join(daphne),
+        "worker": shlex.join(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "smartmine",
+                "worker",
+                "-l",
+                level,
+                "--concurrency",
+                "2",
+                "-n",
+                "worker@%h",
+            ]
+        ),
+        "beat": shlex.join(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "smartmine",
+                "beat",
+                "-l",
+                level,
+                "--pidfile",
+                str(VAR_DIR / "beat.pid"),
+            ]
+        ),
+    }
+
+
+class Command(BaseCommand):
+    help = "Migrate, seed the default site if empty, create demo logins, then run daphne, a worker and beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--prepare-only", action="store_true", help="set everything up, start nothing")
+
+    def handle(self, *args, prepare_only: bool = False, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.seed_default_site()
+        logins = self.ensure_demo_logins()
+        self.print_banner(logins)
+        if prepare_only:
+            return
+        manager = Manager()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for name, command in process_commands(sys.executable).items():
+            manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
+        manager.loop()  # returns when all have stopped; Ctrl-C terminates all of them
+        sys.exit(manager.returncode)
+
+    def seed_default_site(self) -> None:
+        try:
+            site_model = apps.get_model("fleet", "Site")
+        except LookupError:
+            return
+        if not site_model.objects.exists():
+            self.stdout.write("Seeding the default site ...")
+            call_command("seed_site")
+
+    def ensure_demo_logins(self) -> dict[str, str]:
+        """An operator (the demo login) and a superuser; passwords random per checkout, kept in var/."""
+        stored = _read_logins(DEMO_LOGINS_FILE)
+        user_model = get_user_model()
+        for username, superuser in (("operator", False), ("admin", True)):
+            password = stored.get(username) or secrets.token_urlsafe(12)
+            user, created = user_model.objects.get_or_create(
+                username=username, defaults={"is_staff": True, "is_superuser": superuser}
+            )
+            if created or not user.check_password(password):
+                user.set_password(password)
+                user.save()
+            if not superuser:
+                group = Group.objects.filter(name="Operators").first()
+                if group:
+                    user.groups.add(group)
+            stored[username] = password
+        DEMO_LOGINS_FILE.write_text("".join(f"{name}={password}\n" for name, password in stored.items()))
+        DEMO_LOGINS_FILE.chmod(0o600)
+        return stored
+
+    def print_banner(self, logins: dict[str, str]) -> None:
+        api = f"http://{settings.API_HOST}:{settings.API_PORT}"
+        lines = [
+            "",
+            "SmartMine is starting:",
+            f"  dashboard     {api}/",
+            f"  admin         {api}/admin/",
+            f"  API           {api}/api/health   {api}/api/docs/",
+            f"  WebSocket     ws://{settings.WEBSOCKET_HOST}:{settings.WEBSOCKET_PORT}/",
+            f"  demo login    operator / {logins['operator']}   (an operator)",
+            f"  superuser     admin / {logins['admin']}",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+
+
+def _read_logins(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return dict(pairs)

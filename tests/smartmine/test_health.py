@@ -1,0 +1,124 @@
+"""/api/health against the real PostgreSQL, Redis and a real Celery worker, and against a hanging server."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from smartmine import health
+from smartmine.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process():
+    """A real worker process on the configured broker, so the worker check has someone to answer."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-l", "WARNING",
+         "-n", f"health-test-{os.getpid()}@%h", "--without-mingle", "--without-gossip"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not celery_app.control.ping(timeout=0.5):
+        time.sleep(0.5)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def hanging_server():
+    """A TCP server that accepts connections and never answers: the worst kind of broken dependency."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = []
+    stop = threading.Event()
+
+    def accept_forever():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_health_is_ok_when_every_component_answers(client, celery_worker_process):
+    response = client.get("/api/health")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ok" and body["failed"] == []
+    assert set(body["components"]) == {"database", "redis", "worker", "simulation"}
+    for component in body["components"].values():
+        assert component["status"] == "ok"
+        assert component["latency_ms"] >= 0
+
+
+@pytest.mark.django_db
+def test_health_is_degraded_and_names_redis_when_redis_hangs(client, settings, hanging_server):
+    settings.REDIS_URL = f"redis://127.0.0.1:{hanging_server}/0"
+    started = time.monotonic()
+    response = client.get("/api/health/")
+    elapsed_s = time.monotonic() - started
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "degraded" and "redis" in body["failed"]
+    assert body["components"]["redis"]["status"] in {"failed", "timeout"}
+    assert body["components"]["database"]["status"] == "ok"
+    assert elapsed_s < 2.0
+
+
+@pytest.mark.django_db
+def test_health_is_degraded_when_the_database_is_unreachable(client):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    from django.db import connections
+
+    original = connections.settings["default"]["PORT"]
+    connections.settings["default"]["PORT"] = closed_port
+    try:
+        response = client.get("/api/health")
+    finally:
+        connections.settings["default"]["PORT"] = original
+    body = response.json()
+    assert response.status_code == 503
+    assert "database" in body["failed"] and body["components"]["database"]["status"] == "failed"
+
+
+def test_a_check_that_hangs_is_reported_as_a_timeout_within_the_deadline():
+    def hangs():
+        time.sleep(10)
+        return {}
+
+    started = time.monotonic()
+    results = health.run_checks({"hangs": hangs, "fine": lambda: {"x": 1}}, timeout_s=0.5)
+    assert time.monotonic() - started < 1.0
+    assert results["hangs"].status == health.TIMEOUT
+    assert results["fine"].status == health.OK and results["fine"].detail == {"x": 1}
+
+
+def test_a_check_that_raises_is_reported_as_failed_with_its_error():
+    def broken():
+        raise ConnectionError("refused")
+
+    result = health.run_checks({"broken": broken}, timeout_s=1)["broken"]
+    assert result.status == health.FAILED and "refused" in result.detail["error"]
