@@ -87,10 +87,15 @@ def _layered_environment() -> tuple[dict[str, str], set[str]]:
     django-environ loads files into os.environ without overwriting what is already set, which gives exactly
     this precedence, and child processes (workers, beat) inherit the result.
     """
-    environ.Env.read_env(BASE_DIR / ".env", parse_comments=True)
+    read_env_file(BASE_DIR / ".env")
     explicit = set(os.environ)
-    environ.Env.read_env(RUNTIME_ENV_FILE)
+    read_env_file(RUNTIME_ENV_FILE)
     return dict(os.environ), explicit
+
+
+def read_env_file(path: Path) -> None:
+    if path.is_file():
+        environ.Env.read_env(path, parse_comments=True)
 
 
 class _Reader:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -158,7 +159,7 @@ class PostgresRunner:
 
     def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         command = ["runuser", "-u", self.user, "--", *args] if self.user else list(args)
-        return subprocess.run(command, **kwargs)
+        return subprocess.run(command, cwd="/", **kwargs)  # `postgres` may not be allowed into our cwd
 
     def own(self, path: Path) -> None:
         if self.user:
@@ -172,7 +173,7 @@ def _data_dir(runner: PostgresRunner) -> Path:
         return PG_DIR.resolve()
     VAR_DIR.mkdir(exist_ok=True)
     if runner.user and runner.run("test", "-x", str(VAR_DIR), capture_output=True).returncode != 0:
-        target = Path(f"/tmp/smartmine-postgres-{abs(hash(str(PG_DIR))) % 10**8}")
+        target = Path(f"/tmp/smartmine-postgres-{hashlib.sha256(bytes(PG_DIR)).hexdigest()[:12]}")
         target.mkdir(mode=0o700, exist_ok=True)
         PG_DIR.symlink_to(target)
     else:
@@ -326,11 +327,9 @@ def ensure() -> list[str]:
 
 def _config_without_runtime():
     """The configuration as the user gave it (environment and .env), ignoring var/runtime.env."""
-    import environ
+    from smartmine.config import BASE_DIR, read_env_file
 
-    from smartmine.config import BASE_DIR
-
-    environ.Env.read_env(BASE_DIR / ".env", parse_comments=True)
+    read_env_file(BASE_DIR / ".env")
     return load_config(dict(os.environ), set(os.environ))
 
 
