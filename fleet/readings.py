@@ -1,0 +1,432 @@
+"""Reading history: the one ingestion path, partition maintenance and one-minute rollups.
+
+Everything that stores readings (the simulator tick, `import_readings`, the telemetry API) calls
+`ingest_readings`. It writes with PostgreSQL binary COPY, built with NumPy rather than row by row, and
+updates each piece of equipment's current state from its newest reading, inside the caller's transaction.
+
+Partitions (see docs/history.md): readings are partitioned by UTC day, rollups by UTC month. A batch whose
+days have no partition yet gets them created on demand, so ingestion never fails on an unprepared date; the
+hourly beat task creates the next week ahead and drops whole partitions past the retention period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import psycopg
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Model
+
+from fleet.sim.schema import SENSORS, STATUSES
+
+#: PostgreSQL stores timestamptz as microseconds since 2000-01-01 UTC (binary COPY format).
+PG_EPOCH_US = 946_684_800_000_000
+US_PER_DAY = 86_400_000_000
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+#: Rows encoded per slice of the COPY stream: bounds memory on very large batches (~170 B a truck row).
+_SLICE_ROWS = 250_000
+#: Keep this many days of reading partitions ready ahead of today (created by the beat task).
+PARTITIONS_AHEAD_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    inserted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class History:
+    """The tables behind one equipment kind: equipment (current state), readings and rollups."""
+
+    kind: str
+    equipment: type[Model]
+    reading: type[Model]
+    rollup: type[Model]
+
+    @property
+    def sensors(self) -> list[str]:
+        return list(SENSORS[self.kind])
+
+    @property
+    def copy_columns(self) -> list[str]:
+        """Reading columns in COPY order: equipment, time, status, then the sensors in schema order."""
+        return ["equipment_id", "ts", "status", *self.sensors]
+
+
+_MODELS = {
+    "truck": ("fleet.Truck", "fleet.TruckReading", "fleet.TruckRollup"),
+    "crusher": ("plants.Crusher", "plants.CrusherReading", "plants.CrusherRollup"),
+    "stockpile": ("stockpiles.Stockpile", "stockpiles.StockpileReading", "stockpiles.StockpileRollup"),
+}
+
+
+@cache
+def history(kind: str) -> History:
+    """The History of `kind` ("truck", "crusher" or "stockpile"); ValueError for anything else."""
+    if kind not in _MODELS:
+        raise ValueError(f"unknown equipment kind {kind!r}: expected one of {', '.join(_MODELS)}")
+    return History(kind, *(apps.get_model(label) for label in _MODELS[kind]))
+
+
+def histories() -> list[History]:
+    return [history(kind) for kind in _MODELS]
+
+
+# --- Partitions
+
+
+def _day_partition(table: str, day: dt.date) -> tuple[str, dt.date, dt.date]:
+    return f"{table}_p{day:%Y%m%d}", day, day + dt.timedelta(days=1)
+
+
+def _month_partition(table: str, day: dt.date) -> tuple[str, dt.date, dt.date]:
+    first = day.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return f"{table}_p{first:%Y%m}", first, following
+
+
+def _lock_key(table: str) -> int:
+    return zlib.crc32(f"partitions:{table}".encode())
+
+
+def _ensure(table: str, bounds: Iterable[tuple[str, dt.date, dt.date]]) -> list[str]:
+    """Create the missing partitions among `bounds`; returns the names created.
+
+    A transaction-level advisory lock per table serialises creators, so two concurrent batches for a new
+    day do not race on CREATE TABLE; the common case (all exist) takes no lock.
+    """
+    wanted = {name: (start, end) for name, start, end in bounds}
+    if not wanted:
+        return []
+    with connection.cursor() as cursor:
+        existing = _existing(cursor, list(wanted))
+        missing = sorted(set(wanted) - existing)
+        if not missing:
+            return []
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(table)])
+        missing = sorted(set(missing) - _existing(cursor, missing))
+        for name in missing:
+            start, end = wanted[name]
+            cursor.execute(
+                f'CREATE TABLE "{name}" PARTITION OF "{table}" '
+                f"FOR VALUES FROM ('{start.isoformat()} 00:00+00') TO ('{end.isoformat()} 00:00+00')"
+            )
+    return missing
+
+
+def _existing(cursor, names: list[str]) -> set[str]:
+    cursor.execute(
+        "SELECT relname FROM pg_class "
+        "WHERE relname = ANY(%s) AND relnamespace = current_schema()::regnamespace",
+        [names],
+    )
+    return {row[0] for row in cursor.fetchall()}
+
+
+def ensure_reading_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
+    """Make sure the reading table of `kind` has a partition for each of `days` (UTC)."""
+    table = history(kind).reading._meta.db_table
+    return _ensure(table, (_day_partition(table, day) for day in days))
+
+
+def ensure_rollup_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
+    """Make sure the rollup table of `kind` has a partition for the month of each of `days`."""
+    table = history(kind).rollup._meta.db_table
+    return _ensure(table, {_month_partition(table, day) for day in days})
+
+
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+@transaction.atomic
+def create_partitions_ahead(
+    *, today: dt.date | None = None, days_ahead: int = PARTITIONS_AHEAD_DAYS
+) -> list[str]:
+    """Partitions from today to `days_ahead` days ahead for every reading and rollup table."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    days = days_between(today, today + dt.timedelta(days=days_ahead))
+    created: list[str] = []
+    for item in histories():
+        created += ensure_reading_partitions(item.kind, days)
+        created += ensure_rollup_partitions(item.kind, days)
+    return created
+
+
+def partitions(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = inhrelid "
+            "WHERE inhparent = %s::regclass ORDER BY 1",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def is_daily_partition(name: str) -> bool:
+    return len(name.rsplit("_p", 1)[-1]) == 8
+
+
+def partition_end(name: str) -> dt.date | None:
+    """The exclusive upper bound of a partition from its name (`_pYYYYMMDD` day or `_pYYYYMM` month)."""
+    suffix = name.rsplit("_p", 1)[-1]
+    try:
+        if len(suffix) == 8:
+            return dt.datetime.strptime(suffix, "%Y%m%d").date() + dt.timedelta(days=1)
+        if len(suffix) == 6:
+            return _month_partition("", dt.datetime.strptime(suffix, "%Y%m").date())[2]
+    except ValueError:
+        pass
+    return None  # not one of ours: leave it alone
+
+
+@transaction.atomic
+def drop_expired_partitions(
+    *, now: dt.datetime | None = None, readings_days: int | None = None, rollup_days: int | None = None
+) -> list[str]:
+    """Drop whole partitions that end before the retention cut-off; never deletes row by row.
+
+    A partition is dropped only when all of it is older than the cut-off, so up to one extra day (readings)
+    or month (rollups) is kept.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    readings_days = readings_days or settings.READINGS_RETENTION_DAYS
+    rollup_days = rollup_days or settings.ROLLUP_RETENTION_DAYS
+    dropped: list[str] = []
+    for item in histories():
+        for model, days in ((item.reading, readings_days), (item.rollup, rollup_days)):
+            cutoff = (now - dt.timedelta(days=days)).date()
+            for name in partitions(model._meta.db_table):
+                end = partition_end(name)
+                if end is not None and end <= cutoff:
+                    with connection.cursor() as cursor:
+                        cursor.execute(f'DROP TABLE "{name}"')
+                    dropped.append(name)
+    return dropped
+
+
+# --- Ingestion
+
+
+def _frame(kind: str, rows) -> pd.DataFrame:
+    """Rows (a DataFrame, or an iterable of mappings) as a DataFrame with exactly the reading columns."""
+    columns = history(kind).copy_columns
+    if isinstance(rows, pd.DataFrame):
+        frame = rows
+    else:
+        rows = rows if isinstance(rows, list) else list(rows)
+        if rows and not isinstance(rows[0], Mapping):
+            raise TypeError("rows must be a pandas DataFrame or mappings (dicts)")
+        try:
+            frame = pd.DataFrame({column: [row[column] for row in rows] for column in columns})
+        except KeyError as error:
+            raise ValueError(f"{kind} reading is missing column {error.args[0]!r}") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{kind} readings are missing columns: {', '.join(missing)}")
+    return frame
+
+
+def _timestamps_us(values: pd.Series) -> np.ndarray:
+    """Aware timestamps as int64 microseconds since the PostgreSQL epoch; naive ones are refused."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        stamps = values
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        raise ValueError("reading timestamps must be timezone-aware")
+    else:
+        if any(getattr(value, "tzinfo", None) is None for value in values):
+            raise ValueError("reading timestamps must be timezone-aware datetimes")
+        stamps = pd.Series(pd.to_datetime(values.to_numpy(), utc=True))
+    return pd.DatetimeIndex(stamps).as_unit("us").asi8 - PG_EPOCH_US  # asi8 of an aware index is UTC
+
+
+@dataclass
+class _Columns:
+    equipment_id: np.ndarray
+    ts_us: np.ndarray
+    status: np.ndarray
+    sensors: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.equipment_id)
+
+    def take(self, index: np.ndarray | slice) -> _Columns:
+        return _Columns(
+            self.equipment_id[index], self.ts_us[index], self.status[index], [v[index] for v in self.sensors]
+        )
+
+
+def _columns(kind: str, rows) -> _Columns:
+    frame = _frame(kind, rows)
+    item = history(kind)
+    status = frame["status"].astype(str).to_numpy(dtype=object)
+    bad = set(pd.unique(status)) - {member.value for member in STATUSES[kind]}
+    if bad:
+        raise ValueError(f"unknown {kind} status {sorted(bad)[0]!r}")
+    sensors = [frame[name].to_numpy(dtype=np.float64) for name in item.sensors]
+    for name, values in zip(item.sensors, sensors, strict=True):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{kind} sensor {name} has a missing or non-finite value")
+    return _Columns(
+        equipment_id=frame["equipment_id"].to_numpy(dtype=np.int64),
+        ts_us=_timestamps_us(frame["ts"]),
+        status=status,
+        sensors=sensors,
+    )
+
+
+def _binary_rows(columns: _Columns) -> Iterable[bytes]:
+    """Binary COPY tuples, built a status at a time: within one status every row has the same byte layout,
+    so a NumPy structured array encodes them all at once (big-endian, as the format requires)."""
+    codes, statuses = pd.factorize(columns.status)
+    n_sensors = len(columns.sensors)
+    for code, status in enumerate(statuses):
+        index = np.flatnonzero(codes == code)
+        encoded = status.encode()
+        layout = [("fields", ">i2"), ("len_e", ">i4"), ("e", ">i8"), ("len_t", ">i4"), ("t", ">i8")]
+        layout += [("len_s", ">i4"), ("s", f"S{len(encoded)}")]
+        layout += [item for i in range(n_sensors) for item in ((f"len{i}", ">i4"), (f"v{i}", ">f8"))]
+        out = np.empty(len(index), dtype=np.dtype(layout))
+        out["fields"] = 3 + n_sensors
+        out["len_e"] = out["len_t"] = 8
+        out["e"] = columns.equipment_id[index]
+        out["t"] = columns.ts_us[index]
+        out["len_s"] = len(encoded)
+        out["s"] = encoded
+        for i, values in enumerate(columns.sensors):
+            out[f"len{i}"] = 8
+            out[f"v{i}"] = values[index]
+        yield out.tobytes()
+
+
+def _copy(cursor: psycopg.Cursor, table: str, column_names: list[str], columns: _Columns) -> None:
+    statement = f'COPY "{table}" ({", ".join(column_names)}) FROM STDIN (FORMAT BINARY)'
+    with cursor.copy(statement) as copy:
+        copy.write(_COPY_HEADER)
+        for start in range(0, len(columns), _SLICE_ROWS):
+            for chunk in _binary_rows(columns.take(slice(start, start + _SLICE_ROWS))):
+                copy.write(chunk)
+        copy.write(_COPY_TRAILER)
+
+
+def _raw_cursor() -> psycopg.Cursor:
+    """A cursor on Django's own psycopg connection, so COPY runs in the caller's transaction."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
+
+
+def ingest_readings(kind: str, rows, *, update_state: bool = True) -> IngestResult:
+    """Store readings of one equipment kind and (by default) move each equipment's current state forward.
+
+    `rows` is a pandas DataFrame or an iterable of dicts with `equipment_id`, `ts` (timezone-aware),
+    `status` and every sensor of schema.SENSORS[kind]. Readings already stored (same equipment and time)
+    are skipped and counted as duplicates. Runs in the caller's transaction (a savepoint inside it).
+    Equipment state only moves forward: a reading older than `last_reading_at` never overwrites it.
+    """
+    item = history(kind)
+    columns = _columns(kind, rows)
+    if not len(columns):
+        return IngestResult(0, 0)
+    table = item.reading._meta.db_table
+    days = np.unique((columns.ts_us + PG_EPOCH_US) // US_PER_DAY)
+    with transaction.atomic():
+        ensure_reading_partitions(kind, [dt.date(1970, 1, 1) + dt.timedelta(days=int(day)) for day in days])
+        with _raw_cursor() as cursor:
+            try:
+                with transaction.atomic():  # a savepoint: a duplicate aborts only the fast path
+                    _copy(cursor, table, item.copy_columns, columns)
+                inserted = len(columns)
+            except psycopg.errors.UniqueViolation:
+                inserted = _copy_skipping_duplicates(cursor, table, item.copy_columns, columns)
+            if update_state:
+                _update_state(cursor, item, columns)
+    return IngestResult(inserted=inserted, duplicates=len(columns) - inserted)
+
+
+def _copy_skipping_duplicates(cursor: psycopg.Cursor, table: str, names: list[str], columns: _Columns) -> int:
+    """The slow path: COPY into a temporary staging table, then INSERT … ON CONFLICT DO NOTHING."""
+    staging = f"_ingest_{table}"
+    cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
+    cursor.execute(
+        f'CREATE TEMPORARY TABLE "{staging}" ON COMMIT DROP '
+        f'AS SELECT {", ".join(names)} FROM "{table}" LIMIT 0'
+    )
+    _copy(cursor, staging, names, columns)
+    column_list = ", ".join(names)
+    cursor.execute(
+        f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{staging}" '
+        "ON CONFLICT (equipment_id, ts) DO NOTHING"
+    )
+    inserted = cursor.rowcount
+    cursor.execute(f'DROP TABLE "{staging}"')
+    return inserted
+
+
+def _update_state(cursor: psycopg.Cursor, item: History, columns: _Columns) -> None:
+    """Copy each equipment's newest reading in the batch onto its row, when newer than what it shows."""
+    order = np.lexsort((columns.ts_us, columns.equipment_id))
+    ids = columns.equipment_id[order]
+    last = order[np.append(ids[1:] != ids[:-1], True)]
+    latest = columns.take(last)
+    when = [
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(us)) for us in latest.ts_us
+    ]
+    sensors = item.sensors
+    assignments = ", ".join(f"{name} = v.{name}" for name in ["status", *sensors])
+    arrays = ", ".join(["%s::bigint[]", "%s::timestamptz[]", "%s::text[]"] + ["%s::float8[]"] * len(sensors))
+    cursor.execute(
+        f'UPDATE "{item.equipment._meta.db_table}" AS e SET {assignments}, last_reading_at = v.ts '
+        f"FROM unnest({arrays}) AS v(id, ts, status, {', '.join(sensors)}) "
+        "WHERE e.id = v.id AND (e.last_reading_at IS NULL OR e.last_reading_at < v.ts)",
+        [latest.equipment_id.tolist(), when, latest.status.tolist(), *(v.tolist() for v in latest.sensors)],
+    )
+
+
+# --- Rollups
+
+
+@transaction.atomic
+def rollup_readings(kind: str, *, start: dt.datetime, end: dt.datetime) -> int:
+    """(Re)compute the one-minute avg/min/max rollups of `kind` for minutes in [start, end).
+
+    Idempotent: a minute computed again (late readings) replaces the earlier figures.
+    """
+    item = history(kind)
+    start = start.replace(second=0, microsecond=0)
+    ensure_rollup_partitions(
+        kind, days_between(start.astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date())
+    )
+    aggregates = ", ".join(f"avg({n}), min({n}), max({n})" for n in item.sensors)
+    targets = [f"{n}{suffix}" for n in item.sensors for suffix in ("_avg", "_min", "_max")]
+    updates = ", ".join(f"{t} = EXCLUDED.{t}" for t in ["samples", *targets])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{item.rollup._meta.db_table}" '
+            f"(equipment_id, bucket, samples, {', '.join(targets)}) "
+            f"SELECT equipment_id, date_trunc('minute', ts), count(*), {aggregates} "
+            f'FROM "{item.reading._meta.db_table}" WHERE ts >= %s AND ts < %s GROUP BY 1, 2 '
+            f"ON CONFLICT (equipment_id, bucket) DO UPDATE SET {updates}",
+            [start, end],
+        )
+        return cursor.rowcount
+
+
+#: Minutes re-rolled on each run, so readings that arrive a little late are still summarised.
+ROLLUP_LOOKBACK_MINUTES = 15
+
+
+def rollup_recent(*, now: dt.datetime | None = None) -> int:
+    """Roll up the last complete minutes of every kind (the beat task)."""
+    now = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
+    start = now - dt.timedelta(minutes=ROLLUP_LOOKBACK_MINUTES)
+    return sum(rollup_readings(item.kind, start=start, end=now) for item in histories())

@@ -1,0 +1,95 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, WasteDump
+from fleet.sim.state import SiteState
+from plants.models import Crusher
+from stockpiles.models import Stockpile
+from tests.factories import SiteFactory, TruckFactory, ZoneFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(*args) -> str:
+    out = io.StringIO()
+    call_command("seed_site", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_creates_a_default_site_with_every_kind_of_equipment(settings):
+    settings.MAX_TRUCKS, settings.MAX_CRUSHERS, settings.MAX_STOCKPILES = 15, 3, 4
+
+    seed()
+
+    site = Site.objects.get()
+    assert site.is_default and site.slug == "pilbara-demo-pit"
+    assert Truck.objects.filter(site=site).count() == 15
+    assert Crusher.objects.filter(site=site).count() == 3
+    assert Stockpile.objects.filter(site=site).count() == 4
+    assert Loader.objects.filter(site=site).exists() and MiningZone.objects.filter(site=site).exists()
+    assert WasteDump.objects.filter(site=site).exists() and HaulRoad.objects.filter(site=site).exists()
+
+
+def test_trucks_are_of_real_classes():
+    seed("--trucks", "6")
+
+    classes = set(Truck.objects.values_list("rated_payload_t", "engine_power_kw"))
+    assert (227.0, 1976.0) in classes and any(payload == 91.0 for payload, _ in classes)
+
+
+def test_haul_roads_have_coordinates_length_and_grade():
+    seed("--trucks", "4")
+
+    road = HaulRoad.objects.filter(name__endswith="ramp").first()
+    assert len(road.polyline) > 2 and road.length_m > 100 and 0 < abs(road.grade_pct) <= 10
+    lat, lon = road.polyline[0]
+    assert -23 < lat < -22 and 118 < lon < 119
+
+
+def test_crushers_feed_stockpiles():
+    seed("--crushers", "2", "--stockpiles", "3")
+
+    assert all(crusher.stockpile is not None for crusher in Crusher.objects.all())
+
+
+def test_running_it_twice_changes_nothing():
+    seed("--trucks", "5")
+
+    assert "already exists" in seed("--trucks", "9")
+    assert Truck.objects.count() == 5
+
+
+def test_the_engine_state_is_stored_with_database_ids():
+    # Rows made first so database ids differ from the engine's 1..N.
+    TruckFactory.create_batch(3)
+    ZoneFactory.create_batch(2)
+
+    seed("--name", "Second pit", "--trucks", "4")
+
+    site = Site.objects.get(name="Second pit")
+    state = SiteState.from_dict(site.sim_state)
+    assert {t.id for t in state.trucks} == set(Truck.objects.filter(site=site).values_list("pk", flat=True))
+    zone_ids = set(MiningZone.objects.filter(site=site).values_list("pk", flat=True))
+    assert {loader.zone_id for loader in state.loaders} <= zone_ids
+    assert all(int(t.node.split(":")[1]) in zone_ids for t in state.trucks)
+    roads = {r.pk: r for r in HaulRoad.objects.filter(site=site)}
+    assert {(r.id, r.start_node, r.end_node) for r in state.roads} == {
+        (pk, r.start_node, r.end_node) for pk, r in roads.items()
+    }
+
+
+def test_an_impossible_layout_is_refused_in_one_line():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="cannot seed site"):
+        seed("--crushers", "3", "--stockpiles", "1")
+
+
+def test_a_second_site_gets_its_own_slug_and_is_not_default():
+    SiteFactory(name="Other", is_default=True)
+
+    seed("--name", "Pilbara demo pit", "--trucks", "3")
+
+    assert not Site.objects.get(name="Pilbara demo pit").is_default
