@@ -292,3 +292,62 @@ class TruckRollup(sensor_columns("truck", suffixes=ROLLUP_SUFFIXES), Rollup):
 
     class Meta(Rollup.Meta):
         constraints = [rollup_unique("fleet_truckrollup")]
+
+
+# --- What happened: simulation events and the ground truth of injected faults
+
+
+class SimEvent(models.Model):
+    """Something that happened to a unit at an instant: loaded, dumped, queued, breakdown, repaired, ...
+
+    Written with the tick that produced it; KPIs (tonnes moved, cycles) and ML labels are computed from
+    these rows in SQL.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="events")
+    ts = models.DateTimeField("time")
+    kind = models.CharField(max_length=32)
+    unit_kind = models.CharField(max_length=16)
+    unit_id = models.BigIntegerField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-ts", "-id"]
+        indexes = [
+            models.Index(fields=["site", "kind", "ts"], name="fleet_simevent_site_kind_ts"),
+            models.Index(fields=["unit_kind", "unit_id", "ts"], name="fleet_simevent_unit_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.unit_kind} {self.unit_id} at {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class FaultLabel(models.Model):
+    """Ground truth of one fault the simulator injected (a sensor anomaly or a developing failure).
+
+    Anomaly detection and failure prediction are scored against these rows; real telemetry has none.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="fault_labels")
+    fault_id = models.BigIntegerField(help_text="the engine's id of the fault, unique within the site")
+    category = models.CharField(max_length=32, help_text="sensor_anomaly, developing_fault or sudden_failure")
+    label = models.CharField(max_length=32, help_text="spike, drift, stuck, noise, bearing_wear, ...")
+    unit_kind = models.CharField(max_length=16)
+    unit_id = models.BigIntegerField()
+    sensors = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField()
+    planned_end_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="empty while the fault is active")
+    outcome = models.CharField(
+        max_length=32, blank=True, help_text="how it ended: ended, failure, maintenance"
+    )
+    params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [models.UniqueConstraint(fields=["site", "fault_id"], name="fleet_faultlabel_unique")]
+        indexes = [models.Index(fields=["unit_kind", "unit_id", "started_at"], name="fleet_faultlabel_unit")]
+
+    def __str__(self) -> str:
+        return f"{self.label} on {self.unit_kind} {self.unit_id}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from django.db import connection, connections, models, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from fleet import readings
@@ -86,3 +87,46 @@ def write_readings_csv(
                 out.write(block)
                 rows += bytes(block).count(b"\n")
     return rows - 1  # the header line
+
+
+# --- Current state rows: one shape for REST lists, live updates and snapshots
+
+#: Fields every truck row carries (the same in `/api/trucks`, `truck_update` and snapshots).
+TRUCK_ROW_FIELDS = (
+    "id", "name", "site_id", "model", "status", "live", "lat", "lon", "heading_deg", "speed_kmh", "payload_t",
+    "rated_payload_t", "fuel_l", "fuel_tank_l", "engine_temp_c", "tyre_pressure_kpa", "vibration_mm_s",
+    "engine_hours", "health", "assigned_loader_id", "destination_crusher_id", "destination_dump_id",
+    "last_reading_at",
+)  # fmt: skip
+LOADER_ROW_FIELDS = (
+    "id", "name", "site_id", "model", "status", "live", "lat", "lon", "dig_rate_tph", "bucket_t", "zone_id",
+    "health", "engine_hours",
+)  # fmt: skip
+
+
+def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) -> list[dict]:
+    """Trucks as dicts: kind, the fields above, fuel %, and the zone of the loader they are assigned to."""
+    from fleet.models import Truck
+
+    queryset = Truck.objects.order_by("site_id", "name")
+    if site_id is not None:
+        queryset = queryset.filter(site_id=site_id)
+    if ids is not None:
+        queryset = queryset.filter(id__in=list(ids))
+    rows = queryset.annotate(zone_id=F("assigned_loader__zone_id")).values(*TRUCK_ROW_FIELDS, "zone_id")
+    return [
+        {"kind": "truck", **row, "fuel_pct": round(100 * row["fuel_l"] / row["fuel_tank_l"], 1)}
+        for row in rows
+    ]
+
+
+def loader_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) -> list[dict]:
+    """Loaders as dicts, tagged kind=loader (they travel on the fleet stream with the trucks)."""
+    from fleet.models import Loader
+
+    queryset = Loader.objects.order_by("site_id", "name")
+    if site_id is not None:
+        queryset = queryset.filter(site_id=site_id)
+    if ids is not None:
+        queryset = queryset.filter(id__in=list(ids))
+    return [{"kind": "loader", **row} for row in queryset.values(*LOADER_ROW_FIELDS)]

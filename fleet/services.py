@@ -15,12 +15,13 @@ from typing import TextIO
 
 import pandas as pd
 from django.db import models, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from fleet import csvformat, readings
 from fleet.choices import CrusherStatus, CrusherType, LoaderStatus, MaterialKind, TruckStatus
 from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, WasteDump
-from fleet.sim import layout
+from fleet.sim import layout, set_operator_status
 from fleet.sim.schema import SENSORS
 from fleet.sim.state import SiteState, node_name
 
@@ -43,6 +44,7 @@ def _set_status(equipment: Iterable[models.Model], *, to_maintenance: bool) -> i
         if item._meta.label_lower not in _STATUS_TARGETS:
             raise EquipmentStatusError(f"{item._meta.verbose_name} {item} cannot be sent to maintenance")
     changed = 0
+    states: dict[int, SiteState | None] = {}
     # Lock sites in a fixed order first: the simulation tick locks the site too, so it never overwrites
     # a status change with its own in-flight copy of the state.
     site_ids = sorted({item.site_id for item in items})
@@ -57,12 +59,23 @@ def _set_status(equipment: Iterable[models.Model], *, to_maintenance: bool) -> i
         type(item).objects.filter(pk=item.pk).update(status=target)
         item.status = target
         changed += 1
-        for unit in sites[item.site_id].sim_state.get(list_name, []):
-            if unit.get("id") == item.pk:
-                unit["status"] = target
-    for site in sites.values():
-        site.save(update_fields=["sim_state"])
+        states.setdefault(item.site_id, _engine_state(sites[item.site_id]))
+        engine_state = states[item.site_id]
+        if engine_state is not None and any(unit.id == item.pk for unit in getattr(engine_state, list_name)):
+            set_operator_status(engine_state, _ENGINE_KINDS[list_name], item.pk, target)
+    for site_id, engine_state in states.items():
+        if engine_state is not None:
+            sites[site_id].sim_state = engine_state.to_dict()
+            sites[site_id].save(update_fields=["sim_state"])
     return changed
+
+
+_ENGINE_KINDS = {"trucks": "truck", "loaders": "loader", "crushers": "crusher"}
+
+
+def _engine_state(site: Site) -> SiteState | None:
+    """The site's engine state, or None for a site that is not simulated (no stored state)."""
+    return SiteState.from_dict(site.sim_state) if site.sim_state else None
 
 
 @transaction.atomic
@@ -80,8 +93,13 @@ def return_to_service(*, equipment: Iterable[models.Model]) -> int:
 @transaction.atomic
 def set_site_paused(*, sites: Iterable[Site], paused: bool) -> int:
     """Pause or resume the simulation of sites; returns how many changed."""
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
     ids = [site.pk for site in sites]
-    return Site.objects.filter(pk__in=ids).exclude(paused=paused).update(paused=paused)
+    changed = Site.objects.filter(pk__in=ids).exclude(paused=paused).update(paused=paused)
+    PeriodicTask.objects.filter(task=TICK_TASK, args__in=[f"[{pk}]" for pk in ids]).update(enabled=not paused)
+    PeriodicTasks.update_changed()  # a queryset update sends no signal: tell beat to reload its schedule
+    return changed
 
 
 # --- Importing reading CSV files (management command import_readings)
@@ -297,6 +315,7 @@ def seed_site(
     stockpiles: int,
     loaders: int | None = None,
     seed: int = 7,
+    start: dt.datetime | None = None,
 ) -> SeedResult:
     """Create a site with its zones, loaders, roads, dumps, crushers, stockpiles and trucks.
 
@@ -307,8 +326,15 @@ def seed_site(
     existing = Site.objects.filter(name=name).first()
     if existing is not None:
         return SeedResult(existing, created=False)
+    start = start or timezone.now()  # a live twin's simulated clock starts now
     state = layout.default_site(
-        seed=seed, trucks=trucks, crushers=crushers, stockpiles=stockpiles, loaders=loaders, name=name
+        seed=seed,
+        trucks=trucks,
+        crushers=crushers,
+        stockpiles=stockpiles,
+        loaders=loaders,
+        name=name,
+        clock_s=start.timestamp(),
     )
     site = Site.objects.create(
         name=name,
@@ -556,3 +582,46 @@ def _remap_ids(state: SiteState, ids: dict[str, dict[int, int]]) -> None:
                     truck.assignment.get("destination_kind"), truck.assignment.get("destination_id")
                 ),
             }
+
+
+# --- The beat schedule of simulation ticks
+
+TICK_TASK = "fleet.tasks.tick_site_task"
+
+
+def tick_task_name(site: Site) -> str:
+    return f"Simulation tick: {site.name}"
+
+
+@transaction.atomic
+def sync_tick_schedules(*, interval_s: float) -> int:
+    """One beat entry per site ticking it every interval_s (enabled while not paused); returns how many.
+
+    Entries are ordinary django-celery-beat PeriodicTasks, so operators can retime or disable them in
+    admin; an existing entry keeps the schedule an operator gave it. Each firing expires after one
+    interval, so a backlog of stale ticks is dropped instead of run late.
+    """
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    microseconds = max(1, round(interval_s * 1_000_000))
+    if microseconds % 1_000_000 == 0:
+        every, period = microseconds // 1_000_000, IntervalSchedule.SECONDS
+    else:
+        every, period = microseconds, IntervalSchedule.MICROSECONDS
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    count = 0
+    for site in Site.objects.order_by("pk"):
+        task, _ = PeriodicTask.objects.get_or_create(
+            task=TICK_TASK,
+            args=f"[{site.pk}]",
+            defaults={
+                "name": tick_task_name(site),
+                "interval": schedule,
+                "expire_seconds": max(1, round(interval_s)),
+            },
+        )
+        if task.enabled == site.paused:
+            task.enabled = not site.paused
+            task.save(update_fields=["enabled"])
+        count += 1
+    return count

@@ -28,3 +28,21 @@ def maintain_partitions_task() -> dict[str, list[str]]:
 def rollup_readings_task() -> int:
     """Summarise the last minutes of readings into one-minute avg/min/max rollups (every minute)."""
     return readings.rollup_recent()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def tick_site_task(site_id: int) -> dict:
+    """Advance one site's simulation to now (beat runs one entry per site every SIMULATION_INTERVAL).
+
+    Takes the site id, not the model: the tick reloads and locks the row itself. Overlapping or duplicate
+    firings are skipped by the tick (row lock, minimum spacing), so retries and double beats are harmless.
+    """
+    from fleet.ticking import tick_site
+
+    outcome = tick_site(site_id)
+    if outcome.applied:
+        log.debug(
+            "tick applied",
+            extra={"site": site_id, "tick": outcome.tick, "readings": outcome.readings, **outcome.timings_s},
+        )
+    return {"applied": outcome.applied, "reason": outcome.reason, "tick": outcome.tick}

@@ -1,4 +1,4 @@
-"""ASGI entry point for daphne: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point for daphne: HTTP through Django, WebSockets through the one live consumer."""
 
 import os
 
@@ -11,6 +11,15 @@ from django.core.asgi import get_asgi_application  # noqa: E402 - settings must 
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from smartmine.routing import websocket_urlpatterns  # noqa: E402
+from smartmine.wsauth import TokenAuthMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -140,7 +140,14 @@ CELERY_TIMEZONE = TIME_ZONE
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CONFIG.redis_url]},
+        "CONFIG": {
+            # redis-py 8 defaults to a 5 s socket timeout, the same as channels-redis's 5 s blocking pop:
+            # every idle consumer would time out. The socket timeout must exceed the blocking pop.
+            "hosts": [{"address": CONFIG.redis_url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "capacity": 200,  # messages waiting per consumer channel before new ones are dropped
+            "expiry": 30,  # seconds a message waits for a slow consumer: older live state is worthless
+            "group_expiry": 86400,
+        },
     }
 }
 

@@ -35,7 +35,7 @@ class Stockpile(sensor_columns("stockpile", default=0.0), SiteObject):
     """A pile of one material, filled by its crusher and reclaimed at a rate operators set."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="stockpiles")
-    material = models.ForeignKey(Material, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    material = models.ForeignKey(Material, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     capacity_t = models.FloatField("capacity (t)")
     reclaim_rate_tph = models.FloatField(
         "reclaim rate set point (t/h)", default=0.0, help_text="set by operators; the simulator follows it"

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(f"cannot seed site {name!r}: {error}") from None
         site = result.site
+        services.sync_tick_schedules(interval_s=settings.SIMULATION_INTERVAL_S)
         if not result.created:
             self.stdout.write(f"site {site.name!r} ({site.slug}) already exists; nothing changed")
             return

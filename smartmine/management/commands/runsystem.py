@@ -93,13 +93,13 @@ class Command(BaseCommand):
         sys.exit(manager.returncode)
 
     def seed_default_site(self) -> None:
-        try:
-            site_model = apps.get_model("fleet", "Site")
-        except LookupError:
-            return
+        site_model = apps.get_model("fleet", "Site")
         if not site_model.objects.exists():
             self.stdout.write("Seeding the default site ...")
             call_command("seed_site")
+        from fleet.services import sync_tick_schedules
+
+        sync_tick_schedules(interval_s=settings.SIMULATION_INTERVAL_S)
 
     def ensure_demo_logins(self) -> dict[str, str]:
         """An operator (the demo login) and a superuser; passwords random per checkout, kept in var/."""

@@ -1,0 +1,275 @@
+"""One simulation tick of one site: lock, load, step the pure engine, save in one transaction, publish.
+
+Why a row lock and not a Redis lock: `SELECT … FOR UPDATE SKIP LOCKED` on the site row lives exactly as long
+as the transaction that writes the tick, so a second worker can never tick the same site concurrently, and
+a worker killed mid-tick releases it with its connection and leaves nothing half-written. The tick number
+only grows, and a tick that comes too soon after the last one (beat firing twice, two beats) is skipped, so
+each interval of simulated time is applied once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
+from fleet.readings import ingest_readings
+from fleet.sim import SiteState, set_operator_status, step
+from fleet.sim.schema import CrusherStatus, LoaderStatus, TruckStatus
+from plants.models import Crusher
+from smartmine import live, metrics
+from stockpiles.models import Stockpile
+
+logger = logging.getLogger(__name__)
+
+#: A tick that finds its site more than this far behind wall-clock time simulates this much and jumps the
+#: simulated clock to now (documented in docs/simulation.md): a mine switched off overnight does not
+#: replay the night in one tick.
+MAX_CATCH_UP_S = 300.0
+#: A tick earlier than this share of the interval after the previous one is a duplicate firing.
+MIN_INTERVAL_SHARE = 0.5
+BACK_IN_SERVICE = {"truck": TruckStatus.WAITING, "loader": LoaderStatus.IDLE, "crusher": CrusherStatus.IDLE}
+
+
+@dataclass
+class TickOutcome:
+    site_id: int
+    applied: bool
+    reason: str = ""
+    tick: int | None = None
+    simulated_s: float = 0.0
+    timings_s: dict[str, float] = field(default_factory=dict)
+    readings: int = 0
+    events: int = 0
+
+
+def load_state(site: Site) -> SiteState:
+    """The engine state stored with the site, with what operators and telemetry changed since applied."""
+    state = SiteState.from_dict(site.sim_state)
+    for kind, model, units in (
+        ("truck", Truck, state.trucks),
+        ("loader", Loader, state.loaders),
+        ("crusher", Crusher, state.crushers),
+    ):
+        by_id = {unit.id: unit for unit in units}
+        for row in model.objects.filter(site=site).values("id", "status", "live"):
+            unit = by_id.get(row["id"])
+            if unit is None:
+                continue  # added after seeding: not part of the simulation
+            unit.live = row["live"]
+            if row["status"] == "maintenance" and unit.status != "maintenance":
+                set_operator_status(state, kind, unit.id, "maintenance")
+            elif unit.status == "maintenance" and row["status"] != "maintenance":
+                set_operator_status(state, kind, unit.id, BACK_IN_SERVICE[kind])
+    piles = {pile.id: pile for pile in state.stockpiles}
+    for row in Stockpile.objects.filter(site=site).values("id", "live", "reclaim_rate_tph"):
+        pile = piles.get(row["id"])
+        if pile is not None:
+            pile.live, pile.reclaim_rate_tph = row["live"], row["reclaim_rate_tph"]
+    return state
+
+
+def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | None = None) -> TickOutcome:
+    """Advance one site by the wall time since its last tick (or by dt_s simulated seconds, headless)."""
+    started = time.perf_counter()
+    with transaction.atomic():
+        site = Site.objects.select_for_update(skip_locked=True).filter(pk=site_id).first()
+        if site is None:
+            reason = "ticking elsewhere" if Site.objects.filter(pk=site_id).exists() else "no such site"
+            return _skipped(site_id, reason)
+        if site.paused:
+            return _skipped(site_id, "paused")
+        now = now or timezone.now()
+        state = load_state(site)
+        if dt_s is None:
+            interval_s = settings.SIMULATION_INTERVAL_S
+            wall_s = (now - site.last_tick_at).total_seconds() if site.last_tick_at else interval_s
+            if wall_s < interval_s * MIN_INTERVAL_SHARE:
+                return _skipped(site_id, "too soon after the previous tick")
+            dt_s = min(wall_s, MAX_CATCH_UP_S) * settings.SIMULATION_SPEED
+            metrics.TICK_LAG.labels(site=str(site_id)).set(max(0.0, wall_s - interval_s))
+            if wall_s > MAX_CATCH_UP_S and settings.SIMULATION_SPEED == 1:
+                state.clock_s = max(state.clock_s, now.timestamp() - dt_s)  # skip the gap, documented
+        stepped = time.perf_counter()
+        result = step(state, dt_s)
+        persisted = time.perf_counter()
+        counts = save_tick(site, result, now=now)
+        transaction.on_commit(lambda: publish_tick_safely(site_id, result))
+    done = time.perf_counter()
+    timings = {"step": persisted - stepped, "persist": done - persisted, "total": done - started}
+    for phase, seconds in timings.items():
+        metrics.TICK_DURATION.labels(phase=phase).observe(seconds)
+    metrics.TICKS.labels(outcome="applied").inc()
+    return TickOutcome(site_id, True, tick=site.tick, simulated_s=dt_s, timings_s=timings, **counts)
+
+
+def _skipped(site_id: int, reason: str) -> TickOutcome:
+    metrics.TICKS.labels(outcome="skipped").inc()
+    logger.info("tick skipped", extra={"site": site_id, "reason": reason})
+    return TickOutcome(site_id, False, reason)
+
+
+@dataclass
+class StepRecord:
+    """What one engine step produced, captured at its own simulated time (the state object moves on)."""
+
+    clock_s: float
+    readings: dict[str, list[dict[str, Any]]]
+    events: list
+    labels: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, result) -> StepRecord:
+        return cls(result.state.clock_s, result.readings, result.events, result.labels)
+
+
+def save_tick(site: Site, result, *, now: dt.datetime) -> dict[str, int]:
+    """Write one step's state, readings, events and fault labels; the caller holds the transaction."""
+    return save_steps(site, [StepRecord.of(result)], result.state, now=now)
+
+
+def save_steps(
+    site: Site, records: list[StepRecord], state: SiteState, *, now: dt.datetime
+) -> dict[str, int]:
+    """Write several steps at once (the headless `simulate` batches them), ending at `state`."""
+    readings = 0
+    for kind in ("truck", "crusher", "stockpile"):
+        rows = [
+            {**row, "equipment_id": row["id"], "ts": dt.datetime.fromtimestamp(record.clock_s, dt.UTC)}
+            for record in records
+            for row in record.readings.get(kind, ())
+        ]
+        if rows:
+            ingest_readings(kind, rows)
+            metrics.READINGS_INGESTED.labels(kind=kind, source="simulator").inc(len(rows))
+            readings += len(rows)
+    _save_unit_state(state)
+    events = [event for record in records for event in record.events]
+    SimEvent.objects.bulk_create(
+        [
+            SimEvent(
+                site=site,
+                ts=dt.datetime.fromtimestamp(event.clock_s, dt.UTC),
+                kind=event.kind,
+                unit_kind=event.unit_kind,
+                unit_id=event.unit_id,
+                data=event.data,
+            )
+            for event in events
+        ],
+        batch_size=2000,
+    )
+    _save_labels(site, [label for record in records for label in record.labels])
+    site.sim_state = state.to_dict()
+    site.tick += len(records)
+    site.last_tick_at = now
+    site.sim_clock = dt.datetime.fromtimestamp(state.clock_s, dt.UTC)
+    site.save(update_fields=["sim_state", "tick", "last_tick_at", "sim_clock"])
+    return {"readings": readings, "events": len(events)}
+
+
+def _save_unit_state(state: SiteState) -> None:
+    """What readings do not carry: assignments, loader state, zone depletion, dump tonnage."""
+    trucks = [
+        Truck(
+            id=truck.id,
+            assigned_loader_id=(truck.assignment or {}).get("loader_id"),
+            destination_crusher_id=_destination(truck, "crusher"),
+            destination_dump_id=_destination(truck, "dump"),
+        )
+        for truck in state.trucks
+        if not truck.live
+    ]
+    Truck.objects.bulk_update(
+        trucks, ["assigned_loader", "destination_crusher", "destination_dump"], batch_size=500
+    )
+    loaders = [
+        Loader(
+            id=loader.id,
+            status=loader.status,
+            health=loader.health,
+            engine_hours=loader.engine_hours,
+            lat=loader.lat,
+            lon=loader.lon,
+            zone_id=loader.zone_id,
+        )
+        for loader in state.loaders
+        if not loader.live
+    ]
+    Loader.objects.bulk_update(
+        loaders, ["status", "health", "engine_hours", "lat", "lon", "zone"], batch_size=500
+    )
+    zones = [MiningZone(id=zone.id, remaining_t=zone.remaining_t, status=zone.status) for zone in state.zones]
+    MiningZone.objects.bulk_update(zones, ["remaining_t", "status"], batch_size=500)
+    dumps = [WasteDump(id=dump.id, dumped_t=dump.dumped_t) for dump in state.dumps]
+    WasteDump.objects.bulk_update(dumps, ["dumped_t"], batch_size=500)
+
+
+def _destination(truck, kind: str) -> int | None:
+    assignment = truck.assignment or {}
+    return assignment.get("destination_id") if assignment.get("destination_kind") == kind else None
+
+
+def _save_labels(site: Site, labels: list[dict[str, Any]]) -> None:
+    """Ground truth of injected faults: a label is created when it starts and closed when it ends."""
+    for label in labels:
+        if label.get("event") == "ended":
+            FaultLabel.objects.filter(site=site, fault_id=label["fault_id"]).update(
+                ended_at=_from_clock(label["end_s"]), outcome=label.get("outcome", "ended")
+            )
+            continue
+        FaultLabel.objects.update_or_create(
+            site=site,
+            fault_id=label["fault_id"],
+            defaults={
+                "category": label.get("category", ""),
+                "label": label["label"],
+                "unit_kind": label["unit_kind"],
+                "unit_id": label["unit_id"],
+                "sensors": label.get("sensors", []),
+                "started_at": _from_clock(label["start_s"]),
+                "planned_end_at": _from_clock(label.get("end_s")),
+                "params": label.get("params", {}),
+            },
+        )
+
+
+def _from_clock(clock_s: float | None) -> dt.datetime | None:
+    return None if clock_s is None else dt.datetime.fromtimestamp(clock_s, dt.UTC)
+
+
+def publish_tick_safely(site_id: int, result) -> None:
+    """The tick has committed: a failure to broadcast is logged and counted, never raised into the task."""
+    try:
+        publish_tick(site_id, result)
+    except Exception:
+        metrics.BROADCASTS.labels(stream="tick", outcome="failed").inc()
+        logger.exception("tick broadcast failed", extra={"site": site_id})
+
+
+def publish_tick(site_id: int, result) -> None:
+    """After commit: the changed units in the same shape as the REST lists, one message per stream."""
+    from fleet import selectors
+    from plants.selectors import crusher_rows
+    from stockpiles.selectors import stockpile_rows
+
+    changed: dict[str, set[int]] = defaultdict(set)
+    for kind, rows in result.readings.items():
+        changed[kind].update(row["id"] for row in rows)
+    updates = {
+        "truck_update": selectors.truck_rows(site_id=site_id, ids=changed["truck"])
+        + selectors.loader_rows(site_id=site_id),
+        "crusher_update": crusher_rows(site_id=site_id, ids=changed["crusher"]),
+        "stockpile_update": stockpile_rows(site_id=site_id, ids=changed["stockpile"]),
+    }
+    started = time.perf_counter()
+    live.publish(site_id, updates)
+    metrics.TICK_DURATION.labels(phase="broadcast").observe(time.perf_counter() - started)

@@ -1,0 +1,242 @@
+"""The one live consumer: subscriptions, snapshots, per-tick deltas, errors, flood and slow-client control.
+
+Served at ws://WEBSOCKET_HOST:WEBSOCKET_PORT/ (the original client's address) and at /ws/live/ on the API
+port. The protocol is documented in docs/live.md; the group vocabulary and publishing live in smartmine.live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from smartmine import live, metrics, snapshots
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 16 * 1024  # client messages are tiny commands; anything bigger is a mistake or an attack
+MAX_SUBSCRIPTIONS = 200
+#: Token bucket for client messages: a burst of 20, then 5 per second; a client far past it is closed.
+RATE_PER_S, BURST, FLOOD_STRIKES = 5.0, 20.0, 20
+#: Outgoing backlog (bytes not yet written to the socket) past which deltas are dropped for this client;
+#: once it drains below LOW_WATER the client gets a fresh snapshot instead of the deltas it missed.
+HIGH_WATER_BYTES, LOW_WATER_BYTES = 1_000_000, 100_000
+POLICY_VIOLATION = 1008
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.subscriptions: dict[str, live.Subscription] = {}
+        self.joined: set[str] = set()  # channel-layer groups
+        self.tokens, self.refilled_at, self.strikes = BURST, time.monotonic(), 0
+        self.behind = False
+        if not _origin_allowed(self.scope):
+            await self.close(code=4003)
+            return
+        user = self.scope.get("user")
+        if not (user is not None and user.is_authenticated) and not settings.API_ALLOW_ANONYMOUS_READ:
+            await self.close(code=4001)  # 4001: authentication required (4000-4999 are application codes)
+            return
+        await self.accept()
+        metrics.WS_CONNECTIONS.inc()
+        self.counted = True
+        default_site = await database_sync_to_async(snapshots.default_site_id)()
+        if default_site is None:
+            await self.send_error("no site exists yet: seed one with `manage.py seed_site`")
+            return
+        await self.subscribe([f"{stream}@{default_site}" for stream in live.STREAM_TYPES])
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            metrics.WS_CONNECTIONS.dec()
+        for group in getattr(self, "joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- client -> server ---------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.take_token():
+            if self.strikes >= FLOOD_STRIKES:
+                metrics.WS_CLOSED_FOR_POLICY.inc()
+                await self.close(code=POLICY_VIOLATION)
+            return
+        raw = text_data if text_data is not None else bytes_data
+        if raw is None or len(raw) > MAX_FRAME_BYTES:
+            await self.send_error(f"message too large: at most {MAX_FRAME_BYTES} bytes")
+            return
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            await self.send_error(f"invalid JSON: {error}")
+            return
+        if not isinstance(message, dict):
+            await self.send_error("a message must be a JSON object with an 'action'")
+            return
+        action = message.get("action")
+        if action == "ping":
+            await self.send_frame(live.frame("pong", None, None, echo=message.get("data")))
+        elif action in {"subscribe", "unsubscribe"}:
+            groups = message.get("groups")
+            if not isinstance(groups, list) or not groups or len(groups) > MAX_SUBSCRIPTIONS:
+                await self.send_error(
+                    f"'{action}' needs 'groups': a list of 1 to {MAX_SUBSCRIPTIONS} group names"
+                )
+                return
+            await (self.subscribe(groups) if action == "subscribe" else self.unsubscribe(groups))
+        else:
+            await self.send_error(f"unknown action {action!r}: one of subscribe, unsubscribe, ping")
+
+    def take_token(self) -> bool:
+        """Token-bucket rate limit; each message over it is a strike, and enough strikes close the socket."""
+        now = time.monotonic()
+        self.tokens = min(BURST, self.tokens + (now - self.refilled_at) * RATE_PER_S)
+        self.refilled_at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.strikes += 1
+        return False
+
+    async def subscribe(self, names: list[Any]) -> None:
+        try:
+            parsed = [live.parse_group(name) for name in names]
+            resolved = await database_sync_to_async(_resolve_all)(parsed)
+        except live.GroupError as error:
+            await self.send_error(str(error))
+            return
+        if len(self.subscriptions) + len(resolved) > MAX_SUBSCRIPTIONS:
+            await self.send_error(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+            return
+        for subscription in resolved:
+            self.subscriptions[subscription.name] = subscription
+            group = live.channel_group(subscription.stream, subscription.site_id)
+            if group not in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.add(group)
+        await self.send_snapshot(resolved)
+        await self.send_frame(live.frame("subscribed", None, sorted(self.subscriptions)))
+
+    async def unsubscribe(self, names: list[Any]) -> None:
+        unknown = [name for name in names if name not in self.subscriptions]
+        if unknown:
+            await self.send_error(f"not subscribed to {', '.join(map(str, unknown))}")
+            return
+        for name in names:
+            del self.subscriptions[name]
+        still_needed = {live.channel_group(s.stream, s.site_id) for s in self.subscriptions.values()}
+        for group in self.joined - still_needed:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined &= still_needed
+        await self.send_frame(live.frame("subscribed", None, sorted(self.subscriptions)))
+
+    # --- server -> client ---------------------------------------------------------------------------------
+
+    async def live_update(self, event: dict[str, Any]) -> None:
+        """One stream's items of one tick, for every subscription of ours that it concerns."""
+        interested = [
+            s
+            for s in self.subscriptions.values()
+            if s.stream == event["stream"] and s.site_id == event["site"]
+        ]
+        if not interested:
+            return
+        backlog = self.outgoing_backlog()
+        if self.behind or backlog > HIGH_WATER_BYTES:
+            if backlog > LOW_WATER_BYTES:
+                self.behind = True
+                metrics.WS_MESSAGES.labels(type=live.STREAM_TYPES[event["stream"]], outcome="dropped").inc()
+                return
+            self.behind = False  # drained: the latest state replaces every delta it missed
+            await self.send_snapshot(list(self.subscriptions.values()))
+            return
+        if any(s.site_wide for s in interested):
+            await self.send(text_data=event["text"])  # encoded once by the publisher, for everyone
+            metrics.WS_MESSAGES.labels(type=live.STREAM_TYPES[event["stream"]], outcome="sent").inc()
+            return
+        message = orjson.loads(event["text"])
+        items = [item for item in message["data"] if any(s.matches(item) for s in interested)]
+        if items:
+            await self.send_frame({**message, "data": items})
+
+    async def send_snapshot(self, subscriptions: list[live.Subscription]) -> None:
+        data = await database_sync_to_async(snapshots.build)(subscriptions)
+        sites = {s.site_id for s in subscriptions}
+        await self.send_frame(live.frame("snapshot", sites.pop() if len(sites) == 1 else None, data))
+
+    async def send_error(self, text: str) -> None:
+        await self.send_frame(live.frame("error", None, None, message=text))
+
+    async def send_frame(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=live.encode(message))
+        metrics.WS_MESSAGES.labels(type=message["type"], outcome="sent").inc()
+
+    def outgoing_backlog(self) -> int:
+        """Bytes queued for this client but not yet on the wire.
+
+        Under daphne, `send` is `partial(server.handle_reply, protocol)` and the protocol's Twisted transport
+        holds the unsent bytes; under Channels' test communicator it is an asyncio.Queue of messages.
+        """
+        send = self.base_send
+        protocol = getattr(send, "args", (None,))[0]
+        transport = getattr(protocol, "transport", None)
+        if transport is not None:
+            buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+            return buffered + getattr(transport, "_tempDataLen", 0)
+        queue = getattr(send, "__self__", None)
+        if isinstance(queue, asyncio.Queue):
+            return sum(len(item.get("text") or item.get("bytes") or b"") for item in list(queue._queue))
+        return 0
+
+
+def _resolve_all(subscriptions: list[live.Subscription]) -> list[live.Subscription]:
+    """Fill in default sites and the sites of per-equipment groups; unknown sites or units are errors."""
+    resolved = []
+    for subscription in subscriptions:
+        site_id = subscription.site_id
+        if subscription.equipment_id is not None:
+            site_id = snapshots.equipment_site(subscription.equipment_kind, subscription.equipment_id)
+            if site_id is None:
+                raise live.GroupError(
+                    f"unknown group {subscription.name!r}: no such {subscription.equipment_kind}"
+                )
+        elif site_id is None:
+            site_id = snapshots.default_site_id()
+        elif not snapshots.site_exists(site_id):
+            raise live.GroupError(f"unknown group {subscription.name!r}: no site {site_id}")
+        if subscription.zone_id is not None and not snapshots.zone_exists(site_id, subscription.zone_id):
+            raise live.GroupError(
+                f"unknown group {subscription.name!r}: no zone {subscription.zone_id} in site"
+            )
+        resolved.append(
+            live.Subscription(
+                subscription.name,
+                subscription.stream,
+                site_id,
+                zone_id=subscription.zone_id,
+                equipment_kind=subscription.equipment_kind,
+                equipment_id=subscription.equipment_id,
+            )
+        )
+    return resolved
+
+
+def _origin_allowed(scope: dict[str, Any]) -> bool:
+    """Browsers must come from CORS_ORIGINS or ALLOWED_HOSTS; a client sending no Origin is not a browser."""
+    origin = dict(scope.get("headers", [])).get(b"origin")
+    if not origin:
+        return True
+    origin_text = origin.decode("latin-1").rstrip("/")
+    if origin_text in settings.CORS_ALLOWED_ORIGINS:
+        return True
+    host = urlsplit(origin_text).hostname or ""
+    return any(
+        allowed == "*" or host == allowed.strip("[]") or (allowed.startswith(".") and host.endswith(allowed))
+        for allowed in settings.ALLOWED_HOSTS
+    )
