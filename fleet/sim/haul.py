@@ -10,17 +10,16 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from fleet.dispatch import Assignment, DestinationSnapshot, DispatchSnapshot, LoaderSnapshot, TruckSnapshot
+from fleet.sim.crusher import DOWN as CRUSHER_DOWN
 from fleet.sim.crusher import crusher_accepting, crusher_room_t
 from fleet.sim.faults import FAULT_EFFICIENCY_LOSS, severity
-from fleet.sim.schema import LoaderStatus, MaterialKind, TruckStatus, ZoneStatus
-from fleet.sim.state import LoaderState, TruckState, node_name
+from fleet.sim.roads import DRIVETRAIN_EFFICIENCY, G_M_S2, ROLLING_RESISTANCE
+from fleet.sim.schema import LoaderStatus, MaterialKind, StockpileStatus, TruckStatus, ZoneStatus
+from fleet.sim.state import CrusherState, LoaderState, TruckState, node_name
 
 if TYPE_CHECKING:
     from fleet.sim.context import Tick
 
-G_M_S2 = 9.81
-ROLLING_RESISTANCE = 0.025  # 2.5 % of weight: a well-kept haul road (Caterpillar Performance Handbook)
-DRIVETRAIN_EFFICIENCY = 0.80  # flywheel to wheel, mechanical/electric drive ~80 %
 SPECIFIC_FUEL_L_PER_KWH = 0.24  # diesel at load, 0.21-0.25 L/kWh for Cat 3516/3512 class engines
 IDLE_LOAD_FACTOR = 0.10  # idling diesel burns ~8-12 % of its rated fuel
 DUMP_LOAD_FACTOR = 0.30  # raising the body on the hoist
@@ -541,6 +540,8 @@ def build_snapshot(tick: Tick) -> DispatchSnapshot:
             available=loader_available(tick, loader),
             queue_length=loader_queue.get(loader.id, 0),
             assigned_trucks=loader_assigned.get(loader.id, 0),
+            spot_s=SPOT_AT_LOADER_S,
+            free_in_s=_loader_free_in_s(tick, loader),
         )
     destinations: list[DestinationSnapshot] = []
     for crusher in tick.state.crushers:
@@ -553,11 +554,14 @@ def build_snapshot(tick: Tick) -> DispatchSnapshot:
                 name=crusher.name,
                 node=node_name("crusher", crusher.id),
                 material=MaterialKind.ORE.value,
-                capacity_tph=crusher.rated_tph * crusher.efficiency_pct / 100.0,
+                capacity_tph=_crusher_intake_tph(tick, crusher),
                 room_t=crusher_room_t(tick, crusher),
                 accepting=crusher_accepting(tick, crusher),
                 queue_length=len(crusher.queue) + len(crusher.tipping),
                 assigned_trucks=dest_assigned.get(("crusher", crusher.id), 0),
+                tip_s=DUMP_AT_CRUSHER_S,
+                tip_points=crusher.tip_points,
+                in_service=crusher.status not in CRUSHER_DOWN and crusher.blockage_left_s <= 0,
             )
         )
     for dump in tick.state.dumps:
@@ -576,6 +580,9 @@ def build_snapshot(tick: Tick) -> DispatchSnapshot:
                 accepting=room_t > 0,
                 queue_length=len(dump.queue) + len(dump.tipping),
                 assigned_trucks=dest_assigned.get(("dump", dump.id), 0),
+                tip_s=DUMP_AT_WASTE_S,
+                tip_points=dump.tip_points,
+                in_service=room_t > 0,
             )
         )
     return DispatchSnapshot(
@@ -584,7 +591,34 @@ def build_snapshot(tick: Tick) -> DispatchSnapshot:
         loaders=loaders,
         destinations=destinations,
         travel_time_s=tick.topo.travel_time_s,
+        haul_time_s=tick.topo.haul_time_s,
     )
+
+
+def _loader_free_in_s(tick: Tick, loader: LoaderState) -> float:
+    """Seconds until the loader has loaded the truck under it and those queued (each at its rated payload)."""
+    busy_s = 0.0
+    if loader.loading_truck_id is not None:
+        busy_s = tick.trucks[loader.loading_truck_id].timer_s
+    pass_s = loader.bucket_t / loader.dig_rate_tph * 3600.0
+    for truck_id in loader.queue:
+        passes = max(
+            1, math.ceil(tick.trucks[truck_id].rated_payload_t * PAYLOAD_MEAN_SHARE / loader.bucket_t)
+        )
+        busy_s += SPOT_AT_LOADER_S + passes * pass_s
+    return busy_s
+
+
+def _crusher_intake_tph(tick: Tick, crusher: CrusherState) -> float:
+    """What a crusher can take in for hours: rated x efficiency, but only the reclaim rate once its stockpile
+    is full (backpressure); 0 while it is down."""
+    if crusher.status in CRUSHER_DOWN:
+        return 0.0
+    rate_tph = crusher.rated_tph * crusher.efficiency_pct / 100.0
+    pile = tick.stockpiles.get(crusher.stockpile_id) if crusher.stockpile_id is not None else None
+    if pile is not None and not pile.live and pile.status == StockpileStatus.FULL:
+        rate_tph = min(rate_tph, max(pile.reclaim_rate_tph, 0.0))
+    return rate_tph
 
 
 def ask_dispatcher(tick: Tick, truck: TruckState) -> Assignment | None:

@@ -16,9 +16,16 @@ from fleet.sim.geo import LatLon, bearing_deg, segment_m
 if TYPE_CHECKING:
     from fleet.sim.state import RoadState
 
-#: Speed used only to turn distances into the dispatcher's travel-time estimates.
-ESTIMATE_SPEED_MS = 30 / 3.6  # a typical cycle-average truck speed, ~30 km/h
 UNREACHABLE_S = 1e9
+# The dispatcher's travel-time estimates follow the engine's speed model (haul.leg_speed) for a reference
+# truck, the CAT 793F of layout.TRUCK_CLASSES: road and truck limits, and what the engine can pull up a grade.
+REFERENCE_EMPTY_T = 163.0
+REFERENCE_PAYLOAD_T = 227.0
+REFERENCE_POWER_KW = 1976.0
+REFERENCE_LIMITS_KMH = (55.0, 40.0)  # empty, loaded
+G_M_S2 = 9.81
+ROLLING_RESISTANCE = 0.025  # 2.5 % of weight: a well-kept haul road (Caterpillar Performance Handbook)
+DRIVETRAIN_EFFICIENCY = 0.80  # flywheel to wheel, mechanical/electric drive ~80 %
 
 
 class RoadGeometry:
@@ -48,16 +55,40 @@ class RoadGeometry:
         return (a[0] + u * (b[0] - a[0]), a[1] + u * (b[1] - a[1]), heading)
 
 
-class TravelTimes(dict):
-    """Estimated empty travel seconds keyed by (from_node, to_node), filled in on first use."""
+def road_seconds(road: RoadState, forward: bool, loaded: bool) -> float:
+    """Seconds a reference truck (empty or loaded) takes along a road: a loaded truck crawls up a 9 % ramp at
+    ~13 km/h, so plain distance would misrank routes that climb out of the pit."""
+    limit_kmh = min(
+        road.speed_limit_loaded_kmh if loaded else road.speed_limit_empty_kmh,
+        REFERENCE_LIMITS_KMH[1] if loaded else REFERENCE_LIMITS_KMH[0],
+    )
+    speed_ms = limit_kmh / 3.6
+    resistance = (road.grade_pct if forward else -road.grade_pct) / 100.0 + ROLLING_RESISTANCE
+    if resistance > 0:
+        mass_kg = (REFERENCE_EMPTY_T + (REFERENCE_PAYLOAD_T if loaded else 0.0)) * 1000.0
+        wheel_w = REFERENCE_POWER_KW * 1000.0 * DRIVETRAIN_EFFICIENCY
+        speed_ms = min(speed_ms, wheel_w / (mass_kg * G_M_S2 * resistance))
+    return road.length_m / speed_ms
 
-    def __init__(self, topology: Topology) -> None:
+
+class TravelTimes(dict):
+    """Estimated travel seconds keyed by (from_node, to_node) along the route the engine drives, for an empty
+    (or, with loaded=True, a loaded) reference truck; filled in on first use."""
+
+    def __init__(self, topology: Topology, loaded: bool = False) -> None:
         super().__init__()
         self._topology = topology
+        self._loaded = loaded
 
     def __missing__(self, key: tuple[str, str]) -> float:
-        distance = self._topology.distance_m(*key)
-        value = distance / ESTIMATE_SPEED_MS if math.isfinite(distance) else UNREACHABLE_S
+        route = self._topology.route(*key)
+        if route is None:
+            value = UNREACHABLE_S
+        else:
+            roads = self._topology.roads
+            value = sum(
+                road_seconds(roads[road_id].road, forward, self._loaded) for road_id, forward in route
+            )
         self[key] = value
         return value
 
@@ -83,6 +114,7 @@ class Topology:
         self._trees: dict[str, tuple[dict[str, float], dict[str, tuple[str, int, bool]]]] = {}
         self._routes: dict[tuple[str, str], tuple[tuple[int, bool], ...] | None] = {}
         self.travel_time_s = TravelTimes(self)
+        self.haul_time_s = TravelTimes(self, loaded=True)
 
     def _tree(self, source: str) -> tuple[dict[str, float], dict[str, tuple[str, int, bool]]]:
         tree = self._trees.get(source)

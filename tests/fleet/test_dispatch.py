@@ -1,14 +1,20 @@
 """Dispatcher strategies on small hand-made snapshots."""
 
+import pytest
+
 from fleet.dispatch import (
+    STRATEGIES,
     Assignment,
     DestinationSnapshot,
     DispatchSnapshot,
     LoaderSnapshot,
+    Optimiser,
     TruckSnapshot,
     fixed,
     fixed_to,
+    get_dispatcher,
     shortest_queue,
+    sptf,
 )
 
 
@@ -138,3 +144,35 @@ def test_fixed_to_pairs_trucks_with_their_loaders_and_waits_when_the_loader_is_d
     assert dispatcher(snap, 2).loader_id == 1  # unlisted: shortest queue
     snap.loaders[2].available = False
     assert dispatcher(snap, 1) is None
+
+
+def test_sptf_prefers_a_free_loader_further_away_to_a_busy_one_nearby():
+    travel = {("junction", "zone:1"): 60.0, ("junction", "zone:2"): 240.0}
+    busy = loader(1, assigned=3)
+    busy.free_in_s = 600.0  # three trucks at the face, ten minutes of loading
+    snap = snapshot([truck()], [busy, loader(2)], [crusher(1)], travel)
+    assert sptf(snap, 1).loader_id == 2
+
+
+def test_sptf_takes_the_nearest_loader_when_none_has_a_queue():
+    travel = {("junction", "zone:1"): 300.0, ("junction", "zone:2"): 90.0}
+    snap = snapshot([truck()], [loader(1), loader(2)], [crusher(1)], travel)
+    assert sptf(snap, 1) == Assignment(2, "crusher", 1)
+
+
+def test_sptf_sends_the_load_where_it_is_tipped_soonest():
+    haul = {("zone:1", "crusher:1"): 300.0, ("zone:1", "crusher:2"): 420.0}
+    backed_up = crusher(1, assigned=6)  # 6 x 227 t ahead of a 2,000 t/h crusher: ~40 min
+    snap = snapshot([truck(node="zone:1")], [loader(1)], [backed_up, crusher(2)], haul)
+    assert sptf(snap, 1).destination_id == 2
+
+
+def test_registry_has_one_factory_per_dispatch_strategy_choice():
+    assert set(STRATEGIES) == {"fixed", "shortest_queue", "sptf", "optimiser"}
+    assert get_dispatcher("shortest_queue") is shortest_queue
+    assert isinstance(get_dispatcher("optimiser"), Optimiser)
+
+
+def test_an_unknown_strategy_name_is_an_error_that_lists_the_choices():
+    with pytest.raises(ValueError, match="fixed, shortest_queue, sptf, optimiser"):
+        get_dispatcher("random")
