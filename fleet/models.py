@@ -59,6 +59,11 @@ class Site(models.Model):
     dispatch_strategy = models.CharField(
         max_length=20, choices=DispatchStrategy, default=DispatchStrategy.SHORTEST_QUEUE
     )
+    dispatch_state = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the dispatcher's saved plan (the optimiser's LP flows), between ticks",
+    )
     is_default = models.BooleanField(default=False, help_text="the site shown when none is chosen")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from fleet import dispatch
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.readings import ingest_readings
 from fleet.sim import SiteState, set_operator_status, step
@@ -99,7 +100,9 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
             if wall_s > MAX_CATCH_UP_S and settings.SIMULATION_SPEED == 1:
                 state.clock_s = max(state.clock_s, now.timestamp() - dt_s)  # skip the gap, documented
         stepped = time.perf_counter()
-        result = step(state, dt_s)
+        dispatcher = dispatcher_for(site)
+        result = step(state, dt_s, dispatcher=dispatcher)
+        site.dispatch_state = dispatcher.to_dict() if hasattr(dispatcher, "to_dict") else {}
         persisted = time.perf_counter()
         counts = save_tick(site, result, now=now)
         transaction.on_commit(lambda: publish_tick_safely(site_id, result))
@@ -109,6 +112,13 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         metrics.TICK_DURATION.labels(phase=phase).observe(seconds)
     metrics.TICKS.labels(outcome="applied").inc()
     return TickOutcome(site_id, True, tick=site.tick, simulated_s=dt_s, timings_s=timings, **counts)
+
+
+def dispatcher_for(site: Site) -> dispatch.Dispatcher:
+    """The site's chosen strategy; the optimiser resumes from the plan saved with the last tick."""
+    if site.dispatch_strategy == "optimiser":
+        return dispatch.get_dispatcher("optimiser", state=site.dispatch_state or None)
+    return dispatch.get_dispatcher(site.dispatch_strategy)
 
 
 def _skipped(site_id: int, reason: str) -> TickOutcome:
@@ -172,7 +182,7 @@ def save_steps(
     site.tick += len(records)
     site.last_tick_at = now
     site.sim_clock = dt.datetime.fromtimestamp(state.clock_s, dt.UTC)
-    site.save(update_fields=["sim_state", "tick", "last_tick_at", "sim_clock"])
+    site.save(update_fields=["sim_state", "dispatch_state", "tick", "last_tick_at", "sim_clock"])
     return {"readings": readings, "events": len(events)}
 
 

@@ -168,3 +168,11 @@ def test_readings_cross_a_day_boundary_into_their_own_partitions(site):
     assert len(days) == 2
     tables = readings.partitions(TruckReading._meta.db_table)
     assert any(f"{midnight:%Y%m%d}" in name for name in tables)
+
+
+def test_the_optimiser_strategy_keeps_its_plan_between_ticks(site):
+    Site.objects.filter(pk=site.pk).update(dispatch_strategy="optimiser")
+    ticking.tick_site(site.pk, dt_s=300)
+    site.refresh_from_db()
+    assert site.dispatch_state  # the LP plan, saved with the tick
+    assert Truck.objects.filter(site=site, assigned_loader__isnull=False).exists()

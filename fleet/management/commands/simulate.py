@@ -18,7 +18,7 @@ from fleet import selectors, services
 from fleet.models import Site
 from fleet.sim import SiteState, step
 from fleet.sim.state import new_rng_state
-from fleet.ticking import StepRecord, load_state, save_steps
+from fleet.ticking import StepRecord, dispatcher_for, load_state, save_steps
 
 #: Simulated seconds per engine step: the engine sub-steps at 10 s anyway, and one reading per unit per
 #: step at this spacing is what live ticks at the default interval produce.
@@ -61,6 +61,7 @@ class Command(BaseCommand):
         site_row = self.site_for(site, seed)
         with transaction.atomic():
             state = load_state(Site.objects.select_for_update().get(pk=site_row.pk))
+        dispatcher = dispatcher_for(site_row)
         if seed is not None:
             state.seed, state.rng_state = seed, new_rng_state(seed)
         start_clock = state.clock_s
@@ -71,9 +72,9 @@ class Command(BaseCommand):
         done = 0
         while done < total_steps:
             batch = min(BATCH_STEPS, total_steps - done)
-            records = [StepRecord.of(step(state, STEP_S)) for _ in range(batch)]
+            records = [StepRecord.of(step(state, STEP_S, dispatcher=dispatcher)) for _ in range(batch)]
             if not dry_run:
-                counts = self.persist(site_row.pk, records, state)
+                counts = self.persist(site_row.pk, records, state, dispatcher)
                 readings, events = readings + counts["readings"], events + counts["events"]
             else:
                 readings += sum(len(rows) for record in records for rows in record.readings.values())
@@ -109,7 +110,8 @@ class Command(BaseCommand):
         ).site
 
     @staticmethod
-    def persist(site_id: int, records: list[StepRecord], state: SiteState) -> dict[str, int]:
+    def persist(site_id: int, records: list[StepRecord], state: SiteState, dispatcher) -> dict[str, int]:
         with transaction.atomic():
             locked = Site.objects.select_for_update().get(pk=site_id)  # live ticks wait; never interleave
+            locked.dispatch_state = dispatcher.to_dict() if hasattr(dispatcher, "to_dict") else {}
             return save_steps(locked, records, state, now=timezone.now())
