@@ -184,6 +184,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         holds the unsent bytes; under Channels' test communicator it is an asyncio.Queue of messages.
         """
         send = self.base_send
+        while hasattr(getattr(send, "__self__", None), "real_send"):  # session middleware wraps `send`
+            send = send.__self__.real_send
         protocol = getattr(send, "args", (None,))[0]
         transport = getattr(protocol, "transport", None)
         if transport is not None:
