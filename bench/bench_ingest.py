@@ -22,57 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartmine.settings")
 
-import django  # noqa: E402
+from bench.common import BenchDatabase, setup_django, stats  # noqa: E402
 
 TRUCKS = 50
 TICK_S = 5
-
-
-def _setup() -> None:
-    from django.apps import apps
-
-    if not apps.ready:
-        django.setup()
-
-
-def _admin_connection(settings_dict: dict):
-    import psycopg
-
-    return psycopg.connect(
-        dbname="postgres",
-        host=settings_dict.get("HOST") or None,
-        port=settings_dict.get("PORT") or None,
-        user=settings_dict.get("USER") or None,
-        password=settings_dict.get("PASSWORD") or None,
-        autocommit=True,
-    )
-
-
-class BenchDatabase:
-    """Points Django's default connection at a fresh `<name>_bench` database for the duration."""
-
-    def __enter__(self) -> str:
-        from django.db import connections
-
-        self.settings_dict = connections["default"].settings_dict
-        self.original = self.settings_dict["NAME"]
-        self.name = f"{self.original}_bench"
-        if self.name.startswith("test_") or self.name == self.original:
-            raise RuntimeError(f"refusing to benchmark in {self.name!r}")
-        with _admin_connection(self.settings_dict) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
-            admin.execute(f'CREATE DATABASE "{self.name}"')
-        connections.close_all()
-        self.settings_dict["NAME"] = self.name
-        return self.name
-
-    def __exit__(self, *exc) -> None:
-        from django.db import connections
-
-        connections.close_all()
-        self.settings_dict["NAME"] = self.original
-        with _admin_connection(self.settings_dict) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def _frame(truck_ids: list[int], rows: int, start: dt.datetime):
@@ -136,13 +89,9 @@ def _time_raw_copy(tuples: list[tuple], columns: list[str]) -> float:
     return len(tuples) / (time.perf_counter() - started)
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def run(quick: bool = False) -> dict:
     """Run the benchmark; returns readings/s (median, min, max) per method, the ratio and import rows/s."""
-    _setup()
+    setup_django()
     from django.core.management import call_command
     from django.db import connection
 
@@ -194,8 +143,8 @@ def run(quick: bool = False) -> dict:
         "database": database,
         "batch_readings": batch,
         "repeats": repeats,
-        "ingest_readings_per_s": _stats(ingest),
-        "raw_copy_readings_per_s": _stats(raw),
+        "ingest_readings_per_s": stats(ingest),
+        "raw_copy_readings_per_s": stats(raw),
         "ratio_ingest_to_raw": statistics.median(ingest) / statistics.median(raw),
         "import_rows": import_rows,
         "import_csv_mb": round(size_mb, 1),

@@ -1,0 +1,95 @@
+"""Benchmark: a full simulation tick (load, step, persist, broadcast) at growing site sizes.
+
+Runs in its own database (created, migrated and dropped here) against the real PostgreSQL and Redis.
+Goals (the simulator issue): default site (22 units) full tick < 50 ms; 1,000 trucks / 50 loaders /
+20 crushers / 50 stockpiles: p95 < 1 s; `simulate` a 24 h day of the default site in under a minute.
+Usage: `python -m bench.bench_tick [--quick]`, or import and call run().
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+
+from bench.common import BenchDatabase, percentile, setup_django, stats
+
+#: (label, trucks, loaders, crushers, stockpiles); units = trucks + crushers + stockpiles (+ loaders).
+SIZES = [
+    ("22 units (default site)", 15, None, 3, 4),
+    ("100 units", 80, 20, 8, 12),
+    ("1,000 trucks/50 loaders/20 crushers/50 stockpiles", 1000, 50, 20, 50),
+    ("5,000 units", 4400, 200, 150, 250),
+]
+GOALS_S = {
+    SIZES[0][0]: ("total median < 50 ms", 0.050, "median"),
+    SIZES[2][0]: ("total p95 < 1 s", 1.0, "p95"),
+}
+
+
+def _measure(site_id: int, ticks: int) -> dict[str, list[float]]:
+    from fleet.ticking import tick_site
+
+    for _ in range(3):  # warm up past the first assignments
+        tick_site(site_id, dt_s=5.0)
+    phases: dict[str, list[float]] = {}
+    for _ in range(ticks):
+        outcome = tick_site(site_id, dt_s=5.0)
+        for phase, seconds in outcome.timings_s.items():
+            phases.setdefault(phase, []).append(seconds)
+    return phases
+
+
+def _simulate_day() -> float:
+    from django.core.management import call_command
+
+    started = time.perf_counter()
+    call_command("simulate", site="Simulate bench", hours=24, seed=7, stdout=io.StringIO())
+    return time.perf_counter() - started
+
+
+def run(quick: bool = False) -> dict:
+    setup_django()
+    from django.core.management import call_command
+
+    from fleet import services
+
+    sizes = SIZES[:3] if quick else SIZES
+    rows, curve = [], []
+    with BenchDatabase():
+        call_command("migrate", verbosity=0)
+        for label, trucks, loaders, crushers, stockpiles in sizes:
+            site = services.seed_site(
+                name=label, trucks=trucks, loaders=loaders, crushers=crushers, stockpiles=stockpiles
+            ).site
+            ticks = 5 if trucks >= 4000 else (10 if quick else 30)
+            phases = _measure(site.pk, ticks)
+            curve.append(
+                {"size": label, **{phase: stats(values)["median"] for phase, values in phases.items()}}
+            )
+            for phase in ("load", "step", "persist", "broadcast", "total"):
+                figures = stats(phases[phase])
+                row = {"metric": f"tick {phase}: {label}", **{k: v * 1000 for k, v in figures.items()}}
+                row.update(unit="ms", goal=None, met=None)
+                if phase == "total" and label in GOALS_S:
+                    goal, limit_s, measure = GOALS_S[label]
+                    value = percentile(phases[phase], 0.95) if measure == "p95" else figures["median"]
+                    row.update(goal=goal, met=value < limit_s)
+                    if measure == "p95":
+                        rows.append({**row, "metric": f"tick total p95: {label}", "median": value * 1000})
+                        continue
+                rows.append(row)
+        day_s = _simulate_day()
+        rows.append(
+            {"metric": "simulate 24 h of the default site", "median": day_s, "min": None, "max": None,
+             "unit": "s", "goal": "< 60 s", "met": day_s < 60}
+        )  # fmt: skip
+    return {"rows": rows, "curve": curve}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    from bench.__main__ import print_table
+
+    print_table("ticks", run(quick=parser.parse_args().quick)["rows"])
