@@ -91,7 +91,7 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         now = now or timezone.now()
         state = load_state(site)
         if dt_s is None:
-            interval_s = settings.SIMULATION_INTERVAL_S
+            interval_s = scheduled_interval_s(site_id) or settings.SIMULATION_INTERVAL_S
             wall_s = (now - site.last_tick_at).total_seconds() if site.last_tick_at else interval_s
             if wall_s < interval_s * MIN_INTERVAL_SHARE:
                 return _skipped(site_id, "too soon after the previous tick")
@@ -120,6 +120,18 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         metrics.TICK_DURATION.labels(phase=phase).observe(seconds)
     metrics.TICKS.labels(outcome="applied").inc()
     return TickOutcome(site_id, True, tick=site.tick, simulated_s=dt_s, timings_s=timings, **counts)
+
+
+def scheduled_interval_s(site_id: int) -> float | None:
+    """The interval of the site's beat entry (operators may retime it in admin), None without one."""
+    from django_celery_beat.models import PeriodicTask
+
+    from fleet.services import TICK_TASK
+
+    task = PeriodicTask.objects.filter(task=TICK_TASK, args=f"[{site_id}]").select_related("interval").first()
+    if task is None or task.interval is None:
+        return None
+    return task.interval.schedule.run_every.total_seconds()
 
 
 def dispatcher_for(site: Site) -> dispatch.Dispatcher:

@@ -176,3 +176,14 @@ def test_the_optimiser_strategy_keeps_its_plan_between_ticks(site):
     site.refresh_from_db()
     assert site.dispatch_state  # the LP plan, saved with the tick
     assert Truck.objects.filter(site=site, assigned_loader__isnull=False).exists()
+
+
+def test_the_interval_an_operator_sets_in_beat_governs_duplicate_detection(site, settings):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    settings.SIMULATION_INTERVAL_S = 5.0
+    services.sync_tick_schedules(interval_s=5.0)
+    every_2_s, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(args=f"[{site.pk}]").update(interval=every_2_s)
+    assert ticking.tick_site(site.pk, now=timezone.now()).applied
+    assert ticking.tick_site(site.pk, now=later(site, 2)).applied  # 2 s is a full interval now

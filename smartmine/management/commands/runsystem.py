@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from honcho.manager import Manager
 
+from fleet.choices import OPERATORS_GROUP
 from smartmine.config import VAR_DIR
 
 DEMO_LOGINS_FILE = VAR_DIR / "demo-logins"
@@ -114,7 +115,7 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             if not superuser:
-                group = Group.objects.filter(name="Operators").first()
+                group = Group.objects.filter(name=OPERATORS_GROUP).first()
                 if group:
                     user.groups.add(group)
             stored[username] = password
