@@ -3,6 +3,15 @@
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_after_use():
+    """Connections opened in worker threads (Channels' database_sync_to_async, health checks) close after
+    each use in tests; persistent ones would keep the test database busy when pytest-django drops it."""
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -94,14 +94,15 @@ def test_an_operator_sends_a_truck_to_maintenance_and_back(as_operator):
 
 
 def test_a_maintenance_change_reaches_the_simulation_state(as_operator):
-    truck = TruckFactory(status="hauling")
-    Site.objects.filter(pk=truck.site_id).update(
-        sim_state={"trucks": [{"id": truck.pk, "status": "hauling"}]}
-    )
+    from fleet import services
+
+    site = services.seed_site(name="Admin pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    truck = Truck.objects.filter(site=site).first()
 
     as_operator.post(changelist(Truck), {"action": "send_to_maintenance", "_selected_action": [truck.pk]})
 
-    assert Site.objects.get(pk=truck.site_id).sim_state["trucks"][0]["status"] == "maintenance"
+    engine_trucks = Site.objects.get(pk=site.pk).sim_state["trucks"]
+    assert next(unit for unit in engine_trucks if unit["id"] == truck.pk)["status"] == "maintenance"
 
 
 def test_a_loader_goes_to_maintenance_and_returns_idle(as_operator):
