@@ -230,6 +230,8 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
             secret_key,
             "a random string of at least 32 characters (not the example) in production",
         )
+    if production and read.boolean("API_DEBUG", False):
+        raise ConfigError("API_DEBUG", read.raw("API_DEBUG", ""), "false in production (debug pages leak)")
     database_url = read.raw("DATABASE_URL", DEFAULT_DATABASE_URL)
     return Config(
         environment=environment,
