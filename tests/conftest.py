@@ -7,6 +7,10 @@ import pytest
 def _close_connections_after_use():
     """Connections opened in worker threads (Channels' database_sync_to_async, health checks) close after
     each use in tests; persistent ones would keep the test database busy when pytest-django drops it."""
+    from django.conf import settings
+
+    if not settings.configured:  # pure-logic runs without pytest-django (-p no:django)
+        return
     from django.db import connections
 
     connections.settings["default"]["CONN_MAX_AGE"] = 0
