@@ -24,6 +24,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m smartmine.devservices browser
 	$(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (QUICK=1 for a small version); never part of `make test`

@@ -340,6 +340,20 @@ def _safe(url: str) -> str:
     return url
 
 
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def ensure_chromium() -> str:
+    """Debian's Chromium for the browser test (Playwright drives it; no browser download)."""
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).exists():
+            return candidate
+    if os.geteuid() != 0:
+        raise ServiceError("Chromium missing (browser test); install with: sudo apt-get install -y chromium")
+    _apt_install("chromium")
+    return ensure_chromium()
+
+
 def stop(which: list[str] | None = None) -> None:
     which = which or ["postgres", "redis"]
     if "redis" in which:
@@ -363,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m smartmine.devservices", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("action", choices=["ensure", "run", "stop", "status"])
+    parser.add_argument("action", choices=["ensure", "run", "stop", "status", "browser"])
     parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run, after --")
     args = parser.parse_args(argv)
     try:
@@ -372,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.action == "stop":
             stop()
+            return 0
+        if args.action == "browser":
+            say(f"Chromium: {ensure_chromium()}")
             return 0
         started = ensure()
     except (ServiceError, subprocess.CalledProcessError) as error:
