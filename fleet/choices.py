@@ -97,11 +97,14 @@ STATUS_COLOURS: dict[str, str] = {
 # --- Roles: group names are created by analytics/migrations/0002_roles.py.
 OPERATORS_GROUP = "Operators"
 ENGINEERS_GROUP = "Engineers"
+#: Equipment gateways: token users that post telemetry (created by fleet/migrations/0007_gateways.py).
+GATEWAYS_GROUP = "Gateways"
 ROLE_GROUPS = (OPERATORS_GROUP, ENGINEERS_GROUP)
 
 #: Custom permissions ("app_label.codename"), declared in the models' Meta.permissions.
 CHANGE_EQUIPMENT_STATUS = "fleet.change_equipment_status"
 CONTROL_SIMULATION = "fleet.control_simulation"
+INGEST_TELEMETRY = "fleet.ingest_telemetry"
 ACKNOWLEDGE_ALERT = "analytics.acknowledge_alert"
 RETRAIN_MODELS = "analytics.retrain_models"
 RUN_SCENARIOS = "analytics.run_scenarios"

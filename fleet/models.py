@@ -211,7 +211,10 @@ class Truck(sensor_columns("truck", default=0.0), SiteObject):
     class Meta(SiteObject.Meta):
         constraints = unique_name_per_site("fleet_truck")
         # One permission for trucks, loaders and crushers alike (fleet.change_equipment_status).
-        permissions = [("change_equipment_status", "Can send equipment to maintenance and back to service")]
+        permissions = [
+            ("change_equipment_status", "Can send equipment to maintenance and back to service"),
+            ("ingest_telemetry", "Can post equipment telemetry (gateways)"),
+        ]
 
     @property
     def destination(self):

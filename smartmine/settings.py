@@ -105,20 +105,50 @@ LOGGING = logging_config(
 
 # --- REST API
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes a request without credentials a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["smartmine.api.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["drf_orjson_renderer.parsers.ORJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "smartmine.api_views.SchemaWithErrors",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "smartmine.api.RowPagination",
+    "EXCEPTION_HANDLER": "smartmine.api.exception_handler",
+    # Only writes that can be hammered are throttled (views opt in with throttle_scope); reads stay free.
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_RATES": {
+        "telemetry": "6000/min",  # per gateway: 100 batches/s of 1,000 readings is twice the ingest goal
+        "auth": "10/min",  # per client address: token requests (password guessing)
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SmartMine API",
-    "DESCRIPTION": "Digital twin of an open-pit mine: equipment, history, KPIs, analytics and dispatch.",
+    "DESCRIPTION": (
+        "Digital twin of an open-pit mine: equipment, history, KPIs, analytics and dispatch.\n\n"
+        "Sign in with a token (`Authorization: Token <key>`, from `POST /api/auth/token`) or an admin "
+        "session. "
+        "Any signed-in user reads; Operators acknowledge alerts and change equipment status; Engineers also "
+        "configure sites; gateways (the Gateways group) post telemetry. Every error answers "
+        '`{"error": {"code", "message", "details": {field: [messages]}}}`. See docs/api.md and docs/kpis.md.'
+    ),
+    "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "smartmine.api_views.strip_trailing_slashes",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "TruckStatusEnum": "fleet.choices.TruckStatus",
+        "LoaderStatusEnum": "fleet.choices.LoaderStatus",
+        "CrusherStatusEnum": "fleet.choices.CrusherStatus",
+        "StockpileStatusEnum": "fleet.choices.StockpileStatus",
+        "ZoneStatusEnum": "fleet.choices.ZoneStatus",
+    },
 }
 API_ALLOW_ANONYMOUS_READ = CONFIG.api_allow_anonymous_read
 

@@ -1,0 +1,14 @@
+from django.urls import re_path
+
+from analytics.api import views
+from smartmine.api_views import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+router.register("alerts", views.AlertViewSet, basename="alert")
+
+urlpatterns = [
+    *router.urls,
+    re_path(r"^mining/kpis/?$", views.KpiView.as_view(), name="kpis"),
+    re_path(r"^ml/health-prediction/?$", views.HealthPredictionView.as_view(), name="health-prediction"),
+    re_path(r"^ml/recommendations/?$", views.RecommendationView.as_view(), name="recommendations"),
+]

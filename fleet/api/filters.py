@@ -1,0 +1,53 @@
+"""Filtersets of the fleet endpoints; `SiteFilterSet` is shared by every equipment list."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from fleet.choices import LoaderStatus, TruckStatus, ZoneMaterial, ZoneStatus
+from fleet.models import Loader, MiningZone, Truck
+
+
+class SiteFilterSet(django_filters.FilterSet):
+    """`site` takes the site's id or its slug (`?site=3` or `?site=west-pit`)."""
+
+    site = django_filters.CharFilter(method="filter_site", help_text="site id or slug")
+    live = django_filters.BooleanFilter(help_text="true: fed by real telemetry; false: simulated")
+
+    def filter_site(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(site_id=int(value)) if value.isdigit() else Q(site__slug=value))
+
+
+class TruckFilterSet(SiteFilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=TruckStatus.choices, help_text="one or more statuses (repeat the parameter)"
+    )
+    zone = django_filters.NumberFilter(
+        field_name="assigned_loader__zone_id", help_text="pit zone id of the loader the truck is assigned to"
+    )
+    loader = django_filters.NumberFilter(field_name="assigned_loader_id", help_text="assigned loader id")
+
+    class Meta:
+        model = Truck
+        fields = ["site", "status", "zone", "loader", "live"]
+
+
+class LoaderFilterSet(SiteFilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=LoaderStatus.choices, help_text="one or more statuses (repeat the parameter)"
+    )
+    zone = django_filters.NumberFilter(field_name="zone_id", help_text="pit zone id")
+
+    class Meta:
+        model = Loader
+        fields = ["site", "status", "zone", "live"]
+
+
+class ZoneFilterSet(SiteFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=ZoneStatus.choices, help_text="one or more statuses")
+    material = django_filters.ChoiceFilter(choices=ZoneMaterial.choices)
+
+    class Meta:
+        model = MiningZone
+        fields = ["site", "status", "material", "live"]

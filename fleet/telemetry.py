@@ -1,0 +1,152 @@
+"""Validation of telemetry batches from equipment gateways (POST /api/telemetry), vectorised with pandas.
+
+Pure pandas, no Django: the service supplies the equipment it knows (id -> limit). Every item is checked
+(kind, equipment, time, status, each sensor against schema ranges and the equipment's own limits) with one
+NumPy mask per rule, never a Python loop per reading; messages are only formatted for the rejected items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fleet.sim.schema import SENSORS, STATUSES
+
+#: Readings accepted in one request: a minute of 80 trucks at 1 Hz, or a second of 5,000 units.
+MAX_BATCH = 5000
+#: A reading stamped further ahead than this is refused: a gateway with a wrong clock would otherwise
+#: freeze the equipment's current state (state only ever moves forward).
+MAX_CLOCK_AHEAD = dt.timedelta(minutes=5)
+#: Limits checked against the equipment itself: sensor -> (its limit column, words for the message).
+EQUIPMENT_LIMITS = {"truck": ("fuel_l", "fuel tank"), "stockpile": ("level_t", "capacity")}
+
+#: equipment id -> its limit (fuel tank, pile capacity) or None; equipment not in it is unknown.
+Known = Mapping[int, float | None]
+
+
+@dataclass
+class Checked:
+    """One kind's readings: the accepted rows (ready for ingest_readings) and errors per batch index."""
+
+    kind: str
+    readings: pd.DataFrame
+    errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+
+
+class _Errors:
+    def __init__(self, index: np.ndarray) -> None:
+        self.index = index  # batch position of each row
+        self.bad = np.zeros(len(index), dtype=bool)
+        self.by_item: dict[int, dict[str, list[str]]] = {}
+
+    def add(self, mask: np.ndarray, name: str, message: Callable[[int], str] | str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        self.bad |= mask
+        for row in np.flatnonzero(mask):
+            text = message(int(row)) if callable(message) else message
+            self.by_item.setdefault(int(self.index[row]), {}).setdefault(name, []).append(text)
+
+
+def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Floats, and a mask of the values that are JSON numbers (text and true/false are not)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64)  # the usual batch: pandas inferred a number column
+        return numbers, ~np.isnan(numbers)
+    is_number = values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).to_numpy(bool)
+    return pd.to_numeric(values.where(is_number), errors="coerce").to_numpy(dtype=np.float64), is_number
+
+
+def _integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids and a mask of values that are not whole numbers (bools and text included)."""
+    numbers, is_number = _numbers(values)
+    whole = is_number & np.isfinite(numbers) & (np.mod(numbers, 1) == 0)
+    return np.where(whole, numbers, -1).astype(np.int64), ~whole
+
+
+def _times(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """UTC times, a mask of values that are not ISO 8601 text, and a mask of times without a zone."""
+    text = values.where(values.map(lambda v: isinstance(v, str)).to_numpy(bool))
+    zoned = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy(bool)
+    parsed = pd.to_datetime(text.where(zoned), format="ISO8601", utc=True, errors="coerce")
+    not_time = text.isna().to_numpy() | (zoned & parsed.isna().to_numpy())
+    if (~not_time & ~zoned).any():  # a time without a zone: parse it only to tell it apart from junk
+        naive = pd.to_datetime(text.where(~zoned), format="ISO8601", errors="coerce").notna().to_numpy()
+        not_time |= ~zoned & ~naive
+    return parsed, not_time, ~zoned & ~not_time
+
+
+def check(kind: str, items: list[Mapping], index: np.ndarray, known: Known, now: dt.datetime) -> Checked:
+    """Validate readings of one kind; `index` gives each item's position in the batch."""
+    sensors = SENSORS[kind]
+    frame = pd.DataFrame.from_records(items, columns=["equipment_id", "ts", "status", *sensors])
+    errors = _Errors(index)
+
+    raw_ids = frame["equipment_id"]
+    errors.add(raw_ids.isna().to_numpy(), "equipment_id", "missing")
+    equipment_id, not_int = _integers(raw_ids)
+    errors.add(not_int & raw_ids.notna().to_numpy(), "equipment_id", "must be a whole number")
+    unknown = ~pd.Series(equipment_id).isin(list(known)).to_numpy() & ~not_int
+    errors.add(unknown, "equipment_id", lambda row: f"no {kind} with id {equipment_id[row]}")
+
+    raw_ts = frame["ts"]
+    ts, not_time, naive = _times(raw_ts)
+    errors.add(raw_ts.isna().to_numpy(), "ts", "missing")
+    errors.add(
+        not_time & raw_ts.notna().to_numpy(), "ts", "must be an ISO 8601 time, e.g. 2025-03-01T06:00:05Z"
+    )
+    errors.add(naive, "ts", "has no time zone: add Z or +HH:MM")
+    ahead = (ts > pd.Timestamp(now + MAX_CLOCK_AHEAD)).to_numpy(dtype=bool, na_value=False)
+    errors.add(ahead, "ts", f"is more than {MAX_CLOCK_AHEAD.seconds // 60} minutes in the future")
+
+    status = frame["status"]
+    allowed = [member.value for member in STATUSES[kind]]
+    errors.add(status.isna().to_numpy(), "status", "missing")
+    errors.add(
+        ~status.isin(allowed).to_numpy() & status.notna().to_numpy(),
+        "status",
+        lambda row: f"{status.iat[row]!r} is not a {kind} status ({', '.join(allowed)})",
+    )
+
+    values: dict[str, np.ndarray] = {}
+    for name, sensor in sensors.items():
+        column = frame[name]
+        numbers, is_number = _numbers(column)
+        missing = column.isna().to_numpy() & ~is_number
+        errors.add(missing, name, "missing")
+        errors.add(~is_number & ~missing, name, "must be a number")
+        errors.add(is_number & ~np.isfinite(numbers), name, "must be a finite number")
+        unit = sensor.unit
+        errors.add(numbers < sensor.minimum, name, f"below the minimum {sensor.minimum:g} {unit}")
+        errors.add(numbers > sensor.maximum, name, f"above the maximum {sensor.maximum:g} {unit}")
+        values[name] = numbers
+
+    if kind in EQUIPMENT_LIMITS:
+        name, words = EQUIPMENT_LIMITS[kind]
+        limits = np.array([known.get(int(i)) or np.nan for i in equipment_id], dtype=np.float64)
+        unit = sensors[name].unit
+        errors.add(
+            values[name] > limits,  # NaN (unknown equipment) compares False
+            name,
+            lambda row: f"{values[name][row]:g} {unit} is more than its {words} ({limits[row]:g} {unit})",
+        )
+
+    ts_us = ts.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    repeated = pd.DataFrame({"e": equipment_id, "t": ts_us}).duplicated().to_numpy() & ~errors.bad
+    errors.add(repeated, "ts", "repeats an earlier item of this batch (same equipment and time)")
+
+    good = ~errors.bad
+    readings = pd.DataFrame(
+        {
+            "equipment_id": equipment_id[good],
+            "ts": ts[good].reset_index(drop=True),
+            "status": status[good].astype(str).reset_index(drop=True),
+            **{name: numbers[good] for name, numbers in values.items()},
+        }
+    )
+    return Checked(kind, readings, errors.by_item)

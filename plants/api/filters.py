@@ -1,0 +1,17 @@
+"""Filterset of the crusher list."""
+
+import django_filters
+
+from fleet.api.filters import SiteFilterSet
+from fleet.choices import CrusherStatus
+from plants.models import Crusher
+
+
+class CrusherFilterSet(SiteFilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=CrusherStatus.choices, help_text="one or more statuses (repeat the parameter)"
+    )
+
+    class Meta:
+        model = Crusher
+        fields = ["site", "status", "live"]

@@ -1,0 +1,167 @@
+"""What every REST endpoint shares: the one error shape, roles, pagination and throttles.
+
+Each domain app has its own `api/` package (serializers, filters, views, urls); this module holds only what
+they have in common, so a rule (who may write, what an error looks like) is written once. REST_FRAMEWORK
+settings name classes here that DRF loads while defining APIView, so this module must not import DRF's views
+(smartmine.api_views holds the shared view and schema machinery).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.fields import get_error_detail
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+# --- The one error shape: {"error": {"code", "message", "details": {field: [messages]}}}
+
+#: Field name under which errors that belong to no one field are listed.
+NON_FIELD = "non_field_errors"
+
+
+def error_body(code: str, message: str, details: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as {"field": [...], "items.3.fuel_l": [...]}: one level, plain strings."""
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            out |= _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        out = {}
+        for index, value in enumerate(detail):
+            if value:
+                out |= _flatten(value, f"{prefix}.{index}" if prefix else str(index))
+        return out
+    items = detail if isinstance(detail, list) else [detail]
+    return {prefix or NON_FIELD: [str(item) for item in items]}
+
+
+def _message(exc: exceptions.APIException, details: dict[str, list[str]]) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        if list(details) == [NON_FIELD]:
+            return details[NON_FIELD][0]
+        return f"Invalid input: {', '.join(details)}."
+    if isinstance(exc.detail, dict | list):
+        return next(iter(_flatten(exc.detail).values()))[0]
+    return str(exc.detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, reshaped into the one error body. Unexpected errors propagate to handler500."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(get_error_detail(exc))
+    from rest_framework.views import exception_handler as drf_exception_handler  # settings import this module
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    assert isinstance(exc, exceptions.APIException)
+    details = _flatten(exc.detail) if isinstance(exc, exceptions.ValidationError) else {}
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else exc.default_code
+    response.data = error_body(code, _message(exc, details), details)
+    return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django-level 404 (no URL matched): JSON under /api/, the usual HTML page elsewhere."""
+    if _is_api(request):
+        body = error_body("not_found", f"No endpoint at {request.path}; see /api/docs/ for the API.")
+        return JsonResponse(body, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django-level 400 (e.g. a Host header not in ALLOWED_HOSTS): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django-level 403 (e.g. a CSRF failure outside DRF): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body("permission_denied", "This request is not allowed."), status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django-level 500 (an unhandled exception): JSON under /api/, the usual HTML page elsewhere."""
+    if _is_api(request):
+        body = error_body("server_error", "The server failed to answer this request; it has been logged.")
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)
+
+
+class Conflict(exceptions.APIException):
+    """The request is valid but the equipment is not in a state that allows it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource is not in a state that allows this."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+# --- Roles
+
+
+class RolePermission(BasePermission):
+    """Reads for any signed-in user (and anonymous ones in the demo, API_ALLOW_ANONYMOUS_READ); each write
+    names the permission(s) it needs in the view's `action_permissions` (by viewset action, or by method on
+    a plain APIView). A write that names none is refused: fail closed, never an accidental open door."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        user = request.user
+        if request.method in SAFE_METHODS:
+            return bool(user and user.is_authenticated) or settings.API_ALLOW_ANONYMOUS_READ
+        if not (user and user.is_authenticated):
+            return False
+        method = request.method.lower()
+        action = getattr(view, "action", None) if hasattr(view, "action_map") else method
+        if action is None or not hasattr(view, action):
+            return True  # no handler: let DRF answer 405 rather than a misleading 403
+        needed = getattr(view, "action_permissions", {}).get(action)
+        if needed is None:
+            return False
+        return user.has_perms((needed,) if isinstance(needed, str) else needed)
+
+
+# --- Pagination and throttles
+
+
+class RowPagination(LimitOffsetPagination):
+    """Current-state lists: a whole mid-size fleet fits one page, so a dashboard usually makes one call."""
+
+    default_limit = 1000
+    max_limit = 5000
+
+
+class ScopedThrottle(ScopedRateThrottle):
+    """Rates per scope from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], counted in the cache."""

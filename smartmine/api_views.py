@@ -1,0 +1,189 @@
+"""Shared view machinery: the OpenAPI schema class that documents every error answer, and the viewset for
+current-state rows (trucks, loaders, crushers, stockpiles)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.db.models import Model
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+from rest_framework.settings import api_settings
+
+from smartmine.api import RowPagination, ScopedThrottle, error_body
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="machine-readable: invalid, not_found, permission_denied, ...")
+    message = serializers.CharField(help_text="one sentence for a person")
+    details = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="messages per field (`non_field_errors` for the request as a whole); empty when none",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx and 5xx answer of the API has this body."""
+
+    error = ErrorDetailSerializer()
+
+
+_ERROR_EXAMPLES: dict[int, tuple[str, str, str, dict]] = {
+    400: (
+        "invalid",
+        "Invalid or missing input",
+        "Invalid input: status.",
+        {"status": ['"parked" is not valid']},
+    ),
+    401: ("not_authenticated", "No credentials", "Authentication credentials were not provided.", {}),
+    403: ("permission_denied", "Not allowed", "You do not have permission to perform this action.", {}),
+    404: ("not_found", "No such object", "No Truck matches the given query.", {}),
+    409: ("conflict", "Wrong state", "HT-07 is broken_down, not in maintenance.", {}),
+    413: ("payload_too_large", "Batch too large", "A telemetry batch holds at most 5000 readings.", {}),
+    429: ("throttled", "Too many requests", "Request was throttled. Expected available in 12 seconds.", {}),
+}
+
+
+def error_response(code: int) -> OpenApiResponse:
+    name, description, message, details = _ERROR_EXAMPLES[code]
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description,
+        examples=[OpenApiExample(description, value=error_body(name, message, details))],
+    )
+
+
+class SchemaWithErrors(AutoSchema):
+    """Adds the error answers every operation can give (401/403, 404 on details, 400 with input, 429 when
+    throttled) so each endpoint documents them without repeating the list in every view."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict:
+        responses = super()._get_response_bodies(direction)
+        codes = [401, 403]
+        if "{" in self.path:
+            codes.append(404)
+        if (
+            self.method in ("POST", "PUT", "PATCH")
+            or self.get_filter_backends()
+            or self.get_override_parameters()
+        ):
+            codes.append(400)
+        if self.view.get_throttles():
+            codes.append(429)
+        for code in codes:
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(error_response(code), str(code))
+        return responses
+
+
+def strip_trailing_slashes(result: dict, generator, request, public: bool) -> dict:
+    """Spectacular hook: document paths as clients call them (`/api/trucks`); a trailing slash also works."""
+    result["paths"] = {path.rstrip("/") or "/": item for path, item in result["paths"].items()}
+    return result
+
+
+# --- Current-state list/detail: the filterset narrows ids, the selector builds the rows
+
+
+class RowsViewSet(viewsets.GenericViewSet):
+    """List and detail of current-state rows, the same rows the live WebSocket sends.
+
+    The filterset and paginator work on a queryset of ids (one COUNT, one SELECT of ids); the selector then
+    builds exactly the live rows for those ids (one SELECT). Three queries whatever the number of rows.
+    """
+
+    lookup_value_regex = r"\d+"
+    pagination_class = RowPagination
+    #: The selector building rows for ids, e.g. fleet.selectors.truck_rows.
+    rows: Callable[..., list[dict]]
+
+    def rows_for(self, ids: Iterable[int]) -> list[dict]:
+        return type(self).rows(ids=list(ids))
+
+    def list(self, request: Request) -> Response:
+        ids = self.filter_queryset(self.get_queryset()).values_list("pk", flat=True)
+        page = self.paginate_queryset(ids)
+        return self.get_paginated_response(self.rows_for(page))
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self.row(int(pk)))
+
+    def row(self, pk: int) -> dict:
+        rows = self.rows_for([pk])
+        if not rows:
+            raise exceptions.NotFound(f"No {self.get_queryset().model._meta.verbose_name} with id {pk}.")
+        return rows[0]
+
+
+# --- Documenting rows built with values(): a read-only serializer generated from the model's fields
+
+_ROW_FIELD_TYPES: dict[str, type[serializers.Field]] = {
+    "FloatField": serializers.FloatField,
+    "BooleanField": serializers.BooleanField,
+    "DateTimeField": serializers.DateTimeField,
+    "JSONField": serializers.JSONField,
+    "BigAutoField": serializers.IntegerField,
+    "AutoField": serializers.IntegerField,
+    "ForeignKey": serializers.IntegerField,
+    "PositiveSmallIntegerField": serializers.IntegerField,
+    "BigIntegerField": serializers.IntegerField,
+}
+
+
+def row_serializer(
+    name: str, model: type[Model], fields: Iterable[str], extra: dict[str, serializers.Field] | None = None
+) -> type[serializers.Serializer]:
+    """A serializer describing rows of `fields` (names or attnames such as `site_id`) for the schema.
+
+    Rows are sent as the selectors build them (no per-row serializer on the hot path); this class only tells
+    OpenAPI their types, units (from the verbose names) and descriptions, so the two cannot drift apart.
+    """
+    attrs: dict[str, object] = {}
+    for field_name in fields:
+        field = model._meta.get_field(field_name)
+        text = str(field.verbose_name) + (f": {field.help_text}" if field.help_text else "")
+        options = {"read_only": True, "help_text": text}
+        if getattr(field, "null", False):
+            options["allow_null"] = True
+        if field.choices:
+            attrs[field_name] = serializers.ChoiceField(choices=field.choices, **options)
+        else:
+            attrs[field_name] = _ROW_FIELD_TYPES.get(field.get_internal_type(), serializers.CharField)(
+                **options
+            )
+    attrs |= extra or {}
+    return type(f"{name}Serializer", (serializers.Serializer,), attrs)
+
+
+class TokenView(ObtainAuthToken):
+    """POST /api/auth/token: a token for a username and password, throttled against password guessing."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "auth"
+    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+    @extend_schema(
+        summary="Get an API token",
+        description="The token goes in `Authorization: Token <key>`. Throttled (10 a minute per client).",
+        request=AuthTokenSerializer,
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        auth=[],
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """Routes that answer with and without a trailing slash (`/api/trucks` and `/api/trucks/`), so the
+    original clients work unchanged and no redirect ever turns a POST into a GET."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"

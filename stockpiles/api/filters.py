@@ -1,0 +1,18 @@
+"""Filterset of the stockpile list."""
+
+import django_filters
+
+from fleet.api.filters import SiteFilterSet
+from fleet.choices import MaterialKind, StockpileStatus
+from stockpiles.models import Stockpile
+
+
+class StockpileFilterSet(SiteFilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=StockpileStatus.choices, help_text="one or more statuses (repeat the parameter)"
+    )
+    material_kind = django_filters.ChoiceFilter(field_name="material__kind", choices=MaterialKind.choices)
+
+    class Meta:
+        model = Stockpile
+        fields = ["site", "status", "material_kind", "live"]

@@ -1,0 +1,7 @@
+from smartmine.api_views import OptionalSlashRouter
+from stockpiles.api import views
+
+router = OptionalSlashRouter()
+router.register("stockpiles", views.StockpileViewSet, basename="stockpile")
+
+urlpatterns = router.urls

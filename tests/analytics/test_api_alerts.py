@@ -1,0 +1,91 @@
+import pytest
+
+from analytics.models import Alert
+from tests.apiclients import assert_error, role_client
+from tests.factories import AlertFactory, CrusherFactory, TruckFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_alerts_list_newest_first_with_equipment_kind():
+    truck = TruckFactory(name="HT-07")
+    AlertFactory(equipment=truck, kind="low_fuel", severity="info")
+
+    body = role_client("viewer").get("/api/alerts").json()
+
+    [alert] = body["results"]
+    assert alert["equipment_kind"] == "truck" and alert["equipment_id"] == truck.pk
+    assert alert["equipment_name"] == "HT-07" and alert["is_open"] is True
+    assert alert["acknowledged_by"] is None
+
+
+def test_alerts_filter_by_open_severity_and_equipment():
+    truck, crusher = TruckFactory(), CrusherFactory()
+    critical = AlertFactory(equipment=truck, severity="critical")
+    AlertFactory(equipment=crusher, kind="bearing_hot")
+    cleared = AlertFactory(equipment=truck, kind="low_fuel")
+    Alert.objects.filter(pk=cleared.pk).update(cleared_at=cleared.raised_at)
+    viewer = role_client("viewer")
+
+    def ids(query: str) -> set[int]:
+        response = viewer.get(f"/api/alerts?{query}")
+        assert response.status_code == 200, response.content
+        return {row["id"] for row in response.json()["results"]}
+
+    assert ids("open=true") == {critical.pk, Alert.objects.get(kind="bearing_hot").pk}
+    assert ids("open=false") == {cleared.pk}
+    assert ids("severity=critical") == {critical.pk}
+    assert ids(f"equipment_kind=truck&equipment_id={truck.pk}") == {critical.pk, cleared.pk}
+    assert ids("equipment_kind=crusher") == {Alert.objects.get(kind="bearing_hot").pk}
+    assert "severity" in assert_error(viewer.get("/api/alerts?severity=meh"), 400, "invalid")
+
+
+def test_operators_acknowledge_and_clear_one_alert():
+    alert = AlertFactory()
+    operator = role_client("operator")
+
+    assert operator.post(f"/api/alerts/{alert.pk}/acknowledge").json() == {"changed": 1}
+    assert operator.post(f"/api/alerts/{alert.pk}/acknowledge").json() == {"changed": 0}
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None and alert.is_open
+
+    assert operator.post(f"/api/alerts/{alert.pk}/clear").json() == {"changed": 1}
+    alert.refresh_from_db()
+    assert not alert.is_open
+    assert (
+        role_client("viewer").get(f"/api/alerts/{alert.pk}").json()["cleared_by"] == alert.cleared_by.username
+    )
+
+
+def test_operators_acknowledge_and_clear_several_alerts():
+    first, second = AlertFactory(), AlertFactory(kind="low_fuel")
+    operator = role_client("operator")
+
+    assert operator.post("/api/alerts/acknowledge", {"ids": [first.pk, second.pk]}, format="json").json() == {
+        "changed": 2
+    }
+    assert operator.post("/api/alerts/clear", {"ids": [first.pk]}, format="json").json() == {"changed": 1}
+    assert "ids" in assert_error(
+        operator.post("/api/alerts/clear", {"ids": []}, format="json"), 400, "invalid"
+    )
+
+
+@pytest.mark.parametrize("role", ["viewer", "gateway"])
+def test_viewers_cannot_acknowledge_alerts(role):
+    alert = AlertFactory()
+
+    assert_error(role_client(role).post(f"/api/alerts/{alert.pk}/acknowledge"), 403, "permission_denied")
+    assert Alert.objects.get(pk=alert.pk).acknowledged_at is None
+
+
+def test_acknowledging_a_missing_alert_is_404():
+    assert_error(role_client("operator").post("/api/alerts/99999/acknowledge"), 404, "not_found")
+
+
+def test_the_ml_paths_answer_empty_well_formed_pages():
+    viewer = role_client("viewer")
+
+    for path in ("/api/ml/health-prediction", "/api/ml/recommendations/"):
+        assert viewer.get(path).json() == {
+            "count": 0, "next": None, "previous": None, "model_version": None, "results": []
+        }  # fmt: skip
