@@ -140,3 +140,24 @@ def test_an_empty_batch_writes_nothing():
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown equipment kind"):
         ingest_readings("loader", [])
+
+
+def test_a_large_fleet_moves_every_truck_to_its_newest_reading():
+    from fleet import readings as readings_module
+    from fleet.models import Truck
+
+    trucks = TruckFactory.create_batch(readings_module._ARRAY_UPDATE_MAX_ROWS + 4)  # the staging-table path
+    rows = [
+        reading("truck", truck.pk, at(s), status, payload_t=truck.pk + s)
+        for truck in trucks
+        for s, status in ((5, "hauling"), (0, "loading"))
+    ]
+
+    ingest_readings("truck", rows)
+
+    states = Truck.objects.filter(pk__in=[t.pk for t in trucks]).values_list(
+        "pk", "status", "payload_t", "last_reading_at"
+    )
+    assert all(
+        status == "hauling" and payload == pk + 5 and ts == at(5) for pk, status, payload, ts in states
+    )
