@@ -8,4 +8,6 @@ class SmartMineConfig(AppConfig):
     verbose_name = "SmartMine platform"
 
     def ready(self) -> None:
-        from smartmine import celery, logs  # noqa: F401 - registers the Celery app and its log signals
+        from smartmine import celery, logs, metrics  # noqa: F401 - registers the Celery app and its log signals
+
+        metrics.connect_celery_signals()

@@ -72,6 +72,8 @@ class Config:
     secret_key: str = ""
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     api_allow_anonymous_read: bool = False
+    metrics_token: str = ""
+    metrics_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     readings_retention_days: int = 30
     rollup_retention_days: int = 365
     database: dict[str, Any] = field(default_factory=dict)
@@ -271,6 +273,13 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         secret_key=secret_key or _dev_secret_key(),
         allowed_hosts=read.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"),
         api_allow_anonymous_read=read.boolean("API_ALLOW_ANONYMOUS_READ", False),
+        metrics_token=read.raw("METRICS_TOKEN", ""),
+        metrics_allowed_networks=read.items(
+            "METRICS_ALLOWED_NETWORKS",
+            "127.0.0.0/8,::1/128",
+            lambda value: str(ipaddress.ip_network(value, strict=False)),
+            "comma-separated networks such as 10.0.0.0/8",
+        ),
         readings_retention_days=read.integer("READINGS_RETENTION_DAYS", 30, 1, 36500),
         rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
     )

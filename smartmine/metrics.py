@@ -1,11 +1,27 @@
-"""Prometheus metrics of the running system, defined once and imported where their events happen."""
+"""Prometheus metrics of the running system, defined once and imported where their events happen.
 
-from prometheus_client import Counter, Gauge, Histogram
+Web, worker and beat are separate processes (and the worker forks children), so `make run` sets
+PROMETHEUS_MULTIPROC_DIR for all of them and /metrics aggregates every process's values; without it (tests,
+one process) the default registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 BROADCASTS = Counter(
     "smartmine_broadcasts_total", "Channel-layer group sends of live updates", ["stream", "outcome"]
 )
-WS_CONNECTIONS = Gauge("smartmine_websocket_connections", "Open WebSocket connections")
+WS_CONNECTIONS = Gauge(
+    "smartmine_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum"
+)
 WS_MESSAGES = Counter(
     "smartmine_websocket_messages_total", "WebSocket messages to clients", ["type", "outcome"]
 )  # outcome: sent, dropped (slow client: replaced by a fresh snapshot later)
@@ -13,11 +29,81 @@ WS_CLOSED_FOR_POLICY = Counter("smartmine_websocket_policy_closes_total", "Conne
 TICK_DURATION = Histogram(
     "smartmine_tick_duration_seconds",
     "Simulation tick time by phase",
-    ["phase"],  # step, persist, broadcast, total
+    ["phase"],  # load, step, persist, broadcast, total
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-TICKS = Counter("smartmine_ticks_total", "Simulation ticks", ["outcome"])  # applied, skipped, failed
-TICK_LAG = Gauge("smartmine_tick_lag_seconds", "How far the last tick ran behind its schedule", ["site"])
+TICKS = Counter("smartmine_ticks_total", "Simulation ticks (rate() gives ticks per minute)", ["outcome"])
+TICK_LAG = Gauge(
+    "smartmine_tick_lag_seconds",
+    "How far the last tick ran behind its schedule",
+    ["site"],
+    multiprocess_mode="max",
+)
 READINGS_INGESTED = Counter(
     "smartmine_readings_ingested_total", "Readings written to history", ["kind", "source"]
 )
+API_LATENCY = Histogram(
+    "smartmine_api_request_duration_seconds",
+    "HTTP request time by view, method and status",
+    ["view", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CELERY_TASKS = Counter("smartmine_celery_tasks_total", "Celery task outcomes", ["task", "outcome"])
+PROCESS_MEMORY = Gauge(
+    "smartmine_process_resident_memory_bytes", "Peak resident memory", ["role"], multiprocess_mode="liveall"
+)
+PROCESS_CPU = Gauge("smartmine_process_cpu_seconds", "CPU time used", ["role"], multiprocess_mode="liveall")
+
+
+def sample_process(role: str) -> None:
+    """Record this process's memory and CPU (each process samples itself: web at scrape, workers per task)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    PROCESS_MEMORY.labels(role=role).set(usage.ru_maxrss * 1024)  # Linux reports KiB
+    PROCESS_CPU.labels(role=role).set(usage.ru_utime + usage.ru_stime)
+
+
+#: Extra collectors that read the database at scrape time (e.g. model accuracy and age), added by apps.
+SCRAPE_HOOKS: list[Callable[[], None]] = []
+
+
+def exposition() -> bytes:
+    """The text format of every metric of every process of this installation."""
+    sample_process("web")
+    for hook in SCRAPE_HOOKS:
+        hook()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+class RequestMetricsMiddleware:
+    """Times every request into API_LATENCY, labelled by URL pattern (bounded cardinality), not by path."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name or match.route) if match else "unmatched"
+        API_LATENCY.labels(view=view, method=request.method, status=str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+def connect_celery_signals() -> None:
+    from celery.signals import task_failure, task_postrun, task_retry, task_success
+
+    def count(outcome: str) -> Callable[..., None]:
+        def handler(sender: Any = None, **_: Any) -> None:
+            CELERY_TASKS.labels(task=getattr(sender, "name", str(sender)), outcome=outcome).inc()
+
+        return handler
+
+    for signal, outcome in ((task_success, "success"), (task_failure, "failure"), (task_retry, "retry")):
+        signal.connect(count(outcome), weak=False)
+    task_postrun.connect(lambda **_: sample_process("worker"), weak=False)

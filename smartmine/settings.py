@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "smartmine.logs.RequestIdMiddleware",
+    "smartmine.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -191,6 +192,9 @@ READINGS_RETENTION_DAYS = CONFIG.readings_retention_days
 ROLLUP_RETENTION_DAYS = CONFIG.rollup_retention_days
 API_HOST, API_PORT = CONFIG.api_host, CONFIG.api_port
 WEBSOCKET_HOST, WEBSOCKET_PORT = CONFIG.websocket_host, CONFIG.websocket_port
+#: Who may read /metrics: a bearer token, or a client address inside one of these networks.
+METRICS_TOKEN = CONFIG.metrics_token
+METRICS_ALLOWED_NETWORKS = list(CONFIG.metrics_allowed_networks)
 #: How long /api/health waits for all its checks together (it must answer within 2 s).
 HEALTH_CHECK_TIMEOUT_S = 1.5
 

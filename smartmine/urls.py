@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(r"^admin/", admin.site.urls),
     re_path(r"^api/health/?$", views.health_view, name="health"),
     re_path(r"^api/version/?$", views.version_view, name="version"),
+    re_path(r"^metrics/?$", views.metrics_view, name="metrics"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^api/auth/token/?$", TokenView.as_view(), name="token"),

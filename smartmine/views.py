@@ -1,10 +1,14 @@
 """Platform endpoints: /api/health and /api/version (the original backend's paths)."""
 
+import hmac
+import ipaddress
 import platform
 
 import django
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
@@ -12,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 import smartmine
-from smartmine import health
+from smartmine import health, metrics
 
 
 @extend_schema(
@@ -72,3 +76,26 @@ def version_view(request: Request) -> Response:
             "django": django.get_version(),
         }
     )
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    authorization = request.headers.get("Authorization", "")
+    if token and authorization.startswith("Bearer ") and hmac.compare_digest(authorization[7:], token):
+        return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network) for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition of every process; only with METRICS_TOKEN or from METRICS_ALLOWED_NETWORKS."""
+    if not _metrics_allowed(request):
+        return JsonResponse(
+            {"error": {"code": "permission_denied", "message": "metrics need a token or an allowed network",
+                       "details": {}}},
+            status=403,
+        )  # fmt: skip
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

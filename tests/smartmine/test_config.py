@@ -63,6 +63,7 @@ def test_values_are_parsed_into_their_types():
         ("REDIS_URL", "http://h:6379", "a Redis URL"),
         ("CORS_ORIGINS", "http://ok.example,ftp://bad", "origins"),
         ("ENVIRONMENT", "staging", "development, production"),
+        ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,not-a-net", "networks"),
     ],
 )
 def test_a_bad_value_names_the_variable_the_value_and_what_is_accepted(name, value, accepted):

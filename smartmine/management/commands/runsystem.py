@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,7 +88,7 @@ class Command(BaseCommand):
         if prepare_only:
             return
         manager = Manager()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir())}
         for name, command in process_commands(sys.executable).items():
             manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
         manager.loop()  # returns when all have stopped; Ctrl-C terminates all of them
@@ -138,6 +139,14 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def fresh_metrics_dir() -> Path:
+    """One directory where web, worker and beat write their metrics; emptied at start (old pids are gone)."""
+    path = VAR_DIR / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def _read_logins(path: Path) -> dict[str, str]:
