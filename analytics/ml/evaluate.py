@@ -1,0 +1,131 @@
+"""Metrics of the failure models (ranking, calibration, RUL, warning lead) and anomaly events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from analytics.ml.features import KEYS
+from analytics.ml.train import HORIZON_H
+
+WARNING_GAP_ROWS = 2  # a warning that blinks off for up to this many rows is still one warning
+MATCH_TOLERANCE = pd.Timedelta(minutes=2)  # two readings: a detection may trail the injected span slightly
+TOP_K = {"truck": 3, "crusher": 1, "loader": 1}
+
+
+def precision_at_k(scored: pd.DataFrame, y: np.ndarray, k: int) -> float:
+    """Mean over snapshots (site, ts) of the share of the k riskiest units that fail within the horizon."""
+    frame = scored[["site_id", "ts", "p_fail"]].assign(y=y)
+    frame = frame.loc[frame["y"].notna()]
+    ranked = frame.sort_values("p_fail", ascending=False, kind="stable").groupby(["site_id", "ts"]).head(k)
+    return float(ranked["y"].mean()) if len(ranked) else float("nan")
+
+
+def warning_leads(scored: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """One row per failure seen in the rows: its mode and the lead (h) of the warning run that reaches it
+    (0 when the unit was not in warning just before it failed)."""
+    frame = scored[[*KEYS, "ts", "warning"]].assign(
+        ttf_h=targets["ttf_h"].to_numpy(), mode=targets["fail_mode"]
+    )
+    frame = frame.loc[frame["ttf_h"].notna()].copy()
+    frame["fail_ts"] = (frame["ts"] + pd.to_timedelta(frame["ttf_h"], unit="h")).dt.round("1s")
+    rows = []
+    for (site_id, unit_kind, unit_id, fail_ts), group in frame.groupby([*KEYS, "fail_ts"], sort=False):
+        group = group.sort_values("ts")
+        warn = group["warning"].to_numpy(dtype=bool)
+        lead_h = 0.0
+        if warn[-WARNING_GAP_ROWS - 1 :].any():
+            last = len(warn) - 1 - int(np.argmax(warn[::-1]))
+            first, gap = last, 0
+            for i in range(last - 1, -1, -1):
+                if warn[i]:
+                    first, gap = i, 0
+                elif (gap := gap + 1) > WARNING_GAP_ROWS:
+                    break
+            lead_h = (fail_ts - group["ts"].iloc[first]).total_seconds() / 3600.0
+        rows.append(
+            {"site_id": site_id, "unit_kind": unit_kind, "unit_id": unit_id, "fail_ts": fail_ts,
+             "mode": group["mode"].iloc[-1], "lead_h": lead_h, "observed_h": group["ttf_h"].max()}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def failure_metrics(
+    scored: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    threshold: float,
+    horizon_h: float = HORIZON_H,
+    k: int | None = None,
+) -> dict:
+    """ROC-AUC, PR-AUC, Brier, precision@k, RUL MAE and warning lead time of scored rows against targets."""
+    kind = str(scored["unit_kind"].iloc[0]) if len(scored) else "truck"
+    k = k or TOP_K.get(kind, 1)
+    y = targets["y"].to_numpy()
+    known = ~np.isnan(y)
+    p = scored["p_fail"].to_numpy()
+    both = len(np.unique(y[known])) == 2
+    leads = warning_leads(scored.assign(warning=p >= threshold), targets)
+    # Only failures whose run-up lies inside the data can show a full lead time.
+    leads = leads.loc[leads["observed_h"] >= horizon_h / 2] if len(leads) else leads
+    developing = leads.loc[leads["mode"] != "sudden_failure"] if len(leads) else leads
+    near = known & (targets["ttf_h"].to_numpy() <= horizon_h)
+    rul_known = targets["rul_h"].notna().to_numpy()
+    rul_err = np.abs(scored["rul_h"].to_numpy() - targets["rul_h"].to_numpy())
+    warned = p[known] >= threshold
+    return {
+        "rows": int(known.sum()),
+        "positive_share": float(np.mean(y[known])) if known.any() else float("nan"),
+        "roc_auc": float(roc_auc_score(y[known], p[known])) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y[known], p[known])) if both else float("nan"),
+        "brier": float(brier_score_loss(y[known], p[known])) if known.any() else float("nan"),
+        f"precision_at_{k}": precision_at_k(scored, y, k),
+        "warning_precision": float(np.mean(y[known][warned])) if warned.any() else float("nan"),
+        "warning_recall": float(np.mean(warned[y[known] == 1])) if (y[known] == 1).any() else float("nan"),
+        "rul_mae_h": float(np.mean(rul_err[near])) if near.any() else float("nan"),
+        "rul_mae_all_h": float(np.mean(rul_err[rul_known])) if rul_known.any() else float("nan"),
+        "failures": len(leads),
+        "median_lead_h": float(leads["lead_h"].median()) if len(leads) else float("nan"),
+        "median_lead_developing_h": float(developing["lead_h"].median()) if len(developing) else float("nan"),
+        "warned_4h_share": float(np.mean(leads["lead_h"] >= 4.0)) if len(leads) else float("nan"),
+        "threshold": float(threshold),
+    }
+
+
+def anomaly_event_metrics(
+    detected: pd.DataFrame, labels: pd.DataFrame, *, tolerance: pd.Timedelta = MATCH_TOLERANCE
+) -> dict:
+    """Event-level precision/recall of detected anomalies against injected sensor anomalies.
+
+    A detection is correct when it overlaps (± tolerance) an injected anomaly on the same unit. Detections
+    that overlap only a developing fault of the same unit are left out of precision (the maintenance model
+    owns those) and counted separately."""
+    truth = labels.loc[labels["category"] == "sensor_anomaly"]
+    developing = labels.loc[labels["category"] == "developing_fault"]
+    keys = [k for k in KEYS if k in detected and k in labels]
+
+    def overlaps(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+        if a.empty or b.empty:
+            return np.zeros(len(a), dtype=bool)
+        pairs = a.reset_index(names="_row").merge(b, on=keys, suffixes=("", "_b"))
+        hit = (pairs["start"] <= pairs["end_b"] + tolerance) & (pairs["end"] + tolerance >= pairs["start_b"])
+        rows = set(pairs.loc[hit, "_row"])
+        return np.array([i in rows for i in range(len(a))], dtype=bool)
+
+    detected = detected.reset_index(drop=True)
+    found = overlaps(truth[[*keys, "start", "end"]].reset_index(drop=True), detected[[*keys, "start", "end"]])
+    correct = overlaps(detected[[*keys, "start", "end"]], truth[[*keys, "start", "end"]])
+    on_fault = ~correct & overlaps(detected[[*keys, "start", "end"]], developing[[*keys, "start", "end"]])
+    counted = len(detected) - int(on_fault.sum())
+    by_label = {}
+    for name, group in truth.reset_index(drop=True).groupby("label"):
+        by_label[str(name)] = float(found[group.index].mean())
+    return {
+        "true_anomalies": len(truth),
+        "detected_events": len(detected),
+        "precision": float(correct.sum() / counted) if counted else float("nan"),
+        "recall": float(found.mean()) if len(truth) else float("nan"),
+        "on_developing_fault": int(on_fault.sum()),
+        "recall_by_label": by_label,
+    }

@@ -1,0 +1,160 @@
+"""Headless reading/event/label histories from the engine, in the frame shapes the database will give.
+
+The Django side builds the same frames from PostgreSQL (readings, the event log, fault labels), so training,
+evaluation and live scoring all take one shape:
+
+* readings: one frame per equipment kind, one row per (site_id, unit_kind, unit_id, ts): `status` and the
+  sensor columns of `fleet.sim.schema.SENSORS[kind]` (ts is tz-aware UTC);
+* events: site_id, ts, kind, unit_kind, unit_id, data (dict);
+* labels: site_id, fault_id, category, label, unit_kind, unit_id, sensors (tuple), start, end, outcome.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from fleet.sim import FaultConfig, default_site, step
+from fleet.sim.schema import SENSORS
+
+SAMPLE_S = 60.0  # one stored reading per unit per simulated minute; the engine sub-steps at 10 s inside
+EVENT_COLUMNS = ["ts", "kind", "unit_kind", "unit_id", "data"]
+LABEL_COLUMNS = [
+    "fault_id",
+    "category",
+    "label",
+    "unit_kind",
+    "unit_id",
+    "sensors",
+    "start",
+    "end",
+    "outcome",
+]
+
+
+@dataclass(slots=True)
+class History:
+    """Readings per kind, the event log and fault ground truth of one site over a time span."""
+
+    readings: dict[str, pd.DataFrame]
+    events: pd.DataFrame
+    labels: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+
+def to_ts(clock_s: pd.Series | list[float]) -> pd.Series:
+    return pd.to_datetime(pd.Series(clock_s, dtype="float64"), unit="s", utc=True)
+
+
+def readings_frame(kind: str, rows: list[dict], clock_s: list[float]) -> pd.DataFrame:
+    """Engine reading rows (each with its sample clock) → the stored shape for one equipment kind."""
+    columns = ["unit_kind", "unit_id", "ts", "status", *SENSORS[kind]]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    frame = pd.DataFrame.from_records(rows)
+    frame = frame.rename(columns={"id": "unit_id"})
+    frame["ts"] = to_ts(clock_s).to_numpy()
+    frame["unit_kind"] = kind
+    frame["status"] = frame["status"].astype("string")
+    return frame[columns].sort_values(["unit_id", "ts"], kind="stable").reset_index(drop=True)
+
+
+def events_frame(events: list[dict]) -> pd.DataFrame:
+    if not events:
+        return pd.DataFrame(columns=EVENT_COLUMNS)
+    frame = pd.DataFrame.from_records(events)
+    frame["ts"] = to_ts(frame.pop("clock_s")).to_numpy()
+    return frame[EVENT_COLUMNS].sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def labels_frame(labels: list[dict], end_clock_s: float) -> pd.DataFrame:
+    """One row per fault: started/ended label pairs merged; a fault still open at the end keeps its plan."""
+    records: dict[int, dict] = {}
+    for item in labels:
+        record = records.setdefault(item["fault_id"], dict(item, outcome=None))
+        if item["event"] == "ended":
+            record["end_s"] = item["end_s"]
+            record["outcome"] = item["outcome"]
+    rows = [
+        {
+            "fault_id": r["fault_id"],
+            "category": r["category"],
+            "label": r["label"],
+            "unit_kind": r["unit_kind"],
+            "unit_id": r["unit_id"],
+            "sensors": tuple(r["sensors"]),
+            "start_s": r["start_s"],
+            "end_s": r["end_s"] if r["outcome"] is not None else min(r["end_s"], end_clock_s),
+            "outcome": r["outcome"] or "open",
+        }
+        for r in records.values()
+    ]
+    if not rows:
+        return pd.DataFrame(columns=LABEL_COLUMNS)
+    frame = pd.DataFrame(rows)
+    frame["start"] = to_ts(frame.pop("start_s")).to_numpy()
+    frame["end"] = to_ts(frame.pop("end_s")).to_numpy()
+    return frame[LABEL_COLUMNS].sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def simulate_history(
+    seed: int,
+    days: float = 7.0,
+    *,
+    trucks: int = 15,
+    crushers: int = 3,
+    stockpiles: int | None = None,
+    sample_s: float = SAMPLE_S,
+    config: FaultConfig | None = None,
+) -> History:
+    """Run the engine headless for `days` of simulated time and keep one reading per unit per sample_s."""
+    state = default_site(
+        seed=seed, trucks=trucks, crushers=crushers, stockpiles=stockpiles or crushers + 1, config=config
+    )
+    samples = round(days * 86_400.0 / sample_s)
+    rows: dict[str, list[dict]] = {kind: [] for kind in SENSORS}
+    clocks: dict[str, list[float]] = {kind: [] for kind in SENSORS}
+    events: list[dict] = []
+    labels: list[dict] = []
+    start_s = state.clock_s
+    for _ in range(samples):
+        result = step(state, sample_s)
+        clock_s = state.clock_s
+        for kind, kind_rows in result.readings.items():
+            rows[kind].extend(kind_rows)
+            clocks[kind].extend([clock_s] * len(kind_rows))
+        events.extend(e.to_dict() for e in result.events)
+        labels.extend(result.labels)
+    frames = {kind: readings_frame(kind, rows[kind], clocks[kind]) for kind in SENSORS}
+    event_frame, label_frame = events_frame(events), labels_frame(labels, state.clock_s)
+    for frame in (*frames.values(), event_frame, label_frame):
+        frame.insert(0, "site_id", seed)  # one simulated site per seed
+    return History(
+        readings=frames,
+        events=event_frame,
+        labels=label_frame,
+        meta={
+            "seed": seed,
+            "days": days,
+            "sample_s": sample_s,
+            "start": pd.Timestamp(start_s, unit="s", tz="UTC"),
+            "end": pd.Timestamp(state.clock_s, unit="s", tz="UTC"),
+            "units": {"truck": trucks, "loader": len(state.loaders), "crusher": crushers},
+        },
+    )
+
+
+def _simulate_one(args: tuple[int, float, dict]) -> History:
+    seed, days, kwargs = args
+    return simulate_history(seed, days, **kwargs)
+
+
+def simulate_histories(seeds: list[int], days: float = 7.0, workers: int = 2, **kwargs) -> list[History]:
+    """Several seeds in parallel processes (the engine is single-threaded Python)."""
+    jobs = [(seed, days, kwargs) for seed in seeds]
+    if workers <= 1 or len(seeds) == 1:
+        return [_simulate_one(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=min(workers, len(seeds))) as pool:
+        return list(pool.map(_simulate_one, jobs))

@@ -1,0 +1,248 @@
+"""Failure-risk and remaining-useful-life models per equipment kind, trained on labelled breakdowns.
+
+Labels come from the event log: a feature row at time t is positive when its unit breaks down in
+(t, t + horizon]. Rows of a unit that is down are not scored; rows too close to the end of the history to
+know their outcome are censored (dropped), never guessed. Splits are by time (earlier trains, later
+validates) with an embargo of one horizon so no training label looks into the validation period.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
+
+from analytics.ml.features import KEYS, feature_columns
+
+HORIZON_H = 24.0  # probability of failure within this much simulated time
+RUL_CAP_H = 72.0  # remaining life is estimated up to this; beyond it a unit is simply "not soon"
+TOP_FACTORS = 3
+MODEL_VERSION = 1
+
+
+class NotEnoughFailures(ValueError):
+    """The history holds no labelled failure of this kind in the part needed; keep the active model."""
+
+
+def failure_targets(
+    features: pd.DataFrame, events: pd.DataFrame, history_end: pd.Timestamp, horizon_h: float = HORIZON_H
+) -> pd.DataFrame:
+    """Per feature row: hours to the unit's next breakdown, the horizon label and the capped RUL target.
+
+    y is NaN when the unit is down or the outcome is unknown (censored by the end of the history)."""
+    keys = [k for k in KEYS if k in events] or ["unit_kind", "unit_id"]
+    failures = events.loc[events["kind"] == "breakdown", [*keys, "ts"]].rename(columns={"ts": "fail_ts"})
+    failures["fail_ts"] = pd.to_datetime(failures["fail_ts"], utc=True).astype(features["ts"].dtype)
+    failures["fail_mode"] = events.loc[failures.index, "data"].map(lambda d: d.get("mode", "unknown"))
+    left = features[[*KEYS, "ts"]].reset_index().sort_values("ts", kind="stable")
+    failures = failures.assign(ts=failures["fail_ts"] - pd.Timedelta(microseconds=1)).sort_values("ts")
+    if "site_id" not in failures:
+        failures["site_id"] = left["site_id"].iloc[0] if len(left) else 0
+    joined = pd.merge_asof(left, failures, on="ts", by=KEYS, direction="forward")
+    joined = joined.set_index("index").reindex(features.index)
+    ttf_h = (joined["fail_ts"] - features["ts"]).dt.total_seconds() / 3600.0
+    left_h = (history_end - features["ts"]).dt.total_seconds() / 3600.0
+    down = features["is_down"].to_numpy(dtype=bool)
+    y = pd.Series(
+        np.where(ttf_h <= horizon_h, 1.0, np.where(left_h >= horizon_h, 0.0, np.nan)), index=features.index
+    )
+    y[down] = np.nan
+    rul = np.where(
+        ttf_h.notna(), np.minimum(ttf_h, RUL_CAP_H), np.where(left_h >= RUL_CAP_H, RUL_CAP_H, np.nan)
+    )
+    rul[down] = np.nan
+    return pd.DataFrame(
+        {"ttf_h": ttf_h.where(~down), "y": y, "rul_h": rul, "fail_mode": joined["fail_mode"].where(~down)},
+        index=features.index,
+    )
+
+
+def time_split(
+    ts: pd.Series, valid_share: float = 0.3, embargo_h: float = HORIZON_H
+) -> tuple[np.ndarray, np.ndarray, pd.Timestamp]:
+    """Boolean masks (train, valid) and the cut: valid is the last `valid_share` of the time span; training
+    rows end one embargo before the cut because their labels look that far ahead."""
+    start, end = ts.min(), ts.max()
+    cut = start + (end - start) * (1.0 - valid_share)
+    train = (ts + pd.Timedelta(hours=embargo_h) <= cut).to_numpy()
+    valid = (ts > cut).to_numpy()
+    return train, valid, cut
+
+
+def signal_group(feature: str) -> str:
+    """Features of one signal share a prefix: contributions are reported per signal, not per window."""
+    return feature.split("__", 1)[0]
+
+
+@dataclass
+class FailureModel:
+    """Classifier for P(failure within horizon), regressor for RUL, and what is needed to explain them."""
+
+    kind: str
+    feature_names: list[str]
+    horizon_h: float = HORIZON_H
+    classifier: HistGradientBoostingClassifier | None = None
+    regressor: HistGradientBoostingRegressor | None = None
+    reference: dict[str, float] = field(default_factory=dict)  # typical healthy value per feature
+    threshold: float = 0.5  # warning threshold on p_fail, chosen on validation data
+    metadata: dict = field(default_factory=dict)
+
+    def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_names if c not in features]
+        if missing:
+            raise ValueError(f"{self.kind} features missing: {', '.join(missing)}")
+        return features[self.feature_names].to_numpy(dtype="float64")
+
+    def fit(self, features: pd.DataFrame, targets: pd.DataFrame, seed: int = 0) -> FailureModel:
+        known = targets["y"].notna().to_numpy()
+        x = self._matrix(features)
+        y = targets["y"].to_numpy()
+        if known.sum() == 0 or np.nanmax(y[known]) < 1:
+            raise NotEnoughFailures(f"no labelled {self.kind} failures to learn from")
+        self.classifier = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=80, l2_regularization=1.0,
+            early_stopping=False, random_state=seed,
+        )  # fmt: skip
+        self.classifier.fit(x[known], y[known].astype(int))
+        healthy = known & (y == 0)
+        self.reference = {
+            name: float(np.nanmedian(x[healthy, i])) if np.isfinite(x[healthy, i]).any() else 0.0
+            for i, name in enumerate(self.feature_names)
+        }
+        rul_known = targets["rul_h"].notna().to_numpy()
+        self.regressor = HistGradientBoostingRegressor(
+            loss="absolute_error", max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=80,
+            early_stopping=False, random_state=seed,
+        )  # fmt: skip
+        self.regressor.fit(x[rul_known], targets["rul_h"].to_numpy()[rul_known])
+        return self
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return self.classifier.predict_proba(self._matrix(features))[:, 1]
+
+    def predict(self, features: pd.DataFrame, top_factors: int = TOP_FACTORS) -> pd.DataFrame:
+        """One row per feature row: p_fail, rul_h, health (0-100), warning, and the top factors.
+
+        A factor is a signal whose values, replaced by their typical healthy level, lower p_fail the most
+        (`[(signal, points of probability it adds), ...]`). Runs on one thread: for a few thousand rows
+        OpenMP's start-up and waiting cost more than they save, badly so on a busy worker."""
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self._predict(features, top_factors)
+
+    def _predict(self, features: pd.DataFrame, top_factors: int) -> pd.DataFrame:
+        x = self._matrix(features)
+        p_fail = self.classifier.predict_proba(x)[:, 1]
+        rul_h = np.clip(self.regressor.predict(x), 0.0, RUL_CAP_H)
+        groups: dict[str, list[int]] = {}
+        for i, name in enumerate(self.feature_names):
+            groups.setdefault(signal_group(name), []).append(i)
+        names = list(groups) if top_factors > 0 else []
+        # All swapped copies in one call: one pass through the trees costs far less than one per signal.
+        swapped = np.tile(x, (len(names), 1))
+        for j, name in enumerate(names):
+            for i in groups[name]:
+                swapped[j * len(x) : (j + 1) * len(x), i] = self.reference[self.feature_names[i]]
+        lift = np.zeros((len(x), len(names)))
+        if names:
+            p_swapped = self.classifier.predict_proba(swapped)[:, 1].reshape(len(names), len(x))
+            lift = p_fail[:, None] - p_swapped.T
+        order = np.argsort(-lift, axis=1)[:, :top_factors]
+        factors = [
+            [(names[j], round(float(lift[r, j]), 4)) for j in row if lift[r, j] > 0.005]
+            for r, row in enumerate(order)
+        ]
+        out = features[[c for c in (*KEYS, "ts") if c in features]].copy()
+        out["p_fail"] = p_fail
+        out["rul_h"] = rul_h
+        out["health"] = health_score(p_fail, rul_h)
+        out["warning"] = p_fail >= self.threshold
+        out["top_factors"] = factors
+        return out
+
+
+def health_score(p_fail: np.ndarray, rul_h: np.ndarray) -> np.ndarray:
+    """0-100: 100 x chance of lasting the horizon, pulled down further when little life is left."""
+    life_share = np.clip(rul_h / RUL_CAP_H, 0.0, 1.0)
+    return np.round(100.0 * (1.0 - p_fail) * (0.5 + 0.5 * life_share), 1)
+
+
+def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The probability threshold with the best F1 on labelled rows (the warning level for operators)."""
+    order = np.argsort(-p)
+    y_sorted, p_sorted = y[order], p[order]
+    tp = np.cumsum(y_sorted)
+    precision = tp / np.arange(1, len(y_sorted) + 1)
+    recall = tp / max(tp[-1], 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
+    return float(p_sorted[int(np.argmax(f1))])
+
+
+def train_failure_model(
+    features: pd.DataFrame,
+    targets: pd.DataFrame,
+    kind: str,
+    *,
+    horizon_h: float = HORIZON_H,
+    valid_share: float = 0.3,
+    refit: bool = True,
+    seed: int = 0,
+) -> tuple[FailureModel, dict]:
+    """Fit on the earlier part, validate on the later part (metrics, warning threshold), then refit on all.
+
+    Returns the model and its validation metrics (also stored in model.metadata)."""
+    from analytics.ml.evaluate import failure_metrics  # evaluate imports this module's constants
+
+    started = time.perf_counter()
+    names = feature_columns(features)
+    train, valid, cut = time_split(features["ts"], valid_share, embargo_h=horizon_h)
+    model = FailureModel(kind=kind, feature_names=names, horizon_h=horizon_h)
+    model.fit(features.loc[train], targets.loc[train], seed=seed)
+    scored = model.predict(features.loc[valid], top_factors=0)
+    labelled = targets.loc[valid, "y"].notna().to_numpy()
+    model.threshold = best_f1_threshold(
+        targets.loc[valid, "y"].to_numpy()[labelled], scored["p_fail"].to_numpy()[labelled]
+    )
+    metrics = failure_metrics(scored, targets.loc[valid], threshold=model.threshold, horizon_h=horizon_h)
+    if refit:
+        model.fit(features, targets, seed=seed)
+    model.metadata = model_metadata(
+        kind=f"failure_{kind}",
+        features=features,
+        feature_names=names,
+        metrics=metrics,
+        extra={
+            "horizon_h": horizon_h,
+            "validation_from": cut.isoformat(),
+            "threshold": model.threshold,
+            "refit_on_all": refit,
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "rows": int(targets["y"].notna().sum()),
+            "positives": int((targets["y"] == 1).sum()),
+        },
+    )
+    return model, metrics
+
+
+def model_metadata(
+    *, kind: str, features: pd.DataFrame, feature_names: list[str], metrics: dict, extra: dict | None = None
+) -> dict:
+    """The plain, JSON-safe dict the model registry stores next to an artifact."""
+    return {
+        "kind": kind,
+        "version": MODEL_VERSION,
+        "training_window": {
+            "start": features["ts"].min().isoformat(),
+            "end": features["ts"].max().isoformat(),
+        },
+        "sites": sorted(int(s) for s in features["site_id"].unique()) if "site_id" in features else [],
+        "feature_names": list(feature_names),
+        "metrics": {
+            k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+            for k, v in metrics.items()
+        },
+        **(extra or {}),
+    }

@@ -1,0 +1,100 @@
+"""Maintenance features on small hand-made frames: exact window values, and no look-ahead."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.ml.features import build_features, maintenance_features, sensor_features
+
+T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def truck_readings(
+    minutes: int, temp: list[float] | None = None, status: list[str] | None = None
+) -> pd.DataFrame:
+    ts = [T0 + pd.Timedelta(minutes=i) for i in range(minutes)]
+    temp = temp if temp is not None else [80.0 + i for i in range(minutes)]
+    return pd.DataFrame(
+        {
+            "site_id": 1,
+            "unit_kind": "truck",
+            "unit_id": 7,
+            "ts": ts,
+            "status": status or ["hauling"] * minutes,
+            "speed_kmh": 30.0,
+            "payload_t": 200.0,
+            "fuel_l": [1000.0 - 3.0 * i for i in range(minutes)],
+            "engine_temp_c": temp,
+            "tyre_pressure_kpa": 700.0,
+            "vibration_mm_s": 3.0,
+            "engine_hours": [100.0 + i / 60 for i in range(minutes)],
+        }
+    )
+
+
+def no_events() -> pd.DataFrame:
+    return pd.DataFrame(columns=["site_id", "ts", "kind", "unit_kind", "unit_id", "data"])
+
+
+def test_it_averages_trailing_time_windows_exactly():
+    features = sensor_features(truck_readings(40), "truck")
+    row = features.iloc[39]  # t = 39 min: the 30-min window holds minutes 10..39 (right-closed)
+    assert row["engine_temp_c__mean_30min"] == pytest.approx(np.mean([80.0 + i for i in range(10, 40)]))
+    assert row["engine_temp_c__mean_2h"] == pytest.approx(np.mean([80.0 + i for i in range(40)]))
+    assert row["engine_temp_c__trend_30min_8h"] == pytest.approx(104.5 - 99.5)
+    assert row["fuel_rate_lph__mean_30min"] == pytest.approx(180.0)  # 3 L per minute
+
+
+def test_it_blanks_signals_while_the_truck_is_down():
+    status = ["hauling"] * 5 + ["broken_down"] * 5
+    features = sensor_features(truck_readings(10, status=status), "truck")
+    assert features["engine_temp_c__mean_30min"].iloc[9] == pytest.approx(np.mean([80, 81, 82, 83, 84]))
+    assert features["is_down"].tolist() == [False] * 5 + [True] * 5
+
+
+def test_features_never_look_ahead():
+    readings = truck_readings(120)
+    full = sensor_features(readings, "truck")
+    changed = readings.copy()
+    changed.loc[60:, "engine_temp_c"] = 500.0  # rewrite the future
+    cut = sensor_features(changed, "truck")
+    columns = [c for c in full.columns if c not in ("site_id", "unit_kind", "unit_id", "ts", "is_down")]
+    pd.testing.assert_frame_equal(full.loc[:59, columns], cut.loc[:59, columns])
+
+
+def test_it_keeps_units_and_sites_apart():
+    one = truck_readings(30, temp=[50.0] * 30)
+    other = truck_readings(30, temp=[100.0] * 30).assign(site_id=2)
+    features = sensor_features(pd.concat([other, one], ignore_index=True), "truck")
+    means = features.groupby("site_id")["engine_temp_c__mean_8h"].agg(["min", "max"])
+    assert means.loc[1].tolist() == [50.0, 50.0]
+    assert means.loc[2].tolist() == [100.0, 100.0]
+
+
+def test_hours_and_cycles_count_from_the_last_repair():
+    readings = truck_readings(180)
+    events = pd.DataFrame(
+        {
+            "site_id": 1,
+            "ts": [T0 + pd.Timedelta(minutes=m) for m in (10, 20, 70, 100, 130)],
+            "kind": ["loaded", "breakdown", "repaired", "loaded", "loaded"],
+            "unit_kind": "truck",
+            "unit_id": 7,
+            "data": [{"payload_t": 200.0}, {}, {}, {"payload_t": 210.0}, {"payload_t": 190.0}],
+        }
+    )
+    grid = sensor_features(readings, "truck")
+    extra = maintenance_features(grid, events, "truck")
+    assert np.isnan(extra["hours_since_repair"].iloc[60])  # no repair seen yet
+    assert extra["hours_since_repair"].iloc[130] == pytest.approx(1.0)
+    assert (
+        extra["cycles_since_repair"].iloc[130] == 2
+    )  # the load at exactly t counts, the one before repair not
+    assert extra["tonnes_since_repair"].iloc[129] == pytest.approx(210.0)
+    assert extra["cycles_24h"].iloc[179] == 3
+    assert extra["engine_hours_since_repair"].iloc[130] == pytest.approx(1.0)
+
+
+def test_build_features_samples_the_grid():
+    features = build_features(truck_readings(60), no_events(), "truck", every="10min")
+    assert features["ts"].dt.minute.tolist() == [0, 10, 20, 30, 40, 50]
