@@ -10,6 +10,8 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from analytics.models import Alert, AlertSeverity
+from smartmine import audit
+from smartmine.models import AuditAction
 
 
 @transaction.atomic
@@ -53,9 +55,9 @@ def raise_alert(
 def acknowledge_alerts(*, alerts: Iterable[Alert], user: AbstractBaseUser) -> int:
     """Record that `user` has seen these open alerts; alerts already acknowledged keep their first record."""
     ids = [alert.pk for alert in alerts]
-    return Alert.objects.filter(pk__in=ids, acknowledged_at__isnull=True, cleared_at__isnull=True).update(
-        acknowledged_at=timezone.now(), acknowledged_by=user
-    )
+    pending = Alert.objects.filter(pk__in=ids, acknowledged_at__isnull=True, cleared_at__isnull=True)
+    audit.record(actor=user, action=AuditAction.ACKNOWLEDGE_ALERT, targets=list(pending))
+    return pending.update(acknowledged_at=timezone.now(), acknowledged_by=user)
 
 
 @transaction.atomic
@@ -64,5 +66,6 @@ def clear_alerts(*, alerts: Iterable[Alert], user: AbstractBaseUser) -> int:
     ids = [alert.pk for alert in alerts]
     now = timezone.now()
     open_alerts = Alert.objects.filter(pk__in=ids, cleared_at__isnull=True)
+    audit.record(actor=user, action=AuditAction.CLEAR_ALERT, targets=list(open_alerts))
     open_alerts.filter(acknowledged_at__isnull=True).update(acknowledged_at=now, acknowledged_by=user)
     return open_alerts.update(cleared_at=now, cleared_by=user)

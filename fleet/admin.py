@@ -139,12 +139,12 @@ class EquipmentAdmin(StatusBadgeMixin, admin.ModelAdmin):
 
     @admin.action(description="Send to maintenance", permissions=["change_equipment_status"])
     def send_to_maintenance(self, request, queryset) -> None:
-        changed = services.send_to_maintenance(equipment=queryset)
+        changed = services.send_to_maintenance(equipment=queryset, actor=request.user)
         self.message_user(request, f"{changed} sent to maintenance.", messages.SUCCESS)
 
     @admin.action(description="Return to service", permissions=["change_equipment_status"])
     def return_to_service(self, request, queryset) -> None:
-        changed = services.return_to_service(equipment=queryset)
+        changed = services.return_to_service(equipment=queryset, actor=request.user)
         self.message_user(request, f"{changed} returned to service.", messages.SUCCESS)
 
 
@@ -176,12 +176,12 @@ class SiteAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause simulation", permissions=["control_simulation"])
     def pause_simulation(self, request, queryset) -> None:
-        changed = services.set_site_paused(sites=queryset, paused=True)
+        changed = services.set_site_paused(sites=queryset, paused=True, actor=request.user)
         self.message_user(request, f"{changed} site(s) paused.", messages.SUCCESS)
 
     @admin.action(description="Resume simulation", permissions=["control_simulation"])
     def resume_simulation(self, request, queryset) -> None:
-        changed = services.set_site_paused(sites=queryset, paused=False)
+        changed = services.set_site_paused(sites=queryset, paused=False, actor=request.user)
         self.message_user(request, f"{changed} site(s) resumed.", messages.SUCCESS)
 
 

@@ -32,6 +32,8 @@ from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, WasteDump
 from fleet.sim import layout, set_operator_status
 from fleet.sim.schema import SENSORS
 from fleet.sim.state import SiteState, node_name
+from smartmine import audit
+from smartmine.models import AuditAction
 
 #: sim_state list holding each equipment model's engine state, and the status it returns to service in.
 _STATUS_TARGETS: dict[str, tuple[str, str]] = {
@@ -46,7 +48,7 @@ class EquipmentStatusError(ValueError):
     """Raised for equipment that has no maintenance status (stockpiles, dumps)."""
 
 
-def _set_status(equipment: Iterable[models.Model], *, to_maintenance: bool) -> int:
+def _set_status(equipment: Iterable[models.Model], *, to_maintenance: bool, actor=None) -> int:
     items = list(equipment)
     for item in items:
         if item._meta.label_lower not in _STATUS_TARGETS:
@@ -65,6 +67,9 @@ def _set_status(equipment: Iterable[models.Model], *, to_maintenance: bool) -> i
         if to_maintenance == (item.status == MAINTENANCE):
             continue
         type(item).objects.filter(pk=item.pk).update(status=target)
+        audit.record(
+            actor=actor, action=AuditAction.STATUS_CHANGE, targets=[item], frm=item.status, to=target
+        )
         item.status = target
         changed += 1
         states.setdefault(item.site_id, _engine_state(sites[item.site_id]))
@@ -87,23 +92,25 @@ def _engine_state(site: Site) -> SiteState | None:
 
 
 @transaction.atomic
-def send_to_maintenance(*, equipment: Iterable[models.Model]) -> int:
+def send_to_maintenance(*, equipment: Iterable[models.Model], actor=None) -> int:
     """Take trucks, loaders or crushers out of service for planned maintenance; returns how many changed."""
-    return _set_status(equipment, to_maintenance=True)
+    return _set_status(equipment, to_maintenance=True, actor=actor)
 
 
 @transaction.atomic
-def return_to_service(*, equipment: Iterable[models.Model]) -> int:
+def return_to_service(*, equipment: Iterable[models.Model], actor=None) -> int:
     """Put equipment back into service from maintenance (trucks wait for dispatch, the rest idle)."""
-    return _set_status(equipment, to_maintenance=False)
+    return _set_status(equipment, to_maintenance=False, actor=actor)
 
 
 @transaction.atomic
-def set_site_paused(*, sites: Iterable[Site], paused: bool) -> int:
+def set_site_paused(*, sites: Iterable[Site], paused: bool, actor=None) -> int:
     """Pause or resume the simulation of sites; returns how many changed."""
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
     ids = [site.pk for site in sites]
+    to_change = list(Site.objects.filter(pk__in=ids).exclude(paused=paused))
+    audit.record(actor=actor, action=AuditAction.PAUSE_SITE, targets=to_change, paused=paused)
     changed = Site.objects.filter(pk__in=ids).exclude(paused=paused).update(paused=paused)
     PeriodicTask.objects.filter(task=TICK_TASK, args__in=[f"[{pk}]" for pk in ids]).update(enabled=not paused)
     PeriodicTasks.update_changed()  # a queryset update sends no signal: tell beat to reload its schedule
@@ -111,11 +118,15 @@ def set_site_paused(*, sites: Iterable[Site], paused: bool) -> int:
 
 
 @transaction.atomic
-def set_dispatch_strategy(*, site: Site, strategy: str) -> bool:
+def set_dispatch_strategy(*, site: Site, strategy: str, actor=None) -> bool:
     """Choose how the site's dispatcher assigns trucks; the next tick uses it. Returns whether it changed."""
     if strategy not in DispatchStrategy.values:
         raise ValueError(f"unknown dispatch strategy {strategy!r}")
     changed = Site.objects.filter(pk=site.pk).exclude(dispatch_strategy=strategy)
+    if changed.exists():
+        audit.record(
+            actor=actor, action=AuditAction.SITE_SETTINGS, targets=[site], dispatch_strategy=strategy
+        )
     changed = changed.update(dispatch_strategy=strategy)
     site.dispatch_strategy = strategy
     return bool(changed)

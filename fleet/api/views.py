@@ -157,7 +157,7 @@ class StatusActionsMixin:
 
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def maintenance(self, request: Request, pk: str) -> Response:
-        services.send_to_maintenance(equipment=[self._equipment(pk)])
+        services.send_to_maintenance(equipment=[self._equipment(pk)], actor=request.user)
         return Response(self.row(int(pk)))
 
     @action(
@@ -167,7 +167,7 @@ class StatusActionsMixin:
         equipment = self._equipment(pk)
         if equipment.status != services.MAINTENANCE:
             raise Conflict(f"{equipment.name} is {equipment.status}, not in maintenance.")
-        services.return_to_service(equipment=[equipment])
+        services.return_to_service(equipment=[equipment], actor=request.user)
         return Response(self.row(int(pk)))
 
 
@@ -202,9 +202,11 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if "paused" in changes and not request.user.has_perm(CONTROL_SIMULATION):
             raise exceptions.PermissionDenied("Pausing a site needs fleet.control_simulation.")
         if "dispatch_strategy" in changes:
-            services.set_dispatch_strategy(site=site, strategy=changes["dispatch_strategy"])
+            services.set_dispatch_strategy(
+                site=site, strategy=changes["dispatch_strategy"], actor=request.user
+            )
         if "paused" in changes:
-            services.set_site_paused(sites=[site], paused=changes["paused"])
+            services.set_site_paused(sites=[site], paused=changes["paused"], actor=request.user)
         site.refresh_from_db()
         return Response(serializers.SiteSerializer(site).data)
 

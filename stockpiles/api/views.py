@@ -41,5 +41,5 @@ class StockpileViewSet(HistoryMixin, RowsViewSet):
         stockpile = get_object_or_404(Stockpile.objects.only("id"), pk=pk)
         update = StockpileUpdateSerializer(data=request.data)
         update.is_valid(raise_exception=True)
-        services.set_reclaim_rate(stockpile=stockpile, **update.validated_data)
+        services.set_reclaim_rate(stockpile=stockpile, actor=request.user, **update.validated_data)
         return Response(self.row(stockpile.pk))

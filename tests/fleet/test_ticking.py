@@ -1,11 +1,12 @@
 """Simulation ticks on the real database and channel layer: applied once, atomic, published after commit."""
 
+import asyncio
 import datetime as dt
 import json
 import threading
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
@@ -132,14 +133,18 @@ def test_fault_labels_record_the_ground_truth_of_injected_faults(site):
 
 @pytest.mark.django_db(transaction=False)  # on_commit callbacks are captured, not run, in a test transaction
 def test_updates_are_published_to_the_site_groups_only_after_commit(site, django_capture_on_commit_callbacks):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.channel_group("trucks", site.pk), channel)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         ticking.tick_site(site.pk, dt_s=60)
     assert len(callbacks) == 1  # nothing is sent before the transaction commits
-    callbacks[0]()
-    message = async_to_sync(layer.receive)(channel)
+
+    async def listen_while_committing() -> dict:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(live.channel_group("trucks", site.pk), channel)
+        await sync_to_async(callbacks[0])()  # the commit hook publishes through the real layer
+        return await asyncio.wait_for(layer.receive(channel), 5)
+
+    message = async_to_sync(listen_while_committing)()
     frame = json.loads(message["text"])
     assert frame["type"] == "truck_update" and frame["site"] == site.pk
     trucks = [item for item in frame["data"] if item["kind"] == "truck"]
