@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from fleet import readings
 
@@ -30,12 +31,19 @@ def rollup_readings_task() -> int:
     return readings.rollup_recent()
 
 
-@shared_task(ignore_result=True, acks_late=True)
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),  # PostgreSQL restarting: the tick is safe to redo
+    retry_backoff=1,
+    max_retries=3,
+)
 def tick_site_task(site_id: int) -> dict:
     """Advance one site's simulation to now (beat runs one entry per site every SIMULATION_INTERVAL).
 
     Takes the site id, not the model: the tick reloads and locks the row itself. Overlapping or duplicate
-    firings are skipped by the tick (row lock, minimum spacing), so retries and double beats are harmless.
+    firings are skipped by the tick (row lock, minimum spacing), so retries and double beats are harmless;
+    a tick that loses its database connection rolled back, and is retried.
     """
     from fleet.ticking import tick_site
 

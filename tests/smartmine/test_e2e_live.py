@@ -2,85 +2,21 @@
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import websockets
-from django.db import connection
 
 from fleet import services
 from fleet.tasks import tick_site_task
-from smartmine.celery import app as celery_app
+from tests.processes import running_system
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-def wait_for_worker(node: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if celery_app.control.ping(destination=[node], timeout=0.5):
-            return
-    raise TimeoutError(f"worker {node} did not answer")
 
 
 @pytest.fixture
 def system():
-    """daphne on two ports and a worker on a private queue, all on this test's database and real Redis."""
-    db = connection.settings_dict
-    api_port, ws_port, queue = free_port(), free_port(), f"e2e-{os.getpid()}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "API_PORT": str(api_port),
-        "WEBSOCKET_PORT": str(ws_port),
-        "API_ALLOW_ANONYMOUS_READ": "true",
-        "LOG_FILE": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    python = sys.executable
-    processes = [
-        subprocess.Popen(
-            [python, "-m", "daphne", "-e", f"tcp:port={api_port}:interface=127.0.0.1",
-             "-e", f"tcp:port={ws_port}:interface=127.0.0.1", "smartmine.asgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [python, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-Q", queue,
-             "-n", f"{queue}@%h", "-l", "WARNING", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-    ]  # fmt: skip
-    try:
-        wait_for_port(ws_port)
-        wait_for_worker(f"{queue}@{socket.gethostname()}")  # its queue binding must exist before we send
-        yield {"ws_port": ws_port, "api_port": api_port, "queue": queue}
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+    with running_system() as system:
+        yield {"ws_port": system.ws_port, "api_port": system.api_port, "queue": system.queue}
 
 
 def test_a_celery_tick_reaches_a_websocket_client_on_the_original_address(system):

@@ -1,0 +1,119 @@
+"""Real server processes for end-to-end and fault tests: daphne and Celery workers on the test database.
+
+Each test starts its own processes on free ports (and a private Celery queue, so no other worker on this
+machine takes its tasks) and stops them before pytest-django empties the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def wait_for_worker(node: str, timeout_s: float = 60) -> None:
+    """A worker answers pings once its queue binding exists: only then may a test send it tasks."""
+    from smartmine.celery import app
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[node], timeout=0.5):
+            return
+    raise TimeoutError(f"worker {node} did not answer")
+
+
+def current_database_url() -> str:
+    """The URL of the database this test runs on (pytest-django's test database)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = f"{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    api_port: int = 0
+    ws_port: int = 0
+    queue: str = ""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+
+@contextmanager
+def running_system(*, web: bool = True, worker: bool = True, **env_overrides: str) -> Iterator[System]:
+    """daphne (API port + WebSocket port) and/or a solo worker on a private queue, on the test database."""
+    system = System(env={})
+    system.api_port, system.ws_port, system.queue = (
+        free_port(),
+        free_port(),
+        f"test-{os.getpid()}-{free_port()}",
+    )
+    system.env = {
+        **os.environ,
+        "DATABASE_URL": current_database_url(),
+        "API_PORT": str(system.api_port),
+        "WEBSOCKET_PORT": str(system.ws_port),
+        "API_ALLOW_ANONYMOUS_READ": "true",
+        "LOG_FILE": "",
+        "LOG_LEVEL": "WARNING",
+        **env_overrides,
+    }
+    python, quiet = sys.executable, {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    try:
+        if web:
+            system.processes["web"] = subprocess.Popen(
+                [python, "-m", "daphne", "-e", f"tcp:port={system.api_port}:interface=127.0.0.1",
+                 "-e", f"tcp:port={system.ws_port}:interface=127.0.0.1", "smartmine.asgi:application"],
+                cwd=ROOT, env=system.env, **quiet,
+            )  # fmt: skip
+        if worker:
+            system.processes["worker"] = subprocess.Popen(
+                [python, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-Q", system.queue,
+                 "-n", f"{system.queue}@%h", "-l", "WARNING", "--without-mingle", "--without-gossip"],
+                cwd=ROOT, env=system.env, **quiet,
+            )  # fmt: skip
+        if web:
+            wait_for_port(system.api_port)
+            wait_for_port(system.ws_port)
+        if worker:
+            wait_for_worker(f"{system.queue}@{socket.gethostname()}")
+        yield system
+    finally:
+        for process in system.processes.values():
+            process.terminate()
+        for process in system.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

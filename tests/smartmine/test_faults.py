@@ -1,0 +1,130 @@
+"""Breaking things on purpose, against the real services: a worker killed mid-tick, connections cut,
+Redis gone. Nothing committed may be lost, nothing half-written may remain, and the system recovers."""
+
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+from django.db import connection
+
+from fleet import services
+from fleet.models import SimEvent, TruckReading
+from fleet.tasks import tick_site_task
+from fleet.ticking import tick_site
+from tests.processes import current_database_url, free_port, running_system
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def site():
+    return services.seed_site(name="Fault pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
+
+
+def wait_until(condition, timeout_s: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def blocked_backends(dbname: str) -> int:
+    with psycopg.connect(current_database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        return admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", [dbname]
+        ).fetchone()[0]
+
+
+def test_a_worker_killed_in_the_middle_of_a_tick_leaves_no_partial_tick(site):
+    dbname = connection.settings_dict["NAME"]
+    with running_system(web=False) as system, psycopg.connect(current_database_url()) as blocker:
+        # Hold the trucks: the tick writes its readings, then waits here for the truck rows.
+        blocker.execute("SELECT id FROM fleet_truck WHERE site_id = %s FOR UPDATE", [site.pk])
+        tick_site_task.apply_async(args=[site.pk], queue=system.queue)
+        wait_until(lambda: blocked_backends(dbname) > 0, what="the tick to block mid-transaction")
+        system.kill("worker", signal.SIGKILL)
+        blocker.rollback()
+    wait_until(lambda: blocked_backends(dbname) == 0, what="the killed worker's transaction to end")
+    site.refresh_from_db()
+    assert site.tick == 0 and site.last_tick_at is None
+    assert not TruckReading.objects.exists() and not SimEvent.objects.exists()
+    outcome = tick_site(site.pk, dt_s=60)  # the next tick continues from the last committed state
+    assert outcome.applied and outcome.tick == 1
+    assert TruckReading.objects.count() == 4
+
+
+def test_the_web_process_reconnects_after_its_database_connections_are_cut(site):
+    dbname = connection.settings_dict["NAME"]
+    with running_system(worker=False) as system:
+        assert fetch(system.api_port, "/api/trucks")[0] == 200  # daphne now holds persistent connections
+        with psycopg.connect(
+            current_database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True
+        ) as admin:
+            cut = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
+                "AND backend_type = 'client backend' AND pid <> %s",
+                [dbname, connection.connection.info.backend_pid],
+            ).fetchone()[0]
+        assert cut >= 1  # as if PostgreSQL had restarted under the web process
+        status, body = fetch(system.api_port, "/api/trucks")
+        assert status == 200 and b"HT-01" in body  # reconnected without a restart
+
+
+def test_a_tick_that_loses_its_database_is_retried(site, monkeypatch):
+    from django.db import OperationalError
+
+    from fleet import ticking
+
+    real_tick, calls = ticking.tick_site, []
+
+    def flaky_tick(site_id, **kwargs):
+        calls.append(site_id)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_tick(site_id, **kwargs)
+
+    monkeypatch.setattr(ticking, "tick_site", flaky_tick)
+    tick_site_task.apply(args=[site.pk])  # eager: retries run inline
+    assert len(calls) == 2
+    site.refresh_from_db()
+    assert site.tick == 1
+
+
+def fetch(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server for a private Redis")
+def test_with_redis_down_the_api_serves_health_names_redis_and_ticks_resume_after(site, tmp_path):
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(tmp_path)]  # fmt: skip
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    private_redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        with running_system(worker=False, REDIS_URL=redis_url) as system:
+            assert fetch(system.api_port, "/api/trucks")[0] == 200
+            private_redis.terminate()
+            private_redis.wait(timeout=10)
+            status, body = fetch(system.api_port, "/api/trucks")
+            assert status == 200 and b"HT-01" in body  # served from PostgreSQL
+            status, body = fetch(system.api_port, "/api/health")
+            assert status == 503 and b'"redis"' in body
+            private_redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            wait_until(lambda: fetch(system.api_port, "/api/health")[1].find(b'"redis":{"status":"ok"') >= 0,
+                       what="health to see Redis again")  # fmt: skip
+    finally:
+        private_redis.terminate()
+        private_redis.wait(timeout=10)
