@@ -13,6 +13,7 @@ INSTALLED_APPS = [
     "daphne",  # before staticfiles: `runserver` serves ASGI too
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",  # locks out repeated failed logins (admin, API token)
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -43,7 +44,18 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into a clear refusal
 ]
+
+# Login brute-force protection: 5 failures for one username from one address lock it for 15 minutes.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "smartmine.urls"
 ASGI_APPLICATION = "smartmine.asgi.application"
