@@ -63,10 +63,14 @@ class SchemaWithErrors(AutoSchema):
     """Adds the error answers every operation can give (401/403, 404 on details, 400 with input, 429 when
     throttled) so each endpoint documents them without repeating the list in every view."""
 
+    def _names_a_site(self) -> bool:
+        """A `site` query parameter that must name an existing site answers 404 when it does not."""
+        return any(getattr(parameter, "name", None) == "site" for parameter in self.get_override_parameters())
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         codes = [401, 403]
-        if "{" in self.path:
+        if "{" in self.path or self._names_a_site():
             codes.append(404)
         if (
             self.method in ("POST", "PUT", "PATCH")

@@ -18,6 +18,15 @@ from rest_framework.response import Response
 import smartmine
 from smartmine import health, metrics
 
+HEALTH_RESPONSE = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+        "failed": serializers.ListField(child=serializers.CharField()),
+        "components": serializers.DictField(child=serializers.DictField()),
+    },
+)
+
 
 @extend_schema(
     summary="Health of the system and of each component",
@@ -26,17 +35,7 @@ from smartmine import health, metrics
         "Answers within 2 s even when a component hangs: 200 when everything is ok, otherwise 503 with "
         "`status: degraded` and `failed` naming the components that are not ok."
     ),
-    responses={
-        200: inline_serializer(
-            "Health",
-            {
-                "status": serializers.ChoiceField(choices=["ok", "degraded"]),
-                "failed": serializers.ListField(child=serializers.CharField()),
-                "components": serializers.DictField(child=serializers.DictField()),
-            },
-        ),
-        503: None,
-    },
+    responses={200: HEALTH_RESPONSE, 503: HEALTH_RESPONSE},
 )
 @api_view(["GET"])
 @permission_classes([AllowAny])  # load balancers and monitors call it without credentials
