@@ -55,6 +55,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_port(port: int, timeout_s: float = 60) -> None:
+    """Until something listens on 127.0.0.1:port (a server we just started)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _port_taken(port):
+            return
+        time.sleep(0.2)
+    raise ServiceError(f"nothing listens on port {port} after {timeout_s:g} s")
+
+
 # --- runtime.env: the URLs of private servers -------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import redis
 from django.conf import settings
 from django.db import connections
@@ -30,15 +31,13 @@ class CheckResult:
 
 
 def check_database() -> dict[str, Any]:
-    """A round trip through Django's own connection settings; the connection is closed (this is a thread)."""
-    connection = connections.create_connection("default")
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SET statement_timeout = 1000")
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    finally:
-        connection.close()
+    """A fresh connection with Django's own settings, outside the pool: the server must answer now."""
+    params = connections["default"].get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**{**params, "connect_timeout": 1}) as connection:
+        connection.execute("SET statement_timeout = 1000")
+        connection.execute("SELECT 1").fetchone()
     return {}
 
 

@@ -75,14 +75,16 @@ TEMPLATES = [
     },
 ]
 
-# Persistent connections (re-checked before reuse) rather than a pool: workers are prefork processes and
-# daphne runs sync views in a thread pool, so each thread keeps one healthy connection.
+# A psycopg connection pool per process, not persistent connections: under ASGI every request runs its sync
+# code in a thread of its own, and persistent per-thread connections piled up to PostgreSQL's limit under
+# load. The pool bounds each process and checks a connection before lending it (a restarted server is
+# survived without restarting us). Celery closes each prefork child's pool itself.
 DATABASES = {
     "default": {
         **CONFIG.database,
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": 5},
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,  # with a pool: each connection is checked before it is lent
+        "OPTIONS": {"connect_timeout": 5, "pool": {"min_size": 1, "max_size": 16, "timeout": 10}},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -181,15 +183,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 CHANNEL_LAYERS = {
+    # Pub/sub, not RedisChannelLayer: one Redis subscription per daphne process per group and no per-consumer
+    # receive lock, so a tick fans out faster with less latency, and after a Redis restart the processes
+    # re-subscribe and their clients resume (docs/live.md has the figures from `python -m bench.bench_ws`).
+    # It has no capacity/expiry: slow clients are bounded by the consumer's own high-water mark instead.
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            # redis-py 8 defaults to a 5 s socket timeout, the same as channels-redis's 5 s blocking pop:
-            # every idle consumer would time out. The socket timeout must exceed the blocking pop.
+            # redis-py 8 defaults to a 5 s socket timeout; keep reads from timing out between quiet ticks.
             "hosts": [{"address": CONFIG.redis_url, "socket_timeout": 15, "socket_connect_timeout": 5}],
-            "capacity": 200,  # messages waiting per consumer channel before new ones are dropped
-            "expiry": 30,  # seconds a message waits for a slow consumer: older live state is worthless
-            "group_expiry": 86400,
         },
     }
 }

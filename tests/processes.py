@@ -17,23 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smartmine.devservices import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on port {port}")
+__all__ = ["ROOT", "current_database_url", "free_port", "running_system", "wait_for_port"]
 
 
 def wait_for_worker(node: str, timeout_s: float = 60) -> None:
@@ -49,11 +36,9 @@ def wait_for_worker(node: str, timeout_s: float = 60) -> None:
 
 def current_database_url() -> str:
     """The URL of the database this test runs on (pytest-django's test database)."""
-    from django.db import connection
+    from bench.common import connection_url
 
-    db = connection.settings_dict
-    credentials = f"{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return connection_url()
 
 
 @dataclass

@@ -1,0 +1,283 @@
+"""Benchmark: the REST API under concurrent load (wrk against a real daphne) and the same queries through raw
+psycopg, plus telemetry ingest throughput.
+
+Runs in its own database. Goals (the API issue): /api/trucks with 1,000 trucks p99 < 50 ms with 50 concurrent
+clients; one truck's last hour of raw readings from 50,000,000 < 20 ms; 24 h at 1-minute buckets < 150 ms;
+POST /api/telemetry >= 50,000 readings/s with batches of 1,000. The quick run uses 2,000,000 readings.
+Usage: `python -m bench.bench_api [--quick]`, or import and call run().
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+from bench.common import BenchDatabase, connection_url, setup_django, stats
+from smartmine.devservices import free_port, wait_for_port
+
+TRUCKS = 1000
+READING_SPACING_S = 5
+CONCURRENCY = 50
+
+
+def _fill_history(truck_ids: list[int], readings: int, end: dt.datetime) -> float:
+    """Readings generated inside PostgreSQL (no client round trips), ending at `end`; returns seconds."""
+    from django.db import connection
+
+    from fleet import readings as history
+    from fleet.models import TruckReading
+
+    per_truck = readings // len(truck_ids)
+    start = end - dt.timedelta(seconds=per_truck * READING_SPACING_S)
+    history.ensure_reading_partitions("truck", history.days_between(start.date(), end.date()))
+    sensors = ", ".join(history.history("truck").sensors)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TruckReading._meta.db_table} (equipment_id, ts, status, {sensors}) "
+            "SELECT t.id, %s::timestamptz + make_interval(secs => n * %s), 'hauling', "
+            "-22.3, 118.6, 90, 30 + (n %% 20), 200 + (n %% 30), 3000 - (n %% 2000), 90 + (n %% 7), 700, "
+            "1 + (n %% 5) * 0.1, 30000 + n / 720.0, 90 "
+            "FROM unnest(%s::bigint[]) AS t(id) CROSS JOIN generate_series(0, %s - 1) AS n",
+            [start, READING_SPACING_S, truck_ids, per_truck],
+        )
+        cursor.execute(f"ANALYZE {TruckReading._meta.db_table}")
+    return time.perf_counter() - started
+
+
+def _wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
+    """p50/p99 latency (ms) and requests/s from wrk with CONCURRENCY connections."""
+    command = ["wrk", "-t", "2", "-c", str(CONCURRENCY), "-d", f"{seconds}s", "--latency", url]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    percent = {m[0]: _ms(m[1]) for m in re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M)}
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "p50": percent.get("50", float("nan")),
+        "p99": percent.get("99", float("nan")),
+        "rps": float(rate.group(1)) if rate else float("nan"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _ms(text: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _time_sql(sql: str, params: list, repeats: int) -> list[float]:
+    import psycopg
+
+    with psycopg.connect(connection_url()) as raw:
+        raw.execute(sql, params).fetchall()  # warm
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            raw.execute(sql, params).fetchall()
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _time_get(url: str, headers: dict[str, str], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats + 1):
+        request = urllib.request.Request(url, headers=headers)
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        times.append((time.perf_counter() - started) * 1000)
+    return times[1:]
+
+
+def _reading(truck_id: int, at: dt.datetime) -> dict:
+    values = {
+        "lat": -22.3,
+        "lon": 118.6,
+        "heading_deg": 90,
+        "speed_kmh": 30,
+        "payload_t": 200,
+        "fuel_l": 2000,
+    }
+    values |= {"engine_temp_c": 90, "tyre_pressure_kpa": 700, "vibration_mm_s": 1.2, "engine_hours": 30000}
+    return {
+        "kind": "truck",
+        "equipment_id": truck_id,
+        "ts": at.isoformat(),
+        "status": "hauling",
+        "health": 90,
+        **values,
+    }
+
+
+def _telemetry_rate(url: str, headers: dict[str, str], truck_ids: list[int], batches: int) -> list[float]:
+    """Readings/s of POST /api/telemetry, 1,000 readings a batch (fresh timestamps each batch)."""
+    rates = []
+    base = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    for batch in range(batches):
+        at = base + dt.timedelta(seconds=batch)
+        body = json.dumps({"readings": [_reading(truck_id, at) for truck_id in truck_ids[:1000]]}).encode()
+        request = urllib.request.Request(
+            url, data=body, headers={**headers, "Content-Type": "application/json"}, method="POST"
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+        rates.append(1000 / (time.perf_counter() - started))
+    return rates
+
+
+def _row(
+    metric: str, figures: dict | float, unit: str, goal: str | None = None, met: bool | None = None
+) -> dict:
+    if not isinstance(figures, dict):
+        figures = {"median": figures, "min": None, "max": None}
+    return {"metric": metric, **figures, "unit": unit, "goal": goal, "met": met}
+
+
+def _cases(base: str, site_id: int, truck: int, end: dt.datetime) -> dict:
+    """label -> (URL, the same query through raw psycopg or None, goal text, limit in ms, measured by)."""
+    quote = urllib.request.quote
+    hour_ago, day_ago = (end - dt.timedelta(hours=h) for h in (1, 24))
+    raw_hour = "SELECT * FROM fleet_truckreading WHERE equipment_id = %s AND ts >= %s ORDER BY ts LIMIT 1000"
+    raw_buckets = (
+        "SELECT date_bin('1 minute', ts, '2000-01-01'), avg(speed_kmh), min(speed_kmh), max(speed_kmh) "
+        "FROM fleet_truckreading WHERE equipment_id = %s AND ts >= %s GROUP BY 1"
+    )
+    return {
+        "/api/trucks (1,000 trucks)": (f"{base}/api/trucks?limit=1000", None, "p99 < 50 ms", 50, "p99"),
+        "/api/mining/kpis (shift)": (
+            f"{base}/api/mining/kpis?site={site_id}&window=shift",
+            None,
+            None,
+            None,
+            None,
+        ),
+        "one truck, last hour raw": (
+            f"{base}/api/trucks/{truck}/readings?from={quote(hour_ago.isoformat())}&limit=1000",
+            (raw_hour, [truck, hour_ago]),
+            "< 20 ms",
+            20,
+            "single",
+        ),
+        "one truck, 24 h at 1-minute buckets": (
+            f"{base}/api/trucks/{truck}/readings?from={quote(day_ago.isoformat())}&interval=1m",
+            (raw_buckets, [truck, day_ago]),
+            "< 150 ms",
+            150,
+            "single",
+        ),
+    }
+
+
+def run(quick: bool = False) -> dict:
+    setup_django()
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from fleet import services
+    from fleet.choices import GATEWAYS_GROUP
+    from fleet.models import Truck
+
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is needed for the load test: apt-get install wrk")
+    readings = 2_000_000 if quick else 50_000_000
+    load_s, repeats = (5, 5) if quick else (15, 20)
+    rows = []
+    with BenchDatabase():
+        call_command("migrate", verbosity=0)
+        site = services.seed_site(
+            name="API bench", trucks=TRUCKS, loaders=50, crushers=20, stockpiles=50
+        ).site
+        truck_ids = list(Truck.objects.filter(site=site).order_by("pk").values_list("pk", flat=True))
+        end = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        rows.append(
+            _row(f"history generated: {readings:,} readings", _fill_history(truck_ids, readings, end), "s")
+        )
+        gateway = User.objects.create_user("bench-gateway")
+        gateway.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
+        engineer = User.objects.create_superuser("bench", password="bench-password-1")
+        auth = {"Authorization": f"Token {Token.objects.create(user=engineer).key}"}
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": connection_url(), "LOG_FILE": "", "LOG_LEVEL": "WARNING"}
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "smartmine.asgi:application",
+        ]
+        web = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port)
+            base = f"http://127.0.0.1:{port}"
+            for label, (url, raw, goal, limit, measure) in _cases(base, site.pk, truck_ids[0], end).items():
+                single = stats(_time_get(url, auth, repeats))
+                loaded = _wrk(url, load_s, auth)
+                rows.append(
+                    _row(
+                        f"{label}: one client",
+                        single,
+                        "ms",
+                        *_verdict(measure == "single", goal, single["median"], limit),
+                    )
+                )
+                rows.append(_row(f"{label}: {CONCURRENCY} clients p50", loaded["p50"], "ms"))
+                rows.append(
+                    _row(
+                        f"{label}: {CONCURRENCY} clients p99",
+                        loaded["p99"],
+                        "ms",
+                        *_verdict(measure == "p99", goal, loaded["p99"], limit),
+                    )
+                )
+                rows.append(_row(f"{label}: requests/s ({loaded['errors']} non-2xx)", loaded["rps"], "req/s"))
+                if raw is not None:
+                    raw_ms = stats(_time_sql(*raw, repeats=repeats))
+                    rows.append(_row(f"{label}: raw psycopg", raw_ms, "ms"))
+                    rows.append(_row(f"{label}: API / raw psycopg", single["median"] / raw_ms["median"], "x"))
+            gateway_auth = {"Authorization": f"Token {Token.objects.create(user=gateway).key}"}
+            rates = stats(
+                _telemetry_rate(f"{base}/api/telemetry", gateway_auth, truck_ids, 3 if quick else 10)
+            )
+            rows.append(
+                _row(
+                    "POST /api/telemetry, batches of 1,000",
+                    rates,
+                    "readings/s",
+                    ">= 50,000",
+                    rates["median"] >= 50_000,
+                )
+            )
+        finally:
+            web.terminate()
+            try:
+                web.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                web.kill()
+    return {"rows": rows}
+
+
+def _verdict(applies: bool, goal: str | None, value: float, limit: float | None) -> tuple:
+    return (goal, value < limit) if applies and limit is not None else (None, None)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    from bench.__main__ import print_table
+
+    print_table("api", run(quick=parser.parse_args().quick)["rows"])
