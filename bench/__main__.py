@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SECTIONS = ["bench_sim", "bench_tick", "bench_ingest", "bench_dispatch", "bench_ml", "bench_ws"]
+SECTIONS = ["bench_sim", "bench_tick", "bench_ingest", "bench_api", "bench_ws", "bench_dispatch", "bench_ml"]
 
 
 def _fmt(value) -> str:

@@ -10,7 +10,6 @@ Run: .venv/bin/python -m bench.bench_dispatch [--quick]
 from __future__ import annotations
 
 import argparse
-import math
 import pathlib
 import statistics
 import sys
@@ -22,14 +21,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from fleet.dispatch import Optimiser, get_dispatcher
 from fleet.sim import FaultConfig, default_site, step
+from fleet.sim.shiftstats import ShiftTally
 
 STRATEGY_NAMES = ("fixed", "shortest_queue", "sptf", "optimiser")
 SIMPLE_RULES = ("fixed", "shortest_queue", "sptf")
 DT_S = 10.0
 LOADERS = 4  # two ore faces, two waste faces on the default pit, three crushers and a waste dump
-QUEUED = ("queued_at_loader", "queued_at_dump")
-WORKING = ("returning", "loading", "hauling", "dumping")
-DOWN = ("broken_down", "maintenance")
 GAIN_GOAL = 0.05  # the optimiser should move >= 5 % more where dispatch matters
 FLOOR_GOAL = -0.01  # and never fall more than 1 % below the best simple rule
 LATENCY_GOAL_MS = 10.0
@@ -67,46 +64,22 @@ SCENARIOS = (
 
 
 def run_shift(scenario: Scenario, strategy: str, seed: int, shift_h: float) -> dict:
-    """One shift of one strategy; the figures the table reports."""
+    """One shift of one strategy; the figures the table reports (measured by fleet.sim.shiftstats)."""
     state = default_site(seed=seed, trucks=scenario.trucks, loaders=LOADERS, config=scenario.faults)
     dispatcher = get_dispatcher(strategy)
-    tonnes = {"ore": 0.0, "waste": 0.0}
-    loads = 0
-    status_s: dict[str, float] = {}
-    loader_up_s = 0.0
+    tally = ShiftTally()
     plan_tph = []
     for _ in range(round(shift_h * 3600 / DT_S)):
-        result = step(state, DT_S, dispatcher)
-        for event in result.events:
-            if event.kind == "dumped":
-                tonnes[event.data["material"]] += event.data["payload_t"]
-            elif event.kind == "loaded":
-                loads += 1
-        for truck in state.trucks:
-            status_s[str(truck.status)] = status_s.get(str(truck.status), 0.0) + DT_S
-        loader_up_s += DT_S * sum(
-            1 for ld in state.loaders if ld.status not in DOWN and ld.relocating_left_s <= 0
-        )
+        tally.observe(state, step(state, DT_S, dispatcher), DT_S)
         if isinstance(dispatcher, Optimiser) and dispatcher.plan is not None:
             plan_tph.append(dispatcher.plan.total_tph())
-    shift_s = shift_h * 3600.0
-    in_service_s = shift_s * scenario.trucks - sum(status_s.get(s, 0.0) for s in DOWN)
-    queued_s = sum(status_s.get(s, 0.0) for s in QUEUED)
-    loading_s = status_s.get("loading", 0.0)
-    working_s = sum(status_s.get(s, 0.0) for s in WORKING)
-    # Match factor = (trucks x loader cycle) / (loaders x truck cycle), cycles without queueing.
-    trucks_in_service = in_service_s / shift_s
-    load_cycle_s = loading_s / loads if loads else math.nan
-    truck_cycle_s = working_s / loads if loads else math.nan
-    loaders_up = loader_up_s / shift_s
+    figures = tally.figures()
     return {
-        "tonnes": tonnes["ore"] + tonnes["waste"],
-        "ore_t": tonnes["ore"],
-        "queue_min_per_load": queued_s / loads / 60.0 if loads else math.nan,
-        "match_factor": trucks_in_service * load_cycle_s / (loaders_up * truck_cycle_s)
-        if loads
-        else math.nan,
-        "truck_utilisation_pct": 100.0 * working_s / in_service_s if in_service_s else math.nan,
+        "tonnes": figures["tonnes"],
+        "ore_t": figures["ore_t"],
+        "queue_min_per_load": figures["queue_min_per_load"],
+        "match_factor": figures["match_factor"],
+        "truck_utilisation_pct": figures["truck_utilisation_pct"],
         "plan_t": statistics.fmean(plan_tph) * shift_h if plan_tph else None,
     }
 
