@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SECTIONS = ["bench_sim", "bench_tick", "bench_ingest", "bench_api", "bench_ws", "bench_dispatch", "bench_ml"]
 
 
@@ -41,6 +42,56 @@ def print_table(section: str, rows: list[dict]) -> None:
             f"{row['metric'][:58]:58} {_fmt(row.get('median')):>12} {_fmt(row.get('min')):>12} "
             f"{_fmt(row.get('max')):>12} {row.get('unit', ''):>10}  {goal}{verdict}"
         )
+
+
+#: What limits the figures of each section, for docs/performance.md.
+LIMITS = {
+    "bench_sim": "pure Python engine on one core; no database.",
+    "bench_tick": "one worker process; persist is PostgreSQL COPY plus the engine state as JSON "
+    "(grows with units).",
+    "bench_ingest": "PostgreSQL's COPY into a partitioned table with a unique index: the server's CPU "
+    "is the limit.",
+    "bench_api": "one daphne process (one core) serving 50 wrk connections on the same 2-core machine as "
+    "PostgreSQL and wrk; JSON rendering of 1,000 rows per request dominates /api/trucks.",
+    "bench_ws": "one daphne process; the client harness runs on the same 2 cores; per-frame per-client cost "
+    "in Channels' dispatch and daphne's write path (docs/live.md).",
+    "bench_dispatch": "seeds run in parallel on 2 cores; decision latency includes occasional LP re-solves.",
+    "bench_ml": "scikit-learn on 2 cores; histories simulated headless one reading a minute.",
+}
+
+
+def markdown(results: dict) -> str:
+    """docs/performance.md: the latest table with verdicts, the machine, and what limits each figure."""
+    machine = results["machine"]
+    lines = [
+        "# Performance",
+        "",
+        f"Latest `make bench{' QUICK=1' if results['quick'] else ''}` run: {results['started_at']}, on "
+        f"{machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}. Every figure is the "
+        "median of repeats (min and max beside it); comparisons are ratios measured in the same run. "
+        "Regenerate with "
+        "`make bench` (it rewrites this file).",
+        "",
+    ]
+    for section, outcome in results["sections"].items():
+        lines += [
+            f"## {section} ({outcome.get('seconds', '?')} s)",
+            "",
+            f"Limited by: {LIMITS.get(section, '-')}",
+            "",
+        ]
+        lines += [
+            "| metric | median | min | max | unit | goal | met |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in outcome["rows"]:
+            met = {True: "yes", False: "**no**", None: ""}[row.get("met")]
+            figures = " | ".join(_fmt(row.get(key)) for key in ("median", "min", "max"))
+            lines.append(
+                f"| {row['metric']} | {figures} | {row.get('unit', '')} | {row.get('goal') or ''} | {met} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(results, indent=2, default=str)
     (RESULTS_DIR / "latest.json").write_text(text)
     (RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json").write_text(text)
-    print(f"\nwritten: {RESULTS_DIR / 'latest.json'}")
+    (DOCS_FILE).write_text(markdown(results))
+    print(f"\nwritten: {RESULTS_DIR / 'latest.json'} and {DOCS_FILE}")
     if failed:
         print(f"failed sections: {', '.join(failed)}", file=sys.stderr)
         return 1
