@@ -4,7 +4,7 @@ Each domain app registers its own routes (its api/urls.py); this file only inclu
 """
 
 from django.contrib import admin
-from django.urls import include, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from smartmine import views
@@ -26,6 +26,7 @@ urlpatterns = [
     re_path(r"^api/", include("plants.api.urls")),
     re_path(r"^api/", include("stockpiles.api.urls")),
     re_path(r"^api/", include("analytics.api.urls")),
+    path("", include("smartmine.dashboard.urls")),  # the live dashboard at /, last
 ]
 
 #: JSON errors under /api/, Django's HTML pages elsewhere.
