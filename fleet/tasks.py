@@ -15,7 +15,12 @@ from fleet import readings
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+#: History maintenance runs beside live ticks that write the same tables; PostgreSQL may pick it as the victim
+#: of a deadlock (or lose its connection). Everything it does is idempotent, so it simply runs again.
+RETRY_ON_DATABASE_ERRORS = {"autoretry_for": (OperationalError,), "retry_backoff": 2, "max_retries": 3}
+
+
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def maintain_partitions_task() -> dict[str, list[str]]:
     """Create reading/rollup partitions a week ahead and drop those past retention (hourly)."""
     created = readings.create_partitions_ahead()
@@ -25,7 +30,7 @@ def maintain_partitions_task() -> dict[str, list[str]]:
     return {"created": created, "dropped": dropped}
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def rollup_readings_task() -> int:
     """Summarise the last minutes of readings into one-minute avg/min/max rollups (every minute)."""
     return readings.rollup_recent()
