@@ -1,11 +1,12 @@
-"""Control-room pages for alerts: acknowledge and clear through analytics.services."""
+"""Control-room pages: alerts (acknowledge, clear) and recommendations (accept, dismiss) through
+analytics.services; the model registry, predictions and anomalies read-only."""
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from analytics import services
-from analytics.models import Alert, AlertSeverity
+from analytics.models import Alert, AlertSeverity, Anomaly, ModelVersion, Prediction, Recommendation
 from fleet import choices
 
 SEVERITY_COLOURS = {
@@ -91,3 +92,77 @@ class AlertAdmin(admin.ModelAdmin):
     def clear(self, request, queryset) -> None:
         count = services.clear_alerts(alerts=queryset, user=request.user)
         self.message_user(request, f"{count} alert(s) cleared.", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by the system (training, scoring); people only read them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "kind", "version", "active", "trained_at", "training_start", "training_end"]
+    list_filter = ["kind", "active"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "equipment_name", "equipment_kind", "ts", "failure_probability", "rul_h", "health", "warning",
+        "failed", "model",
+    ]  # fmt: skip
+    list_filter = ["site", "equipment_kind", "warning", "failed"]
+    list_select_related = ["model"]
+    search_fields = ["equipment_name"]
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(ReadOnlyAdmin):
+    list_display = ["equipment_name", "equipment_kind", "started_at", "ended_at", "score", "sensors", "alert"]
+    list_filter = ["site", "equipment_kind"]
+    search_fields = ["equipment_name"]
+
+
+@admin.register(Recommendation)
+class RecommendationAdmin(admin.ModelAdmin):
+    list_display = [
+        "title", "kind", "priority", "status", "expected_impact", "site", "created_at", "decided_by",
+    ]  # fmt: skip
+    list_filter = ["status", "kind", "priority", "site"]
+    search_fields = ["title", "reasoning", "subject"]
+    actions = ["accept", "dismiss"]
+    readonly_fields = [f.name for f in Recommendation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # raised by the system and by scenarios
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("analytics.decide_recommendation")
+
+    def _decide(self, request, queryset, *, accept: bool) -> None:
+        changed = sum(
+            services.decide_recommendation(recommendation=rec, user=request.user, accept=accept)
+            for rec in queryset.order_by("pk")
+        )
+        verb = "accepted" if accept else "dismissed"
+        self.message_user(request, f"{changed} recommendation(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Accept selected recommendations", permissions=["decide"])
+    def accept(self, request, queryset) -> None:
+        self._decide(request, queryset, accept=True)
+
+    @admin.action(description="Dismiss selected recommendations", permissions=["decide"])
+    def dismiss(self, request, queryset) -> None:
+        self._decide(request, queryset, accept=False)
+
+
+import analytics.scenario_admin  # noqa: E402,F401 - registers the Scenario admin

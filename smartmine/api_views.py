@@ -65,7 +65,13 @@ class SchemaWithErrors(AutoSchema):
 
     def _names_a_site(self) -> bool:
         """A `site` query parameter that must name an existing site answers 404 when it does not."""
-        return any(getattr(parameter, "name", None) == "site" for parameter in self.get_override_parameters())
+        for parameter in self.get_override_parameters():
+            if getattr(parameter, "name", None) == "site":
+                return True
+            serializer = parameter() if isinstance(parameter, type) else parameter
+            if "site" in getattr(serializer, "fields", {}):
+                return True
+        return False
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)

@@ -53,6 +53,20 @@ PROCESS_MEMORY = Gauge(
     "smartmine_process_resident_memory_bytes", "Peak resident memory", ["role"], multiprocess_mode="liveall"
 )
 PROCESS_CPU = Gauge("smartmine_process_cpu_seconds", "CPU time used", ["role"], multiprocess_mode="liveall")
+ML_MODEL_AGE = Gauge(
+    "smartmine_ml_model_age_seconds", "Age of the active model of each kind", ["kind"],
+    multiprocess_mode="livemax",
+)  # fmt: skip
+ML_MODEL_VALIDATION = Gauge(
+    "smartmine_ml_model_validation", "Validation figure of the active model", ["kind", "metric"],
+    multiprocess_mode="livemax",
+)  # fmt: skip
+ML_LIVE_ACCURACY = Gauge(
+    "smartmine_ml_live_accuracy",
+    "Past predictions against what then happened (accuracy, brier, warning precision/recall)",
+    ["kind", "metric"],
+    multiprocess_mode="livemax",
+)
 
 
 def sample_process(role: str) -> None:

@@ -206,6 +206,8 @@ READINGS_RETENTION_DAYS = CONFIG.readings_retention_days
 ROLLUP_RETENTION_DAYS = CONFIG.rollup_retention_days
 API_HOST, API_PORT = CONFIG.api_host, CONFIG.api_port
 WEBSOCKET_HOST, WEBSOCKET_PORT = CONFIG.websocket_host, CONFIG.websocket_port
+#: Where trained model artifacts live (loaded only when their SHA-256 matches the registry).
+MODEL_DIR = VAR_DIR / "models"
 #: Who may read /metrics: a bearer token, or a client address inside one of these networks.
 METRICS_TOKEN = CONFIG.metrics_token
 METRICS_ALLOWED_NETWORKS = list(CONFIG.metrics_allowed_networks)

@@ -1,4 +1,4 @@
-"""Shapes of the analytics endpoints: alerts, KPIs and the (not yet filled) ML results."""
+"""Shapes of the analytics endpoints: alerts, KPIs and the ML results (health, recommendations, registry)."""
 
 from __future__ import annotations
 
@@ -246,7 +246,7 @@ class KpiSerializer(serializers.Serializer):
     stockpiles = KpiStockpiles()
 
 
-# --- ML (filled by the analytics issue; the shapes are fixed now)
+# --- ML
 
 
 class FactorSerializer(serializers.Serializer):
@@ -272,5 +272,56 @@ class RecommendationSerializer(serializers.Serializer):
     title = serializers.CharField()
     reasoning = serializers.CharField()
     expected_impact = serializers.CharField(help_text="e.g. +120 t/h at CR-01")
-    status = serializers.ChoiceField(choices=["open", "accepted", "dismissed"])
+    status = serializers.ChoiceField(
+        choices=["new", "accepted", "dismissed", "expired"], help_text="new: open, waiting for a decision"
+    )
     created_at = serializers.DateTimeField()
+
+
+class MlQuerySerializer(serializers.Serializer):
+    site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
+
+
+class HealthQuerySerializer(MlQuerySerializer):
+    equipment_kind = serializers.ChoiceField(choices=["truck", "loader", "crusher"], required=False)
+
+
+class RecommendationQuerySerializer(MlQuerySerializer):
+    status = serializers.ChoiceField(
+        choices=["new", "accepted", "dismissed", "expired", "all"],
+        required=False,
+        help_text="default new (open ones); all for the history",
+    )
+    kind = serializers.CharField(required=False, help_text="maintenance, dispatch, stockpile, fleet_sizing")
+
+
+class DecisionResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="false when it had already been decided or had expired")
+    recommendation = RecommendationSerializer()
+
+
+class ModelVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    version = serializers.IntegerField()
+    label = serializers.CharField(help_text="kind@version, as model_version elsewhere")
+    active = serializers.BooleanField()
+    trained_at = serializers.DateTimeField()
+    age_h = serializers.FloatField(help_text="hours since training (wall clock)")
+    training_window = serializers.DictField(help_text="start and end (simulated time)")
+    sites = serializers.ListField(child=serializers.IntegerField())
+    features = serializers.ListField(child=serializers.CharField())
+    metrics = serializers.DictField(help_text="validation figures")
+    promotion = serializers.DictField(help_text="candidate vs active on the same validation rows, verdicts")
+    artifact_path = serializers.CharField()
+    sha256 = serializers.CharField()
+    live = serializers.DictField(
+        allow_null=True, help_text="active kinds: past predictions against what then happened"
+    )
+
+
+class RetrainRequestSerializer(serializers.Serializer):
+    kinds = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="all (default), failure, anomaly or kinds"
+    )
+    force = serializers.BooleanField(default=False, help_text="activate even if worse")

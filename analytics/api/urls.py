@@ -5,10 +5,11 @@ from smartmine.api_views import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("alerts", views.AlertViewSet, basename="alert")
+router.register("ml/recommendations", views.RecommendationViewSet, basename="recommendation")
+router.register("ml/models", views.ModelVersionViewSet, basename="model-version")
 
 urlpatterns = [
     *router.urls,
     re_path(r"^mining/kpis/?$", views.KpiView.as_view(), name="kpis"),
     re_path(r"^ml/health-prediction/?$", views.HealthPredictionView.as_view(), name="health-prediction"),
-    re_path(r"^ml/recommendations/?$", views.RecommendationView.as_view(), name="recommendations"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -12,12 +13,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import kpis, selectors, services
+from analytics import kpis, ml_selectors, registry, selectors, services, tasks
 from analytics.api import filters
 from analytics.api import serializers as shapes
-from analytics.models import Alert
-from fleet.choices import ACKNOWLEDGE_ALERT
+from analytics.models import Alert, ModelVersion, Prediction, Recommendation
+from fleet.choices import ACKNOWLEDGE_ALERT, RETRAIN_MODELS
 from fleet.models import Site
+from smartmine import audit
+from smartmine.api import RowPagination
+from smartmine.api_views import error_response
+from smartmine.models import AuditAction
+
+#: Accept and dismiss recommendations (granted to Operators and Engineers by analytics/migrations/0006).
+DECIDE_RECOMMENDATION = "analytics.decide_recommendation"
 
 
 def _alert_action_schema(verb: str, detail: bool):
@@ -134,10 +142,10 @@ class KpiView(APIView):
         )
 
 
-# --- ML: empty, well-formed answers until the analytics issue fills them
+# --- ML: health predictions, recommendations and the model registry
 
 
-def _empty_page(name: str, item: type[serializers.Serializer]):
+def _page(name: str, item: type[serializers.Serializer]):
     return inline_serializer(
         name,
         {
@@ -145,7 +153,7 @@ def _empty_page(name: str, item: type[serializers.Serializer]):
             "next": serializers.URLField(allow_null=True),
             "previous": serializers.URLField(allow_null=True),
             "model_version": serializers.CharField(
-                allow_null=True, help_text="null until a model is trained"
+                allow_null=True, help_text="active failure models, e.g. failure_truck@3; null until trained"
             ),
             "results": item(many=True),
         },
@@ -155,23 +163,191 @@ def _empty_page(name: str, item: type[serializers.Serializer]):
 _EMPTY = {"count": 0, "next": None, "previous": None, "model_version": None, "results": []}
 
 
+def _site_or_none(value: str | None) -> Site | None:
+    """The requested site, or the default one; None when there is no site at all (an empty page)."""
+    try:
+        return _site(value)
+    except exceptions.NotFound:
+        if value is not None:
+            raise
+        return None
+
+
+def _active_label() -> str | None:
+    labels = [v.label for v in ModelVersion.objects.filter(active=True, kind__startswith="failure_")]
+    return ", ".join(sorted(labels)) or None
+
+
+def _paged(view: APIView, request: Request, rows: list, item) -> Response:
+    paginator = RowPagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    body = paginator.get_paginated_response([item(row) for row in page]).data
+    return Response({**body, "model_version": _active_label()})
+
+
+def _prediction_item(p: Prediction) -> dict:
+    return {
+        "equipment_kind": p.equipment_kind,
+        "equipment_id": p.equipment_id,
+        "equipment_name": p.equipment_name,
+        "health": p.health,
+        "failure_probability": round(p.failure_probability, 4),
+        "rul_h": None if p.rul_h is None else round(p.rul_h, 1),
+        "model_version": p.model.label,
+        "factors": [{"feature": name, "contribution": round(lift, 4)} for name, lift in p.factors],
+    }
+
+
 class HealthPredictionView(APIView):
     @extend_schema(
-        summary="Predicted equipment health and failure risk",
-        description="Empty until the failure-prediction model is trained (the item shape is fixed).",
-        responses={200: _empty_page("HealthPredictionPage", shapes.HealthPredictionSerializer)},
+        summary="Predicted equipment health and failure risk, riskiest first",
+        description=(
+            "For every truck, loader and crusher in service: the probability of a breakdown within the "
+            "model's horizon (24 h), remaining useful life, a 0-100 health score and the signals that raise "
+            "the risk most (`contribution`: probability points the signal adds over its healthy level). "
+            "Refreshed about once a simulated minute from the reading history; units down are not scored. "
+            "Empty until a failure model is trained (`manage.py retrain_models`). See docs/ml.md."
+        ),
+        parameters=[shapes.HealthQuerySerializer],
+        responses={
+            200: _page("HealthPredictionPage", shapes.HealthPredictionSerializer),
+            404: error_response(404),
+        },
         examples=[OpenApiExample("No model yet", value=_EMPTY)],
     )
     def get(self, request: Request) -> Response:
-        return Response(_EMPTY)
+        query = shapes.HealthQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        site = _site_or_none(query.validated_data.get("site"))
+        if site is None:
+            return Response(_EMPTY)
+        rows = ml_selectors.latest_predictions(site.pk)
+        if "equipment_kind" in query.validated_data:
+            rows = rows.filter(equipment_kind=query.validated_data["equipment_kind"])
+        return _paged(self, request, list(rows), _prediction_item)
 
 
-class RecommendationView(APIView):
-    @extend_schema(
-        summary="Operational recommendations (dispatch, maintenance, stockpiles)",
-        description="Empty until the recommendation engine runs (the item shape is fixed).",
-        responses={200: _empty_page("RecommendationPage", shapes.RecommendationSerializer)},
-        examples=[OpenApiExample("None yet", value=_EMPTY)],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(_EMPTY)
+@extend_schema_view(
+    list=extend_schema(
+        summary="Operational recommendations (maintenance, dispatch, stockpiles, fleet sizing)",
+        description=(
+            "Open (`new`) recommendations by default, newest first; `status=all` for the history. Each has a "
+            "priority, the expected impact in tonnes or hours and its reasoning in plain words. Operators "
+            "accept or dismiss them; they expire when their reason goes away."
+        ),
+        parameters=[shapes.RecommendationQuerySerializer],
+        responses={
+            200: _page("RecommendationPage", shapes.RecommendationSerializer),
+            404: error_response(404),
+        },
+    ),
+    accept=extend_schema(
+        summary="Accept a recommendation",
+        description="Operators and engineers (analytics.decide_recommendation); audited.",
+        request=None,
+        responses={200: shapes.DecisionResultSerializer},
+    ),
+    dismiss=extend_schema(
+        summary="Dismiss a recommendation",
+        description="Operators and engineers (analytics.decide_recommendation); audited. The same advice "
+        "on the same subject is not raised again for 4 hours.",
+        request=None,
+        responses={200: shapes.DecisionResultSerializer},
+    ),
+)
+class RecommendationViewSet(viewsets.GenericViewSet):
+    queryset = Recommendation.objects.all()
+    lookup_value_regex = r"\d+"
+    action_permissions = dict.fromkeys(["accept", "dismiss"], DECIDE_RECOMMENDATION)
+    filter_backends = []
+
+    def list(self, request: Request) -> Response:
+        query = shapes.RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        site = _site_or_none(params.get("site"))
+        if site is None:
+            return Response(_EMPTY)
+        rows = Recommendation.objects.filter(site=site).order_by("-created_at", "-id")
+        if params.get("status", "new") != "all":
+            rows = rows.filter(status=params.get("status", "new"))
+        if "kind" in params:
+            rows = rows.filter(kind=params["kind"])
+        return _paged(self, request, rows, services.recommendation_item)
+
+    @action(detail=True, methods=["post"], pagination_class=None)
+    def accept(self, request: Request, pk: str) -> Response:
+        return self._decide(request, pk, accept=True)
+
+    @action(detail=True, methods=["post"], pagination_class=None)
+    def dismiss(self, request: Request, pk: str) -> Response:
+        return self._decide(request, pk, accept=False)
+
+    def _decide(self, request: Request, pk: str, *, accept: bool) -> Response:
+        rec = get_object_or_404(Recommendation, pk=pk)
+        changed = services.decide_recommendation(recommendation=rec, user=request.user, accept=accept)
+        rec.refresh_from_db()
+        return Response({"changed": changed, "recommendation": services.recommendation_item(rec)})
+
+
+def _version_item(version: ModelVersion, live: dict) -> dict:
+    return {
+        "id": version.pk,
+        "kind": version.kind,
+        "version": version.version,
+        "label": version.label,
+        "active": version.active,
+        "trained_at": version.trained_at,
+        "age_h": round((timezone.now() - version.trained_at).total_seconds() / 3600.0, 2),
+        "training_window": {"start": version.training_start, "end": version.training_end},
+        "sites": version.sites,
+        "features": version.features,
+        "metrics": version.metrics,
+        "promotion": version.promotion,
+        "artifact_path": version.artifact_path,
+        "sha256": version.sha256,
+        "live": live.get(version.kind) if version.active else None,
+    }
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The model registry: every trained version, its figures and live accuracy",
+        description=(
+            "Versions per kind, newest first. `metrics` are validation figures; `promotion` holds the "
+            "candidate's and the then-active model's figures on the same validation rows and the verdict; "
+            "`live` (active versions) compares past predictions with the breakdowns that followed."
+        ),
+        responses={200: shapes.ModelVersionSerializer(many=True)},
+    ),
+    retrain=extend_schema(
+        summary="Retrain models now (in the background)",
+        description="Engineers only (analytics.retrain_models). Queues the retraining task; audited.",
+        request=shapes.RetrainRequestSerializer,
+        responses={202: inline_serializer("RetrainQueued", {"queued": serializers.ListField()})},
+    ),
+)
+class ModelVersionViewSet(viewsets.GenericViewSet):
+    queryset = ModelVersion.objects.all()
+    action_permissions = {"retrain": RETRAIN_MODELS}
+    filter_backends = []
+    pagination_class = None  # a handful of versions per kind: one plain list
+
+    def list(self, request: Request) -> Response:
+        rows = list(ml_selectors.registry_rows())
+        live = ml_selectors.live_accuracy()
+        return Response([_version_item(version, live) for version in rows])
+
+    @action(detail=False, methods=["post"], pagination_class=None)
+    def retrain(self, request: Request) -> Response:
+        body = shapes.RetrainRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            kinds = registry.parse_kinds(body.validated_data.get("kinds"))
+        except ValueError as exc:
+            raise exceptions.ValidationError({"kinds": [str(exc)]}) from None
+        force = body.validated_data["force"]
+        audit.record(actor=request.user, action=AuditAction.RETRAIN, targets=["models: " + ", ".join(kinds)],
+                     queued=True, force=force)  # fmt: skip
+        transaction.on_commit(lambda: tasks.retrain_models_task.delay(kinds, force))
+        return Response({"queued": kinds}, status=202)

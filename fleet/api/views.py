@@ -9,7 +9,6 @@ from django.db.models import Model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
@@ -29,7 +28,7 @@ from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.selectors import loader_rows, truck_rows
 from fleet.telemetry import MAX_BATCH
 from smartmine.api import Conflict, PayloadTooLarge, ScopedThrottle
-from smartmine.api_views import RowsViewSet
+from smartmine.api_views import RowsViewSet, error_response
 
 # --- Shared by every equipment kind with a history (trucks here, crushers and stockpiles in their apps)
 
@@ -142,7 +141,7 @@ def status_actions_schema(row_serializer, kind: str):
             summary=f"Return a {kind} from maintenance to service",
             description="Operators only. 409 when the unit is not in maintenance (breakdowns end in repair).",
             request=None,
-            responses={200: row_serializer, 409: OpenApiResponse(description="not in maintenance")},
+            responses={200: row_serializer, 409: error_response(409)},
         ),
     }
 
@@ -285,7 +284,7 @@ class TelemetryView(APIView):
         request=serializers.TelemetryBatchSerializer,
         responses={
             200: serializers.TelemetryReportSerializer,
-            413: OpenApiResponse(description=f"more than {MAX_BATCH} readings"),
+            413: error_response(413),
         },
     )
     def post(self, request: Request) -> Response:

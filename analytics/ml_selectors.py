@@ -1,0 +1,110 @@
+"""Reads behind the ML endpoints, the live snapshots of the ai and alerts streams, and the model gauges."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+from django.db.models import F, QuerySet
+
+from analytics.models import Alert, ModelVersion, Prediction, Recommendation, RecommendationStatus
+
+#: Live accuracy is measured on predictions whose horizon ended within this much simulated time.
+ACCURACY_WINDOW = dt.timedelta(days=7)
+
+
+def alert_items(*, ids: list[int] | None = None, site_id: int | None = None) -> list[dict[str, Any]]:
+    """Alerts in the REST shape (AlertSerializer): the given ones, or the site's open ones."""
+    from analytics.api.serializers import AlertSerializer
+
+    alerts = Alert.objects.annotate(
+        equipment_kind=F("equipment_type__model"),
+        acknowledged_by_name=F("acknowledged_by__username"),
+        cleared_by_name=F("cleared_by__username"),
+    ).order_by("-last_raised_at", "-id")
+    alerts = alerts.filter(pk__in=ids) if ids is not None else alerts.filter(site_id=site_id, cleared_at=None)
+    return list(AlertSerializer(alerts, many=True).data)
+
+
+def latest_predictions(site_id: int) -> QuerySet[Prediction]:
+    """The newest prediction of each unit of the site, riskiest first (one index range per unit)."""
+    newest = (
+        Prediction.objects.filter(site_id=site_id)
+        .order_by("equipment_kind", "equipment_id", "-ts")
+        .distinct("equipment_kind", "equipment_id")
+        .values("pk")
+    )
+    return (
+        Prediction.objects.filter(pk__in=newest)
+        .select_related("model")
+        .order_by("-failure_probability", "equipment_name")
+    )
+
+
+def open_recommendations(site_id: int) -> QuerySet[Recommendation]:
+    return Recommendation.objects.filter(site_id=site_id, status=RecommendationStatus.NEW)
+
+
+def recommendation_snapshot(site_id: int) -> list[dict[str, Any]]:
+    from analytics.services import recommendation_item
+
+    priority = {"high": 0, "medium": 1, "low": 2}
+    recs = sorted(open_recommendations(site_id), key=lambda r: (priority.get(r.priority, 3), -r.pk))
+    return [recommendation_item(rec) for rec in recs]
+
+
+def live_accuracy(kind: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per model kind: how its past predictions compare with what then happened (SimEvent breakdowns).
+
+    Over predictions resolved in the last ACCURACY_WINDOW of simulated time: the count, the share where
+    the warning matched the outcome (accuracy), Brier score, and warning precision and recall."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT m.kind, count(*),
+                   avg(CASE WHEN p.warning = p.failed THEN 1.0 ELSE 0.0 END),
+                   avg(power(p.failure_probability - CASE WHEN p.failed THEN 1 ELSE 0 END, 2)),
+                   avg(CASE WHEN p.failed THEN 1.0 ELSE 0.0 END) FILTER (WHERE p.warning),
+                   avg(CASE WHEN p.warning THEN 1.0 ELSE 0.0 END) FILTER (WHERE p.failed),
+                   avg(CASE WHEN p.failed THEN 1.0 ELSE 0.0 END)
+            FROM analytics_prediction p JOIN analytics_modelversion m ON m.id = p.model_id
+            WHERE p.failed IS NOT NULL
+              AND p.ts >= (SELECT max(ts) FROM analytics_prediction WHERE failed IS NOT NULL) - %s
+              AND (%s::text IS NULL OR m.kind = %s)
+            GROUP BY m.kind
+            """,
+            [ACCURACY_WINDOW, kind, kind],
+        )
+        rows = cursor.fetchall()
+    names = ["resolved", "accuracy", "brier", "warning_precision", "warning_recall", "failure_share"]
+    return {
+        row[0]: {
+            name: (None if v is None else int(v) if name == "resolved" else float(v))
+            for name, v in zip(names, row[1:], strict=True)
+        }
+        for row in rows
+    }
+
+
+def registry_rows() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("kind", "-version")
+
+
+def sample_model_metrics() -> None:
+    """Scrape hook (smartmine.metrics.SCRAPE_HOOKS): age, validation and live accuracy of active models."""
+    from django.utils import timezone
+
+    from smartmine import metrics
+
+    now = timezone.now()
+    for version in ModelVersion.objects.filter(active=True):
+        metrics.ML_MODEL_AGE.labels(kind=version.kind).set((now - version.trained_at).total_seconds())
+        for name in ("roc_auc", "pr_auc", "brier", "median_lead_h", "precision", "recall"):
+            value = version.metrics.get(name)
+            if isinstance(value, int | float):
+                metrics.ML_MODEL_VALIDATION.labels(kind=version.kind, metric=name).set(value)
+    for kind, figures in live_accuracy().items():
+        for name, value in figures.items():
+            if value is not None:
+                metrics.ML_LIVE_ACCURACY.labels(kind=kind, metric=name).set(value)

@@ -1,0 +1,275 @@
+"""The ML side on the real database: history read from PostgreSQL, registry and artifacts, live scoring,
+anomalies raised as alerts and broadcast, and the health-prediction endpoint."""
+
+import asyncio
+import datetime as dt
+import json
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.core.management import call_command
+
+from analytics import frames, predictions, registry, services
+from analytics.ml import FailureModel
+from analytics.ml.features import KEYS
+from analytics.ml.history import simulate_history
+from analytics.ml.pipeline import prepare
+from analytics.models import Alert, Anomaly, ModelVersion, Prediction
+from fleet import services as fleet_services
+from fleet.models import Site, Truck
+from smartmine import live
+from tests.apiclients import assert_error, role_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def model_dir(settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "models"
+    registry._loaded.clear()
+    return settings.MODEL_DIR
+
+
+@pytest.fixture(scope="module")
+def tiny_truck_model() -> FailureModel:
+    """A failure model fitted in seconds on a headless day and a half of six trucks (no split: tiny)."""
+    history = simulate_history(1, days=1.5, trucks=6, crushers=1)
+    features, targets = prepare([history], "truck")
+    names = [c for c in features.columns if c not in (*KEYS, "ts", "is_down")]
+    features[names] = features[names].fillna(0.0)  # all-NaN columns of a short history trip the binning
+    model = FailureModel("truck", names).fit(features, targets)
+    model.threshold = 0.3
+    return model
+
+
+@pytest.fixture
+def site() -> Site:
+    fleet_services.seed_site(name="ML pit", trucks=4, crushers=1, stockpiles=1, loaders=2)
+    call_command("simulate", site="ML pit", hours=3, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    return Site.objects.get(name="ML pit")
+
+
+def register(model, kind: str, **metrics) -> ModelVersion:
+    now = dt.datetime.now(dt.UTC)
+    return registry.register_model(
+        kind=kind, model=model, metrics=metrics, promotion={}, activate=True, training_start=now,
+        training_end=now, sites=[], features=getattr(model, "feature_names", []),
+    )  # fmt: skip
+
+
+def test_history_is_read_from_postgresql_one_reading_per_unit_per_minute(site):
+    end = site.sim_clock + dt.timedelta(microseconds=1)
+    history = frames.site_history(site, start=end - dt.timedelta(hours=2), end=end)
+
+    trucks = history.readings["truck"]
+    assert trucks["unit_id"].nunique() == 4
+    assert set(trucks.groupby("unit_id").size()) <= {120, 121}  # simulate stores one every 10 s
+    assert (trucks["ts"] == trucks["ts"].dt.floor("1min")).all() and str(trucks["ts"].dt.tz) == "UTC"
+    assert {"loaded", "dumped"} <= set(history.events["kind"])
+    assert isinstance(history.events["data"].iloc[0], dict)
+
+
+def test_predictions_are_stored_for_every_unit_and_served_riskiest_first(site, tiny_truck_model):
+    version = register(tiny_truck_model, "failure_truck", roc_auc=0.8)
+
+    outcome = predictions.refresh_site(site.pk, force=True)
+
+    assert outcome.refreshed and outcome.predictions == Prediction.objects.count()
+    body = role_client("viewer").get(f"/api/ml/health-prediction?site={site.slug}").json()
+    assert body["model_version"] == version.label == "failure_truck@1"
+    names = set(Truck.objects.filter(site=site).values_list("name", flat=True))
+    assert {item["equipment_name"] for item in body["results"]} <= names and body["count"] >= 3
+    item = body["results"][0]
+    assert set(item) == {
+        "equipment_kind", "equipment_id", "equipment_name", "health", "failure_probability", "rul_h",
+        "model_version", "factors",
+    }  # fmt: skip
+    assert 0 <= item["failure_probability"] <= 1 and 0 <= item["health"] <= 100
+    assert all(set(f) == {"feature", "contribution"} for f in item["factors"])
+    probabilities = [row["failure_probability"] for row in body["results"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_a_refresh_is_skipped_until_the_site_has_ticked_enough(site, tiny_truck_model):
+    register(tiny_truck_model, "failure_truck")
+    assert predictions.refresh_site(site.pk).refreshed
+    assert predictions.refresh_site(site.pk).reason == "refreshed recently"
+
+
+def test_past_predictions_are_compared_with_the_breakdowns_that_followed(site, tiny_truck_model):
+    register(tiny_truck_model, "failure_truck")
+    predictions.refresh_site(site.pk, force=True)
+    truck = Prediction.objects.filter(equipment_kind="truck").first()
+    Prediction.objects.update(ts=site.sim_clock - dt.timedelta(hours=30))
+    site.events.create(
+        ts=site.sim_clock - dt.timedelta(hours=20), kind="breakdown", unit_kind="truck",
+        unit_id=truck.equipment_id,
+    )  # fmt: skip
+
+    predictions.resolve_outcomes(site)
+
+    assert Prediction.objects.get(pk=truck.pk).failed is True
+    assert not Prediction.objects.exclude(equipment_id=truck.equipment_id).filter(failed=True).exists()
+    models = role_client("viewer").get("/api/ml/models").json()
+    assert models[0]["live"]["resolved"] == Prediction.objects.count()
+
+
+def test_a_tampered_artifact_is_refused_when_loaded_through_the_registry(model_dir, tiny_truck_model):
+    version = register(tiny_truck_model, "failure_truck")
+    path = model_dir / version.artifact_path
+    path.write_bytes(path.read_bytes() + b"\0")
+
+    with pytest.raises(registry.RegistryError, match="does not match its recorded SHA-256"):
+        registry.load_model(version)
+    assert registry.active_models(["failure_truck"]) == {}  # scoring goes on without it
+
+
+def test_an_artifact_path_outside_the_model_dir_is_refused(tiny_truck_model):
+    version = register(tiny_truck_model, "failure_truck")
+    version.artifact_path = "../../etc/passwd"
+
+    with pytest.raises(registry.RegistryError, match="outside MODEL_DIR"):
+        registry.load_model(version)
+
+
+def test_an_anomaly_is_stored_alerted_once_and_broadcast_after_commit(
+    site, django_capture_on_commit_callbacks
+):
+    truck = Truck.objects.filter(site=site).first()
+    start = site.sim_clock - dt.timedelta(minutes=20)
+    found = {
+        "equipment": truck, "start": start, "end": start + dt.timedelta(minutes=4), "score": 4.2,
+        "sensors": ["engine_temp_c"], "checks": ["level"],
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.record_anomalies(site=site, detections=[found], models={})
+    assert len(callbacks) == 1
+
+    async def listen_while_committing() -> list[dict]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(live.channel_group("alerts", site.pk), channel)
+        await sync_to_async(callbacks[0])()
+        return [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(2)]
+
+    frames_sent = [json.loads(message["text"]) for message in async_to_sync(listen_while_committing)()]
+    by_type = {frame["type"]: frame for frame in frames_sent}
+    [anomaly] = by_type["anomaly"]["data"]
+    assert anomaly["equipment_name"] == truck.name and anomaly["sensors"] == ["engine_temp_c"]
+    assert anomaly["score"] == 4.2 and by_type["alert"]["data"][0]["kind"] == "sensor_anomaly"
+    alert = Alert.objects.get()
+    assert alert.severity == "critical" and alert.equipment == truck
+
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        services.record_anomalies(site=site, detections=[found], models={})  # seen before: nothing new
+    grown = {**found, "end": found["end"] + dt.timedelta(minutes=2), "sensors": ["vibration_mm_s"]}
+    services.record_anomalies(site=site, detections=[grown], models={})
+
+    assert again == [] and Anomaly.objects.count() == 1 and Alert.objects.count() == 1
+    stored = Anomaly.objects.get()
+    assert stored.sensors == ["engine_temp_c", "vibration_mm_s"] and stored.alert == alert
+    assert Alert.objects.get().repeat_count == 2
+
+
+def test_the_retrain_command_trains_records_and_promotes_no_worse_models(site, model_dir, capsys):
+    call_command("retrain_models", kind=["anomaly_stockpile,anomaly_crusher"], since="3h")
+
+    first = ModelVersion.objects.get(kind="anomaly_crusher")
+    assert first.active and first.promotion["why"] == "no active"
+    assert (model_dir / first.artifact_path).is_file() and len(first.sha256) == 64
+    err = capsys.readouterr().err
+    assert "reading history" in err and "anomaly_crusher: anomaly_crusher@1" in err
+
+    call_command("retrain_models", kind=["anomaly_crusher"], since="3h")
+
+    second = ModelVersion.objects.get(kind="anomaly_crusher", version=2)
+    assert set(second.promotion) >= {"promote", "candidate", "active", "by_metric"}
+    assert second.promotion["active"] is not None  # both results recorded, on the same validation rows
+    assert ModelVersion.objects.filter(kind="anomaly_crusher", active=True).count() == 1
+    from smartmine.models import AuditEntry
+
+    assert AuditEntry.objects.filter(action="retrain").count() == 3  # one per version trained
+
+
+def test_a_worse_candidate_is_recorded_but_the_active_model_stays(tiny_truck_model):
+    active = register(tiny_truck_model, "failure_truck", roc_auc=0.8)
+    promote, report = registry._decide({"roc_auc": 0.7}, active.metrics, {"roc_auc": True}, force=False)
+    candidate = registry.register_model(
+        kind="failure_truck", model=tiny_truck_model, metrics={"roc_auc": 0.7}, promotion=report,
+        activate=promote, training_start=active.training_start, training_end=active.training_end, sites=[],
+        features=[],
+    )  # fmt: skip
+
+    assert not promote and not candidate.active
+    assert candidate.promotion["by_metric"]["roc_auc"] == {
+        "candidate": 0.7, "active": 0.8, "ok": False, "why": "better by -0.1",
+    }  # fmt: skip
+    assert ModelVersion.objects.get(active=True) == active
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kind": ["bogus"]}, "--kind: unknown model kind 'bogus'"),
+        ({"since": "last week"}, "--since: 'last week' is not a duration"),
+    ],
+)
+def test_the_retrain_command_explains_a_bad_argument_in_one_line(options, message):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("retrain_models", **options)
+    assert "\n" not in str(error.value)
+
+
+def test_retraining_without_history_fails_with_a_clear_message():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no site has history"):
+        call_command("retrain_models", kind=["anomaly"])
+
+
+def test_the_beat_schedule_refreshes_every_minute_and_retrains_daily():
+    from django_celery_beat.models import PeriodicTask
+
+    refresh = PeriodicTask.objects.get(task="analytics.tasks.refresh_active_sites_task")
+    retrain = PeriodicTask.objects.get(task="analytics.tasks.retrain_models_task")
+    assert refresh.interval.every == 1 and refresh.interval.period == "minutes" and refresh.enabled
+    assert (retrain.crontab.hour, retrain.crontab.minute) == ("3", "0") and retrain.enabled
+
+
+def test_engineers_queue_a_retrain_and_operators_may_not(monkeypatch, django_capture_on_commit_callbacks):
+    from analytics import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.retrain_models_task, "delay", lambda *args: queued.append(args))
+    assert_error(
+        role_client("operator").post("/api/ml/models/retrain", {}, format="json"), 403, "permission_denied"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = role_client("engineer").post(
+            "/api/ml/models/retrain", {"kinds": ["anomaly"]}, format="json"
+        )
+
+    assert response.status_code == 202 and queued == [(list(registry.ANOMALY_KINDS), False)]
+    bad = role_client("engineer").post("/api/ml/models/retrain", {"kinds": ["nope"]}, format="json")
+    assert assert_error(bad, 400, "invalid")["kinds"][0].startswith("unknown model kind 'nope'")
+
+
+def test_metrics_show_the_age_and_validation_of_active_models(tiny_truck_model):
+    from smartmine import metrics
+
+    register(tiny_truck_model, "failure_truck", roc_auc=0.81)
+    text = metrics.exposition().decode()
+    assert 'smartmine_ml_model_age_seconds{kind="failure_truck"}' in text
+    assert 'smartmine_ml_model_validation{kind="failure_truck",metric="roc_auc"} 0.81' in text
+
+
+def test_the_refresh_task_scores_a_site_by_id(site, tiny_truck_model):
+    from analytics.tasks import refresh_predictions_task
+
+    register(tiny_truck_model, "failure_truck")
+    assert refresh_predictions_task(site.pk) == {"refreshed": True, "reason": ""}
+    assert Prediction.objects.filter(site=site).exists()

@@ -1,0 +1,209 @@
+"""Recommendations: raised without duplicates, decided by operators (API and admin), expired, and the rules
+that write them (maintenance, dispatch, stockpile) in plain words."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from analytics import recommendations, services
+from analytics.models import Prediction, Recommendation
+from smartmine import snapshots
+from smartmine.models import AuditEntry
+from tests.apiclients import assert_error, role_client
+from tests.factories import SiteFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def raise_advice(site, subject="truck:1", **changes):
+    fields = {
+        "site": site, "kind": "maintenance", "subject": subject, "title": "Service HT-01 now",
+        "reasoning": "78 % chance of a breakdown within 24 h.", "expected_impact": "≈ 3 h avoided",
+        "priority": "high", "impact_h": 3.0,
+    }  # fmt: skip
+    return services.upsert_recommendation(**{**fields, **changes})
+
+
+def test_raising_the_same_advice_again_updates_it_instead_of_duplicating(django_capture_on_commit_callbacks):
+    site = SiteFactory()
+    with django_capture_on_commit_callbacks() as first_sends:
+        first, created = raise_advice(site)
+    with django_capture_on_commit_callbacks() as repeat_sends:
+        again, created_again = raise_advice(site, reasoning="82 % chance now.")
+    assert Recommendation.objects.get().reasoning == "82 % chance now."
+    with django_capture_on_commit_callbacks() as escalated_sends:
+        raise_advice(site, priority="medium")
+
+    assert created and not created_again and again.pk == first.pk
+    assert (len(first_sends), len(repeat_sends), len(escalated_sends)) == (1, 0, 1)  # only changes are sent
+
+
+def test_another_subject_or_kind_is_a_separate_recommendation():
+    site = SiteFactory()
+    raise_advice(site)
+    raise_advice(site, subject="truck:2")
+    raise_advice(site, kind="stockpile")
+    assert Recommendation.objects.filter(status="new").count() == 3
+
+
+def test_an_operator_accepts_through_the_api_and_it_is_audited():
+    site = SiteFactory()
+    rec, _ = raise_advice(site)
+    operator = role_client("operator")
+
+    response = operator.post(f"/api/ml/recommendations/{rec.pk}/accept")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["changed"] is True and response.json()["recommendation"]["status"] == "accepted"
+    rec.refresh_from_db()
+    assert rec.status == "accepted" and rec.decided_by is not None
+    entry = AuditEntry.objects.get(action="recommendation")
+    assert entry.detail == {"decision": "accepted"} and "Service HT-01" in entry.target
+    assert operator.post(f"/api/ml/recommendations/{rec.pk}/dismiss").json()["changed"] is False
+
+
+def test_a_viewer_may_read_but_not_decide():
+    site = SiteFactory()
+    rec, _ = raise_advice(site)
+    viewer = role_client("viewer")
+
+    assert viewer.get(f"/api/ml/recommendations?site={site.pk}").json()["count"] == 1
+    assert_error(viewer.post(f"/api/ml/recommendations/{rec.pk}/dismiss"), 403, "permission_denied")
+    assert_error(role_client("operator").post("/api/ml/recommendations/999999/accept"), 404, "not_found")
+
+
+def test_the_list_shows_open_ones_by_default_in_the_agreed_shape():
+    site = SiteFactory()
+    kept, _ = raise_advice(site)
+    dismissed, _ = raise_advice(site, subject="truck:2")
+    services.decide_recommendation(recommendation=dismissed, user=UserFactory(), accept=False)
+
+    body = role_client("viewer").get(f"/api/ml/recommendations?site={site.slug}").json()
+    everything = role_client("viewer").get(f"/api/ml/recommendations?site={site.slug}&status=all").json()
+
+    assert [item["id"] for item in body["results"]] == [kept.pk] and everything["count"] == 2
+    assert set(body["results"][0]) == {
+        "id", "kind", "priority", "title", "reasoning", "expected_impact", "status", "created_at",
+    }  # fmt: skip
+    assert body["results"][0]["status"] == "new"
+
+
+def test_a_decided_subject_is_not_raised_again_for_a_while():
+    site = SiteFactory()
+    rec, _ = raise_advice(site)
+    services.decide_recommendation(recommendation=rec, user=UserFactory(), accept=False)
+
+    assert raise_advice(site) == (None, False)
+    Recommendation.objects.update(decided_at=timezone.now() - services.DECISION_QUIET)
+    assert raise_advice(site)[1] is True
+
+
+def test_advice_expires_when_its_reason_goes_away_or_its_time_passes(django_capture_on_commit_callbacks):
+    site = SiteFactory()
+    still, _ = raise_advice(site, subject="truck:1")
+    gone, _ = raise_advice(site, subject="truck:2")
+    old, _ = raise_advice(site, kind="fleet_sizing", subject="site")
+    Recommendation.objects.filter(pk=old.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+
+    with django_capture_on_commit_callbacks() as sent:
+        expired = services.expire_recommendations(
+            site=site, kinds=["maintenance"], keep=[("maintenance", "truck:1")]
+        )
+
+    assert expired == 2 and len(sent) == 1
+    assert dict(Recommendation.objects.values_list("pk", "status")) == {
+        still.pk: "new", gone.pk: "expired", old.pk: "expired",
+    }  # fmt: skip
+
+
+def test_the_ai_stream_snapshot_lists_open_recommendations_most_urgent_first():
+    site = SiteFactory()
+    low, _ = raise_advice(site, subject="truck:1", priority="low")
+    high, _ = raise_advice(site, subject="truck:2", priority="high")
+    assert [item["id"] for item in snapshots.stream_rows("ai", site.pk)] == [high.pk, low.pk]
+
+
+def test_admin_actions_accept_through_the_service(admin_client):
+    site = SiteFactory()
+    rec, _ = raise_advice(site)
+    response = admin_client.post(
+        "/admin/analytics/recommendation/", {"action": "accept", "_selected_action": [rec.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert Recommendation.objects.get().status == "accepted"
+
+
+# --- The rules
+
+
+def prediction(**values) -> Prediction:
+    fields = {
+        "equipment_kind": "truck", "equipment_id": 3, "equipment_name": "HT-03", "failure_probability": 0.78,
+        "rul_h": 20.0, "health": 14.0, "warning": True, "horizon_h": 24.0,
+        "factors": [["vibration_mm_s", 0.3], ["hours_since_repair", 0.1]],
+    }  # fmt: skip
+    return Prediction(**{**fields, **values})
+
+
+NOW = dt.datetime(2026, 5, 1, 14, 0, tzinfo=dt.UTC)
+SHIFT = dt.datetime(2026, 5, 1, 18, 0, tzinfo=dt.UTC)
+
+
+def test_a_unit_at_risk_is_serviced_at_the_shift_change_when_it_will_last():
+    advice = recommendations.maintenance_advice(
+        prediction(), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.05, next_shift_at=SHIFT, now=NOW
+    )
+    assert advice.title == "Service HT-03 at the shift change (18:00 UTC)" and advice.priority == "high"
+    assert advice.impact_h == pytest.approx(0.78 * 4.0) and advice.impact_t == pytest.approx(1248.0)
+    assert (
+        "78% chance of breaking down within 24 h" in advice.reasoning and "vibration mm s" in advice.reasoning
+    )
+
+
+def test_a_unit_with_little_life_left_or_queuing_anyway_is_serviced_now():
+    short = recommendations.maintenance_advice(
+        prediction(rul_h=3.0), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.0, next_shift_at=SHIFT, now=NOW
+    )
+    queuing = recommendations.maintenance_advice(
+        prediction(), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.3, next_shift_at=SHIFT, now=NOW
+    )
+    healthy = recommendations.maintenance_advice(
+        prediction(failure_probability=0.1, warning=False), repair_h=4.0, tonnes_per_h=1.0, queue_share=0.0,
+        next_shift_at=SHIFT, now=NOW,
+    )  # fmt: skip
+    assert short.title.endswith("now") and "does not reach the shift change" in short.reasoning
+    assert queuing.title.endswith("now") and "30% of their time queuing" in queuing.reasoning
+    assert healthy is None
+
+
+def test_a_filling_stockpile_asks_for_more_reclaim_before_it_is_full():
+    advice = recommendations.stockpile_advice(
+        pile_id=2, name="SP-02", level_t=9000.0, capacity_t=10000.0, fill_tph=1500.0, reclaim_tph=1000.0
+    )
+    assert advice.subject == "stockpile:2" and advice.priority == "low"  # full in 2 h
+    assert advice.title.startswith("Raise the reclaim rate of SP-02 to 1,500 t/h")
+    assert "full in 2.0 h" in advice.reasoning and advice.impact_t == pytest.approx(1000.0)
+
+
+def test_an_emptying_stockpile_asks_for_less_reclaim_and_a_steady_one_for_nothing():
+    emptying = recommendations.stockpile_advice(
+        pile_id=1, name="SP-01", level_t=500.0, capacity_t=10000.0, fill_tph=0.0, reclaim_tph=1000.0
+    )
+    steady = recommendations.stockpile_advice(
+        pile_id=1, name="SP-01", level_t=500.0, capacity_t=10000.0, fill_tph=990.0, reclaim_tph=1000.0
+    )
+    assert emptying.priority == "high" and "empty in 0.5 h" in emptying.reasoning
+    assert steady is None  # 10 t/h net: 50 h to empty
+
+
+def test_dispatch_advice_needs_a_clear_gain():
+    clear = recommendations.dispatch_advice(
+        "shortest_queue", {"shortest_queue": 10000.0, "optimiser": 10800.0}, 2
+    )
+    small = recommendations.dispatch_advice(
+        "shortest_queue", {"shortest_queue": 10000.0, "optimiser": 10100.0}, 2
+    )
+    assert clear.title == "Switch dispatch to optimiser" and clear.expected_impact.startswith("+400 t/h")
+    assert "same breakdowns and delays for every strategy" in clear.reasoning
+    assert small is None
