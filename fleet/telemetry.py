@@ -65,7 +65,9 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer ids and a mask of values that are not whole numbers (bools and text included)."""
     numbers, is_number = _numbers(values)
-    whole = is_number & np.isfinite(numbers) & (np.mod(numbers, 1) == 0)
+    with np.errstate(invalid="ignore"):  # NaN and inf are masked out below; no need to warn about them
+        whole = is_number & np.isfinite(numbers) & (np.mod(numbers, 1) == 0)
+        whole &= np.abs(np.where(whole, numbers, 0)) < 2**63  # bigint ids only
     return np.where(whole, numbers, -1).astype(np.int64), ~whole
 
 
