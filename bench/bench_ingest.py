@@ -89,6 +89,12 @@ def _time_raw_copy(tuples: list[tuple], columns: list[str]) -> float:
     return len(tuples) / (time.perf_counter() - started)
 
 
+def _row(metric: str, figures, unit: str, goal: str | None = None, floor: float | None = None) -> dict:
+    figures = figures if isinstance(figures, dict) else {"median": figures, "min": None, "max": None}
+    met = None if floor is None else figures["median"] >= floor
+    return {"metric": metric, **figures, "unit": unit, "goal": goal, "met": met}
+
+
 def run(quick: bool = False) -> dict:
     """Run the benchmark; returns readings/s (median, min, max) per method, the ratio and import rows/s."""
     setup_django()
@@ -152,6 +158,15 @@ def run(quick: bool = False) -> dict:
         "import_rows_per_s": import_rows / import_s,
     }
     _print(results)
+    ingest_rate, raw_rate = results["ingest_readings_per_s"], results["raw_copy_readings_per_s"]
+    ratio, import_rate = results["ratio_ingest_to_raw"], results["import_rows_per_s"]
+    import_label = f"import_readings, {import_rows:,}-row CSV ({results['import_csv_mb']} MB)"
+    results["rows"] = [
+        _row(f"ingest_readings, {batch:,} a batch", ingest_rate, "readings/s", ">= 200,000", 200_000),
+        _row("raw psycopg binary COPY, same table", raw_rate, "readings/s"),
+        _row("ingest_readings / raw COPY", ratio, "x", ">= 0.5", 0.5),
+        _row(import_label, import_rate, "rows/s", ">= 150,000", 150_000),
+    ]
     return results
 
 
