@@ -124,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         results["sections"][section] = outcome
         print_table(section, outcome["rows"])
     RESULTS_DIR.mkdir(exist_ok=True)
+    previous = RESULTS_DIR / "latest.json"
+    if args.only and previous.exists():  # re-running some sections keeps the others' latest figures
+        kept = json.loads(previous.read_text()).get("sections", {})
+        results["sections"] = {
+            **{k: v for k, v in kept.items() if k not in results["sections"]},
+            **results["sections"],
+        }
     text = json.dumps(results, indent=2, default=str)
     (RESULTS_DIR / "latest.json").write_text(text)
     (RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json").write_text(text)
