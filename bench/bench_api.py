@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from bench.common import BenchDatabase, connection_url, setup_django, stats
@@ -93,8 +94,11 @@ def _time_get(url: str, headers: dict[str, str], repeats: int) -> list[float]:
     for _ in range(repeats + 1):
         request = urllib.request.Request(url, headers=headers)
         started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"GET {url} answered {error.code}: {error.read()[:300]!r}") from None
         times.append((time.perf_counter() - started) * 1000)
     return times[1:]
 
