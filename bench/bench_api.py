@@ -71,6 +71,19 @@ def _wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
     }
 
 
+def _wait_until_idle(base: str, timeout_s: float = 120) -> None:
+    """wrk stops sending before daphne has worked off its backlog: wait until a trivial request is fast
+    again, so the next measurement does not queue behind the last one's leftovers."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"{base}/api/version", timeout=60) as response:
+            response.read()
+        if time.perf_counter() - started < 0.05:
+            return
+        time.sleep(0.5)
+
+
 def _ms(text: str) -> float:
     number, unit = re.match(r"([\d.]+)(\w+)", text).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -231,6 +244,7 @@ def run(quick: bool = False) -> dict:
             for label, (url, raw, goal, limit, measure) in _cases(base, site.pk, truck_ids[0], end).items():
                 single = stats(_time_get(url, auth, repeats))
                 loaded = _wrk(url, load_s, auth)
+                _wait_until_idle(base)
                 rows.append(
                     _row(
                         f"{label}: one client",
