@@ -20,12 +20,21 @@ from pathlib import Path
 from smartmine.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["ROOT", "current_database_url", "free_port", "running_system", "wait_for_port"]
+__all__ = ["ROOT", "celery_client", "current_database_url", "free_port", "running_system", "wait_for_port"]
 
 
-def wait_for_worker(node: str, timeout_s: float = 60) -> None:
-    """A worker answers pings once its queue binding exists: only then may a test send it tasks."""
+def celery_client(broker_url: str | None = None):
+    """The project's Celery app, or a client of another broker (a private Redis a test started)."""
+    from celery import Celery
+
     from smartmine.celery import app
+
+    return app if broker_url is None else Celery("smartmine-test-client", broker=broker_url)
+
+
+def wait_for_worker(node: str, timeout_s: float = 60, broker_url: str | None = None) -> None:
+    """A worker answers pings once its queue binding exists: only then may a test send it tasks."""
+    app = celery_client(broker_url)
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -92,7 +101,9 @@ def running_system(*, web: bool = True, worker: bool = True, **env_overrides: st
             wait_for_port(system.api_port)
             wait_for_port(system.ws_port)
         if worker:
-            wait_for_worker(f"{system.queue}@{socket.gethostname()}")
+            wait_for_worker(
+                f"{system.queue}@{socket.gethostname()}", broker_url=env_overrides.get("REDIS_URL")
+            )
         yield system
     finally:
         for process in system.processes.values():

@@ -13,10 +13,10 @@ import pytest
 from django.db import connection
 
 from fleet import services
-from fleet.models import SimEvent, TruckReading
+from fleet.models import SimEvent, Site, TruckReading
 from fleet.tasks import tick_site_task
 from fleet.ticking import tick_site
-from tests.processes import current_database_url, free_port, running_system
+from tests.processes import celery_client, current_database_url, free_port, running_system
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]
 
@@ -107,6 +107,7 @@ def fetch(port: int, path: str) -> tuple[int, bytes]:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server for a private Redis")
 def test_with_redis_down_the_api_serves_health_names_redis_and_ticks_resume_after(site, tmp_path):
+    """The issue says 30 s; the behaviour does not depend on the length of the outage, so it is short here."""
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                "--dir", str(tmp_path)]  # fmt: skip
@@ -114,7 +115,7 @@ def test_with_redis_down_the_api_serves_health_names_redis_and_ticks_resume_afte
     private_redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        with running_system(worker=False, REDIS_URL=redis_url) as system:
+        with running_system(REDIS_URL=redis_url) as system:
             assert fetch(system.api_port, "/api/trucks")[0] == 200
             private_redis.terminate()
             private_redis.wait(timeout=10)
@@ -125,6 +126,15 @@ def test_with_redis_down_the_api_serves_health_names_redis_and_ticks_resume_afte
             private_redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
             wait_until(lambda: fetch(system.api_port, "/api/health")[1].find(b'"redis":{"status":"ok"') >= 0,
                        what="health to see Redis again")  # fmt: skip
+            # Ticks resume: the worker reconnects to the restarted broker and applies the next tick.
+            celery_client(redis_url).send_task(
+                "fleet.tasks.tick_site_task", args=[site.pk], queue=system.queue
+            )
+            wait_until(
+                lambda: Site.objects.get(pk=site.pk).tick == 1,
+                timeout_s=60,
+                what="a tick after Redis came back",
+            )
     finally:
         private_redis.terminate()
         private_redis.wait(timeout=10)
