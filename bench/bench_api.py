@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 from bench.common import BenchDatabase, connection_url, setup_django, stats
+from smartmine.config import VAR_DIR
 from smartmine.devservices import free_port, wait_for_port
 
 TRUCKS = 1000
@@ -237,7 +238,10 @@ def run(quick: bool = False) -> dict:
             str(port),
             "smartmine.asgi:application",
         ]
-        web = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log_path = VAR_DIR / "log" / "bench-api-daphne.log"  # the server's errors, if a request fails
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        server_log = log_path.open("w")
+        web = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port)
             base = f"http://127.0.0.1:{port}"
@@ -286,6 +290,7 @@ def run(quick: bool = False) -> dict:
                 web.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 web.kill()
+            server_log.close()
     return {"rows": rows}
 
 
