@@ -29,6 +29,7 @@ test: install
 
 ## bench: the benchmark suite (QUICK=1 for a small version); never part of `make test`
 bench: install
+	$(PY) -m smartmine.devservices bench-tools
 	$(SERVICES) $(PY) -m bench $(if $(QUICK),--quick,)
 
 lint: install

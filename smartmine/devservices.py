@@ -350,18 +350,16 @@ def _safe(url: str) -> str:
     return url
 
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-
-
-def ensure_chromium() -> str:
-    """Debian's Chromium for the browser test (Playwright drives it; no browser download)."""
-    for candidate in CHROMIUM_CANDIDATES:
-        if Path(candidate).exists():
-            return candidate
+def ensure_program(names: tuple[str, ...], package: str, purpose: str) -> str:
+    """A program from Debian's packages that tests or benchmarks need, installed with apt when we are root."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
     if os.geteuid() != 0:
-        raise ServiceError("Chromium missing (browser test); install with: sudo apt-get install -y chromium")
-    _apt_install("chromium")
-    return ensure_chromium()
+        raise ServiceError(f"{names[0]} missing ({purpose}); install with: sudo apt-get install -y {package}")
+    _apt_install(package)
+    return ensure_program(names, package, purpose)
 
 
 def stop(which: list[str] | None = None) -> None:
@@ -387,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m smartmine.devservices", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("action", choices=["ensure", "run", "stop", "status", "browser"])
+    parser.add_argument("action", choices=["ensure", "run", "stop", "status", "browser", "bench-tools"])
     parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run, after --")
     args = parser.parse_args(argv)
     try:
@@ -398,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
             stop()
             return 0
         if args.action == "browser":
-            say(f"Chromium: {ensure_chromium()}")
+            say(f"Chromium: {ensure_program(('chromium', 'chromium-browser'), 'chromium', 'browser test')}")
+            return 0
+        if args.action == "bench-tools":
+            say(f"wrk: {ensure_program(('wrk',), 'wrk', 'HTTP load benchmark')}")
             return 0
         started = ensure()
     except (ServiceError, subprocess.CalledProcessError) as error:
