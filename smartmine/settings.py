@@ -75,16 +75,16 @@ TEMPLATES = [
     },
 ]
 
-# A psycopg connection pool per process, not persistent connections: under ASGI every request runs its sync
-# code in a thread of its own, and persistent per-thread connections piled up to PostgreSQL's limit under
-# load. The pool bounds each process and checks a connection before lending it (a restarted server is
-# survived without restarting us). Celery closes each prefork child's pool itself.
+# One connection per request or task, closed at its end: no persistent connections and no in-process pool.
+# Under ASGI every request runs its sync code in a thread of its own; persistent per-thread connections piled
+# up to PostgreSQL's limit under load (measured), and a psycopg pool leaked the connections of requests whose
+# client went away mid-request until the pool was exhausted (measured with wrk: "couldn't get a connection").
+# Celery closes its connection after each task too. Production pools in PgBouncer (docs/operations.md).
 DATABASES = {
     "default": {
         **CONFIG.database,
         "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": True,  # with a pool: each connection is checked before it is lent
-        "OPTIONS": {"connect_timeout": 5, "pool": {"min_size": 1, "max_size": 16, "timeout": 10}},
+        "OPTIONS": {"connect_timeout": 5},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
