@@ -67,12 +67,11 @@ def test_the_web_process_reconnects_after_its_database_connections_are_cut(site)
         with psycopg.connect(
             current_database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True
         ) as admin:
-            cut = admin.execute(
+            admin.execute(  # connections are per request: any open one is cut, as by a server restart
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
                 "AND backend_type = 'client backend' AND pid <> %s",
                 [dbname, connection.connection.info.backend_pid],
-            ).fetchone()[0]
-        assert cut >= 0  # connections are per request, so there may be none open between requests
+            )
         status, body = fetch(system.api_port, "/api/trucks")
         assert status == 200 and b"HT-01" in body  # reconnected without a restart
 
