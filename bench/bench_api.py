@@ -72,15 +72,23 @@ def _wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
     }
 
 
-def _wait_until_idle(base: str, timeout_s: float = 120) -> None:
-    """wrk stops sending before daphne has worked off its backlog: wait until a trivial request is fast
-    again, so the next measurement does not queue behind the last one's leftovers."""
+def _wait_until_idle(base: str, timeout_s: float = 300) -> None:
+    """wrk stops sending before daphne and PostgreSQL have worked off its backlog: wait until no query of
+    ours is running and a trivial request is fast again, so the next measurement does not queue behind it."""
+    from django.db import connection
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'active' AND pid <> pg_backend_pid()"
+            )
+            busy = cursor.fetchone()[0]
         started = time.perf_counter()
         with urllib.request.urlopen(f"{base}/api/version", timeout=60) as response:
             response.read()
-        if time.perf_counter() - started < 0.05:
+        if busy == 0 and time.perf_counter() - started < 0.05:
             return
         time.sleep(0.5)
 
