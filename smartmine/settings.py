@@ -77,9 +77,9 @@ TEMPLATES = [
 
 # One connection per request or task, closed at its end: no persistent connections and no in-process pool.
 # Under ASGI every request runs its sync code in a thread of its own; persistent per-thread connections piled
-# up to PostgreSQL's limit under load (measured), and a psycopg pool leaked the connections of requests whose
-# client went away mid-request until the pool was exhausted (measured with wrk: "couldn't get a connection").
-# Celery closes its connection after each task too. Production pools in PgBouncer (docs/operations.md).
+# up to PostgreSQL's limit under load (measured with wrk). A psycopg pool (16 per process) answered 500
+# "couldn't get a connection" under the API benchmark, most likely requests waiting past its timeout behind
+# slow KPI queries; until that is settled (docs/operations.md), pooling belongs in PgBouncer.
 DATABASES = {
     "default": {
         **CONFIG.database,
