@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,8 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchDatabase, percentile, setup_django
+from bench.common import BenchDatabase, connection_url, percentile, setup_django
 from bench.ws_client import BURST_TYPE, UPDATE_TYPES, ClientFleet, ClientRecord
+from smartmine.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES, QUICK_SIZES = [100, 500, 1000, 2000], [100, 1000]
@@ -47,22 +47,6 @@ def client_processes(clients: int) -> int:
 
 
 # --- processes ----------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -89,16 +73,6 @@ def private_redis(port: int | None = None) -> Iterator[tuple[str, subprocess.Pop
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
         stop(process)
-
-
-def database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    credentials = db["USER"] or ""
-    if db.get("PASSWORD"):
-        credentials += f":{db['PASSWORD']}"
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def start_daphne(port: int, *, redis_url: str, layer: str, db_url: str) -> subprocess.Popen:
@@ -196,7 +170,7 @@ def measure_daphne(site_id: int, layer: str, redis_url: str, clients: int, ticks
         return original_publish(site, updates)
 
     port = free_port()
-    daphne = start_daphne(port, redis_url=redis_url, layer=layer, db_url=database_url())
+    daphne = start_daphne(port, redis_url=redis_url, layer=layer, db_url=connection_url())
     peak = {"rss_mb": 0.0}
 
     def sample() -> None:

@@ -26,8 +26,8 @@ def connection_url() -> str:
     from django.db import connection
 
     db = connection.settings_dict
-    credentials = f"{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    credentials = f"{db['USER'] or ''}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +28,7 @@ from fleet import services
 from fleet.choices import ACKNOWLEDGE_ALERT, OPERATORS_GROUP
 from fleet.models import Truck
 from fleet.ticking import tick_site
+from smartmine.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,22 +44,6 @@ ASGI_APP = "smartmine.asgi:application"
 TIMEOUT_MS = 15_000
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"daphne did not listen on port {port}")
 
 
 def off_the_loop(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

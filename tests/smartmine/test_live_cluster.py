@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 from contextlib import ExitStack
 
@@ -17,10 +16,13 @@ import websockets
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
-from bench.bench_ws import database_url, free_port, private_redis, stop, wait_for_port
+from bench.bench_ws import private_redis, stop
+from bench.bench_ws import start_daphne as start_bench_daphne
+from bench.common import connection_url
 from bench.ws_settings import channel_layers
 from fleet import services
 from smartmine import live
+from smartmine.devservices import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]
@@ -29,24 +31,9 @@ TRUCKS = [{"kind": "truck", "id": 1, "lat": -22.3}]
 
 
 def start_daphne(redis_url: str, layer: str) -> tuple[int, subprocess.Popen]:
+    """The benchmark's daphne (the production command) on this test's database, on a free port."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.ws_settings",
-        "BENCH_CHANNEL_LAYER": layer,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": redis_url,
-        "API_ALLOW_ANONYMOUS_READ": "true",
-        "LOG_FILE": "",
-        "LOG_LEVEL": "ERROR",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1",
-         "smartmine.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    wait_for_port(port)
-    return port, process
+    return port, start_bench_daphne(port, redis_url=redis_url, layer=layer, db_url=connection_url())
 
 
 async def open_client(port: int):
