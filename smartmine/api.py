@@ -8,8 +8,11 @@ settings name classes here that DRF loads while defining APIView, so this module
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -60,8 +63,28 @@ def _message(exc: exceptions.APIException, details: dict[str, list[str]]) -> str
     return str(exc.detail)
 
 
+logger = logging.getLogger(__name__)
+
+#: Seconds a client is told to wait before retrying when the database cannot serve the request.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def _database_unavailable_body(exc: Exception) -> dict[str, Any]:
+    """A pool timeout, a lost server or a deadlock is transient: say so, and do not blame the client."""
+    reason = type(exc.__cause__ or exc).__name__
+    logger.warning("database unavailable for a request: %s: %s", reason, exc)
+    return error_body(
+        "database_unavailable",
+        f"The database cannot serve this request right now ({reason}); retry in {DATABASE_RETRY_AFTER_S} s.",
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, reshaped into the one error body. Unexpected errors propagate to handler500."""
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        response = Response(_database_unavailable_body(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -113,6 +136,28 @@ def server_error(request: HttpRequest) -> HttpResponse:
         body = error_body("server_error", "The server failed to answer this request; it has been logged.")
         return JsonResponse(body, status=500)
     return defaults.server_error(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """503 with Retry-After, not 500, when the database cannot serve a non-DRF view (admin, dashboard) or
+    the pool has no connection free within DATABASE_POOL_TIMEOUT; DRF views get it from exception_handler."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, db.OperationalError | db.InterfaceError):
+            return None
+        body = _database_unavailable_body(exception)
+        if _is_api(request):
+            response: HttpResponse = JsonResponse(body, status=503)
+        else:
+            response = HttpResponse(body["error"]["message"], status=503, content_type="text/plain")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
 
 
 class Conflict(exceptions.APIException):

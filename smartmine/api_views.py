@@ -47,6 +47,12 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str, dict]] = {
     409: ("conflict", "Wrong state", "HT-07 is broken_down, not in maintenance.", {}),
     413: ("payload_too_large", "Batch too large", "A telemetry batch holds at most 5000 readings.", {}),
     429: ("throttled", "Too many requests", "Request was throttled. Expected available in 12 seconds.", {}),
+    503: (
+        "database_unavailable",
+        "The database cannot serve the request now (retry after Retry-After seconds)",
+        "The database cannot serve this request right now (PoolTimeout); retry in 5 s.",
+        {},
+    ),
 }
 
 
@@ -61,7 +67,8 @@ def error_response(code: int) -> OpenApiResponse:
 
 class SchemaWithErrors(AutoSchema):
     """Adds the error answers every operation can give (401/403, 404 on details, 400 with input, 429 when
-    throttled) so each endpoint documents them without repeating the list in every view."""
+    throttled, 503 when the database cannot serve) so each endpoint documents them without repeating the
+    list in every view."""
 
     def _names_a_site(self) -> bool:
         """A `site` query parameter that must name an existing site answers 404 when it does not."""
@@ -86,6 +93,7 @@ class SchemaWithErrors(AutoSchema):
             codes.append(400)
         if self.view.get_throttles():
             codes.append(429)
+        codes.append(503)
         for code in codes:
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(error_response(code), str(code))

@@ -67,6 +67,8 @@ class Config:
     cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://localhost:5173")
     database_url: str = DEFAULT_DATABASE_URL
     database_url_explicit: bool = False
+    database_pool_size: int = 10
+    database_pool_timeout_s: float = 5.0
     redis_url: str = DEFAULT_REDIS_URL
     redis_url_explicit: bool = False
     secret_key: str = ""
@@ -266,6 +268,8 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
             _parse_database_url,
             "a PostgreSQL URL such as postgres://user:password@host:5432/dbname",
         ),
+        database_pool_size=read.integer("DATABASE_POOL_SIZE", 10, 0, 500),
+        database_pool_timeout_s=read.positive_float("DATABASE_POOL_TIMEOUT", 5.0, 300),
         redis_url=read.parse(
             "REDIS_URL", DEFAULT_REDIS_URL, _parse_redis_url, "a Redis URL such as redis://host:6379/0"
         ),

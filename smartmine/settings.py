@@ -44,7 +44,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a lockout into a clear refusal
+    "axes.middleware.AxesMiddleware",  # turns a lockout into a clear refusal
+    "smartmine.api.DatabaseUnavailableMiddleware",
 ]
 
 # Login brute-force protection: 5 failures for one username from one address lock it for 15 minutes.
@@ -75,16 +76,29 @@ TEMPLATES = [
     },
 ]
 
-# One connection per request or task, closed at its end: no persistent connections and no in-process pool.
-# Under ASGI every request runs its sync code in a thread of its own; persistent per-thread connections piled
-# up to PostgreSQL's limit under load (measured with wrk). A psycopg pool (16 per process) answered 500
-# "couldn't get a connection" under the API benchmark, most likely requests waiting past its timeout behind
-# slow KPI queries; until that is settled (docs/operations.md), pooling belongs in PgBouncer.
+# A psycopg pool per process (DATABASE_POOL_SIZE connections, 0 = one connection per request). Under ASGI
+# every request runs its sync code in a thread of its own, so per-thread persistent connections (CONN_MAX_AGE)
+# pile up to PostgreSQL's limit; the pool bounds them instead, and a request that waits longer than
+# DATABASE_POOL_TIMEOUT for a connection is answered 503 (smartmine.api.DatabaseUnavailableMiddleware).
+# Connections are checked before reuse (CONN_HEALTH_CHECKS), so a restarted PostgreSQL costs no errors.
+# Celery's prefork workers close the pool after each task (Celery's Django fixup): one connection per task.
+_DATABASE_POOL = (
+    {
+        "min_size": 1,
+        "max_size": CONFIG.database_pool_size,
+        "timeout": CONFIG.database_pool_timeout_s,
+        "max_idle": 300,
+        "max_lifetime": 1800,
+    }
+    if CONFIG.database_pool_size
+    else None
+)
 DATABASES = {
     "default": {
         **CONFIG.database,
         "CONN_MAX_AGE": 0,
-        "OPTIONS": {"connect_timeout": 5},
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5, **({"pool": _DATABASE_POOL} if _DATABASE_POOL else {})},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

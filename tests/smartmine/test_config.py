@@ -60,6 +60,8 @@ def test_values_are_parsed_into_their_types():
         ("DATABASE_URL", "mysql://h/db", "a PostgreSQL URL"),
         ("DATABASE_URL", "postgres://h:port/db", "a PostgreSQL URL"),
         ("DATABASE_URL", "postgres://h:5432", "a PostgreSQL URL"),
+        ("DATABASE_POOL_SIZE", "-1", "a whole number from 0 to 500"),
+        ("DATABASE_POOL_TIMEOUT", "0", "above 0"),
         ("REDIS_URL", "http://h:6379", "a Redis URL"),
         ("CORS_ORIGINS", "http://ok.example,ftp://bad", "origins"),
         ("ENVIRONMENT", "staging", "development, production"),
@@ -72,6 +74,12 @@ def test_a_bad_value_names_the_variable_the_value_and_what_is_accepted(name, val
     message = str(raised.value)
     assert name in message and accepted in message
     assert "\n" not in message
+
+
+def test_the_pool_is_on_by_default_and_zero_turns_it_off():
+    assert load_config({}).database_pool_size == 10
+    assert load_config({"DATABASE_POOL_SIZE": "0"}).database_pool_size == 0
+    assert load_config({"DATABASE_POOL_TIMEOUT": "2.5"}).database_pool_timeout_s == 2.5
 
 
 def test_production_refuses_a_missing_or_example_secret_key_without_printing_it():

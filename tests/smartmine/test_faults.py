@@ -1,9 +1,11 @@
 """Breaking things on purpose, against the real services: a worker killed mid-tick, connections cut,
 Redis gone. Nothing committed may be lost, nothing half-written may remain, and the system recovers."""
 
+import json
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -67,13 +69,39 @@ def test_the_web_process_reconnects_after_its_database_connections_are_cut(site)
         with psycopg.connect(
             current_database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True
         ) as admin:
-            admin.execute(  # connections are per request: any open one is cut, as by a server restart
+            admin.execute(  # the pool's idle connections are cut, as by a server restart
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
                 "AND backend_type = 'client backend' AND pid <> %s",
                 [dbname, connection.connection.info.backend_pid],
             )
         status, body = fetch(system.api_port, "/api/trucks")
         assert status == 200 and b"HT-01" in body  # reconnected without a restart
+
+
+def test_a_request_that_gets_no_pooled_connection_in_time_is_a_503_and_the_pool_recovers(site):
+    """One pooled connection, held by a request blocked on a lock: the next request waits
+    DATABASE_POOL_TIMEOUT, then gets a 503 that says to retry, instead of hanging or a 500."""
+    dbname = connection.settings_dict["NAME"]
+    with (
+        running_system(worker=False, DATABASE_POOL_SIZE="1", DATABASE_POOL_TIMEOUT="0.5") as system,
+        psycopg.connect(current_database_url()) as blocker,
+    ):
+        assert fetch(system.api_port, "/api/trucks")[0] == 200
+        blocker.execute("LOCK TABLE fleet_truck IN ACCESS EXCLUSIVE MODE")
+        held: list[tuple[int, bytes]] = []
+        holder = threading.Thread(target=lambda: held.append(fetch(system.api_port, "/api/trucks")))
+        holder.start()
+        wait_until(lambda: blocked_backends(dbname) > 0, what="the first request to hold the connection")
+
+        status, body, headers = fetch_with_headers(system.api_port, "/api/trucks")
+        assert status == 503
+        assert json.loads(body)["error"]["code"] == "database_unavailable"
+        assert headers["Retry-After"] == "5"
+
+        blocker.rollback()
+        holder.join(timeout=15)
+        assert held and held[0][0] == 200
+        assert fetch(system.api_port, "/api/trucks")[0] == 200
 
 
 def test_a_tick_that_loses_its_database_is_retried(site, monkeypatch):
@@ -97,11 +125,16 @@ def test_a_tick_that_loses_its_database_is_retried(site, monkeypatch):
 
 
 def fetch(port: int, path: str) -> tuple[int, bytes]:
+    status, body, _ = fetch_with_headers(port, path)
+    return status, body
+
+
+def fetch_with_headers(port: int, path: str) -> tuple[int, bytes, dict[str, str]]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            return response.status, response.read()
+            return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.read(), dict(error.headers)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server for a private Redis")
