@@ -17,6 +17,8 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from smartmine import metrics
+
 OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
 
 
@@ -116,3 +118,12 @@ def run_checks(checks: dict[str, Callable[[], dict[str, Any]]], timeout_s: float
             )
             for name in checks
         }
+
+
+def metrics_summary() -> dict[str, Any]:
+    """What /metrics exports, condensed; it informs but never decides the status, and never fails health."""
+    try:
+        metrics.sample_process("web")
+        return metrics.summary()
+    except Exception as error:  # like a check: reported in the body, never raised
+        return {"error": f"{type(error).__name__}: {error}"}

@@ -7,13 +7,15 @@ one process) the default registry is used.
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 BROADCASTS = Counter(
@@ -80,16 +82,122 @@ def sample_process(role: str) -> None:
 SCRAPE_HOOKS: list[Callable[[], None]] = []
 
 
+def installation_registry() -> CollectorRegistry:
+    """Every process's values when PROMETHEUS_MULTIPROC_DIR is set, else this process's default registry."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
 def exposition() -> bytes:
     """The text format of every metric of every process of this installation."""
     sample_process("web")
     for hook in SCRAPE_HOOKS:
         hook()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest()
+    return generate_latest(installation_registry())
+
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def summary() -> dict[str, Any]:
+    """The figures /metrics exports, condensed for /api/health from one collect of the same registry.
+
+    Reads only what is already recorded (no scrape hooks, no I/O): ML figures are those of the last scrape.
+    """
+    samples: Samples = defaultdict(list)
+    for family in installation_registry().collect():
+        for sample in family.samples:
+            samples[sample.name].append((sample.labels, sample.value))
+    requests = samples["smartmine_api_request_duration_seconds_count"]
+    return {
+        "api": {
+            "requests": _count(requests),
+            "server_errors": _count([row for row in requests if row[0].get("status", "").startswith("5")]),
+            "p50_ms": _ms(_quantile(0.5, samples["smartmine_api_request_duration_seconds_bucket"])),
+            "p99_ms": _ms(_quantile(0.99, samples["smartmine_api_request_duration_seconds_bucket"])),
+        },
+        "websocket": {
+            "connections": _count(samples["smartmine_websocket_connections"]),
+            "messages_sent": _count(samples["smartmine_websocket_messages_total"], outcome="sent"),
+            "messages_dropped": _count(samples["smartmine_websocket_messages_total"], outcome="dropped"),
+            "policy_closes": _count(samples["smartmine_websocket_policy_closes_total"]),
+        },
+        "ticks": {
+            "applied": _count(samples["smartmine_ticks_total"], outcome="applied"),
+            "skipped": _count(samples["smartmine_ticks_total"], outcome="skipped"),
+            "p95_ms": _ms(_quantile(0.95, samples["smartmine_tick_duration_seconds_bucket"], phase="total")),
+            "max_lag_s": _s(max((value for _, value in samples["smartmine_tick_lag_seconds"]), default=None)),
+        },
+        "readings_ingested": _count(samples["smartmine_readings_ingested_total"]),
+        "celery": {
+            outcome: _count(samples["smartmine_celery_tasks_total"], outcome=outcome)
+            for outcome in ("success", "failure", "retry")
+        },
+        "processes": _processes_by_role(samples),
+        "ml": _models_by_kind(samples),
+    }
+
+
+def _count(rows: list[tuple[dict[str, str], float]], **labels: str) -> int:
+    return round(sum(value for row_labels, value in rows if labels.items() <= row_labels.items()))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _s(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _quantile(q: float, buckets: list[tuple[dict[str, str], float]], **labels: str) -> float | None:
+    """Prometheus's histogram_quantile over every series of a histogram: linear within the bucket that holds
+    the q-th observation, and the highest finite bound when that observation lies beyond it."""
+    cumulative: dict[float, float] = defaultdict(float)
+    for row_labels, value in buckets:
+        if labels.items() <= row_labels.items():
+            cumulative[float(row_labels["le"])] += value
+    total = cumulative.pop(math.inf, 0.0)
+    if not total:
+        return None
+    rank = q * total
+    lower_bound, count_below = 0.0, 0.0
+    for bound in sorted(cumulative):
+        count = cumulative[bound]
+        if count >= rank:
+            return lower_bound + (bound - lower_bound) * (rank - count_below) / (count - count_below)
+        lower_bound, count_below = bound, count
+    return lower_bound
+
+
+def _processes_by_role(samples: Samples) -> dict[str, dict[str, float]]:
+    """Summed over the processes of each role (one series per process under multiprocess)."""
+    memory_bytes: dict[str, float] = defaultdict(float)
+    cpu_s: dict[str, float] = defaultdict(float)
+    for labels, value in samples["smartmine_process_resident_memory_bytes"]:
+        memory_bytes[labels["role"]] += value
+    for labels, value in samples["smartmine_process_cpu_seconds"]:
+        cpu_s[labels["role"]] += value
+    return {
+        role: {"peak_memory_bytes": round(memory_bytes[role]), "cpu_s": round(cpu_s[role], 2)}
+        for role in sorted(memory_bytes.keys() | cpu_s.keys())
+    }
+
+
+def _models_by_kind(samples: Samples) -> dict[str, dict[str, Any]]:
+    kinds: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"age_s": None, "validation": {}, "live_accuracy": {}}
+    )
+    for labels, value in samples["smartmine_ml_model_age_seconds"]:
+        kinds[labels["kind"]]["age_s"] = round(value, 1)
+    for labels, value in samples["smartmine_ml_model_validation"]:
+        kinds[labels["kind"]]["validation"][labels["metric"]] = value
+    for labels, value in samples["smartmine_ml_live_accuracy"]:
+        kinds[labels["kind"]]["live_accuracy"][labels["metric"]] = value
+    return dict(kinds)
 
 
 class RequestMetricsMiddleware:

@@ -18,12 +18,74 @@ from rest_framework.response import Response
 import smartmine
 from smartmine import health, metrics
 
+
+def _section(name: str, **fields: serializers.Field) -> serializers.Serializer:
+    """A part of the health `metrics`: absent when the summary failed and `error` is given instead."""
+    return inline_serializer(name, fields, required=False)
+
+
+def _count_field() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=0)
+
+
+def _nullable_float_field() -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True)  # null until the first observation
+
+
+HEALTH_METRICS = _section(
+    "HealthMetrics",
+    api=_section(
+        "HealthApiMetrics",
+        requests=_count_field(),
+        server_errors=_count_field(),
+        p50_ms=_nullable_float_field(),
+        p99_ms=_nullable_float_field(),
+    ),
+    websocket=_section(
+        "HealthWebsocketMetrics",
+        connections=serializers.IntegerField(),
+        messages_sent=_count_field(),
+        messages_dropped=_count_field(),
+        policy_closes=_count_field(),
+    ),
+    ticks=_section(
+        "HealthTickMetrics",
+        applied=_count_field(),
+        skipped=_count_field(),
+        p95_ms=_nullable_float_field(),
+        max_lag_s=_nullable_float_field(),
+    ),
+    readings_ingested=serializers.IntegerField(min_value=0, required=False),
+    celery=_section(
+        "HealthCeleryMetrics", success=_count_field(), failure=_count_field(), retry=_count_field()
+    ),
+    processes=serializers.DictField(
+        required=False,
+        child=inline_serializer(
+            "HealthProcessMetrics", {"peak_memory_bytes": _count_field(), "cpu_s": serializers.FloatField()}
+        ),
+    ),
+    ml=serializers.DictField(
+        required=False,
+        child=inline_serializer(
+            "HealthModelMetrics",
+            {
+                "age_s": _nullable_float_field(),
+                "validation": serializers.DictField(child=serializers.FloatField()),
+                "live_accuracy": serializers.DictField(child=serializers.FloatField()),
+            },
+        ),
+    ),
+    error=serializers.CharField(required=False),
+)
+
 HEALTH_RESPONSE = inline_serializer(
     "Health",
     {
         "status": serializers.ChoiceField(choices=["ok", "degraded"]),
         "failed": serializers.ListField(child=serializers.CharField()),
         "components": serializers.DictField(child=serializers.DictField()),
+        "metrics": HEALTH_METRICS,
     },
 )
 
@@ -33,7 +95,9 @@ HEALTH_RESPONSE = inline_serializer(
     description=(
         "Checks PostgreSQL, Redis, that a Celery worker answers, and how old the last simulation tick is. "
         "Answers within 2 s even when a component hangs: 200 when everything is ok, otherwise 503 with "
-        "`status: degraded` and `failed` naming the components that are not ok."
+        "`status: degraded` and `failed` naming the components that are not ok. `metrics` condenses "
+        "what /metrics exports (requests, WebSocket, ticks, readings, Celery, processes, models) across all "
+        "processes; it never changes the status, and holds only `error` when it could not be read."
     ),
     responses={200: HEALTH_RESPONSE, 503: HEALTH_RESPONSE},
 )
@@ -47,6 +111,7 @@ def health_view(request: Request) -> Response:
         "status": "degraded" if failed else "ok",
         "failed": failed,
         "components": {name: result.as_dict() for name, result in results.items()},
+        "metrics": health.metrics_summary(),
     }
     return Response(body, status=503 if failed else 200)
 

@@ -1,4 +1,7 @@
-"""/api/health against the real PostgreSQL, Redis and a real Celery worker, and against a hanging server."""
+"""/api/health against the real PostgreSQL, Redis and a real Celery worker, and against a hanging server.
+
+(How its `metrics` follow real events is in test_metrics.py, next to /metrics.)
+"""
 
 import os
 import socket
@@ -9,8 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from smartmine import health
+from smartmine import health, metrics
 from smartmine.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,3 +128,29 @@ def test_a_check_that_raises_is_reported_as_failed_with_its_error():
 
     result = health.run_checks({"broken": broken}, timeout_s=1)["broken"]
     assert result.status == health.FAILED and "refused" in result.detail["error"]
+
+
+def test_a_metrics_summary_that_fails_is_reported_in_metrics_and_leaves_the_status_alone(client, monkeypatch):
+    def unreadable():
+        raise OSError("metrics directory is gone")
+
+    monkeypatch.setattr(health, "CHECKS", {"fine": lambda: {}})
+    monkeypatch.setattr(metrics, "summary", unreadable)
+    response = client.get("/api/health")
+
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+    assert response.json()["metrics"] == {"error": "OSError: metrics directory is gone"}
+
+
+@pytest.mark.django_db(transaction=True)  # the WSGI app closes connections
+@pytest.mark.parametrize("summary_fails", [False, True], ids=["summary", "summary-error"])
+def test_the_health_body_matches_its_openapi_schema(monkeypatch, summary_fails):
+    if summary_fails:
+        monkeypatch.setattr(metrics, "summary", lambda: 1 / 0)
+    api_schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+    case = api_schema["/api/health"]["GET"].Case()
+
+    response = case.call()
+
+    assert "metrics" in response.json()
+    case.validate_response(response, checks=[status_code_conformance, response_schema_conformance])

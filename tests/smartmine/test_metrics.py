@@ -1,14 +1,29 @@
-"""/metrics: who may read it, and that each metric moves when its event happens (real DB, Redis, tasks)."""
+"""/metrics: who may read it, and that each metric moves when its event happens (real DB, Redis, tasks);
+and the summary of the same figures in /api/health."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
+from analytics.models import ModelVersion
 from fleet import services
+from fleet.models import TruckReading
 from fleet.tasks import tick_site_task
-from smartmine import live
+from plants.models import CrusherReading
+from smartmine import health, live, metrics
 from smartmine.asgi import application
+from stockpiles.models import StockpileReading
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,6 +35,17 @@ def sample(name: str, **labels: str) -> float:
 @pytest.fixture
 def site():
     return services.seed_site(name="Metrics pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+
+
+@pytest.fixture
+def health_metrics(client, monkeypatch):
+    """The `metrics` of /api/health; the component checks are left out (test_health covers them)."""
+    monkeypatch.setattr(health, "CHECKS", {})
+    return lambda: client.get("/api/health").json()["metrics"]
+
+
+def readings_stored() -> int:
+    return sum(model.objects.count() for model in (TruckReading, CrusherReading, StockpileReading))
 
 
 def test_metrics_are_refused_outside_the_allowed_networks_without_the_token(client, settings):
@@ -88,3 +114,86 @@ async def test_websocket_connections_and_messages_are_counted(site, settings):
     await sync_to_async(live.publish)(site.pk, {"truck_update": [{"id": 1}]})
     await communicator.disconnect()
     assert sample("smartmine_websocket_connections") == connections_before
+
+
+def test_health_summarises_a_tick_its_celery_task_and_the_readings_it_wrote(site, health_metrics):
+    before, readings_before = health_metrics(), readings_stored()
+    tick_site_task.apply(args=[site.pk])
+    after = health_metrics()
+
+    assert after["ticks"]["applied"] == before["ticks"]["applied"] + 1
+    assert after["ticks"]["p95_ms"] > 0 and after["ticks"]["max_lag_s"] >= 0
+    assert after["celery"]["success"] == before["celery"]["success"] + 1
+    assert after["readings_ingested"] - before["readings_ingested"] == readings_stored() - readings_before > 0
+
+
+def test_health_summarises_requests_and_server_errors(health_metrics, monkeypatch, client):
+    def broken():
+        raise ConnectionError("refused")
+
+    monkeypatch.setattr(health, "CHECKS", {"broken": broken})  # health itself answers 503
+    before = client.get("/api/health")
+    client.get("/api/version")
+    after = client.get("/api/health").json()["metrics"]
+
+    assert before.status_code == 503
+    assert after["api"]["requests"] == before.json()["metrics"]["api"]["requests"] + 2
+    assert after["api"]["server_errors"] == before.json()["metrics"]["api"]["server_errors"] + 1
+    assert 0 < after["api"]["p50_ms"] <= after["api"]["p99_ms"]
+
+
+def test_health_reports_memory_and_cpu_of_the_web_process(health_metrics):
+    web = health_metrics()["processes"]["web"]
+    assert web["peak_memory_bytes"] > 10_000_000 and web["cpu_s"] > 0
+
+
+def test_health_shows_the_age_and_validation_of_active_models_as_of_the_last_scrape(health_metrics, client):
+    now = timezone.now()
+    ModelVersion.objects.create(
+        kind="failure_crusher", version=1, trained_at=now - dt.timedelta(hours=1), training_start=now,
+        training_end=now, metrics={"roc_auc": 0.81}, artifact_path="failure_crusher/1.joblib",
+        sha256="0" * 64, active=True,
+    )  # fmt: skip
+    client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+
+    model = health_metrics()["ml"]["failure_crusher"]
+    assert 3600 <= model["age_s"] < 3700
+    assert model["validation"]["roc_auc"] == 0.81
+
+
+async def test_the_summary_counts_websocket_connections_and_messages(site, settings):
+    settings.API_ALLOW_ANONYMOUS_READ = True
+    before = metrics.summary()["websocket"]
+    communicator = WebsocketCommunicator(application, "/")
+    assert (await communicator.connect())[0]
+    received = [await communicator.receive_from()]
+    while not await communicator.receive_nothing(timeout=0.2):
+        received.append(await communicator.receive_from())
+    during = metrics.summary()["websocket"]
+    await communicator.disconnect()
+
+    assert during["connections"] == before["connections"] + 1
+    assert during["messages_sent"] == before["messages_sent"] + len(received)
+    assert metrics.summary()["websocket"]["connections"] == before["connections"]
+
+
+def test_the_summary_adds_up_every_process_when_metrics_are_multiprocess(tmp_path):
+    def run(code: str) -> str:
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+        command = [sys.executable, "-c", f"from smartmine import metrics\n{code}"]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+
+    for applied, status in ((2, "200"), (3, "503")):
+        run(
+            f"metrics.TICKS.labels(outcome='applied').inc({applied})\n"
+            f"metrics.API_LATENCY.labels(view='version', method='GET', status='{status}').observe(0.02)\n"
+            "metrics.sample_process('worker')"
+        )
+    summary = json.loads(run("import json; print(json.dumps(metrics.summary()))"))
+
+    assert summary["ticks"]["applied"] == 5
+    assert summary["api"]["requests"] == 2 and summary["api"]["server_errors"] == 1
+    assert 10 < summary["api"]["p50_ms"] <= 25  # both in the (10 ms, 25 ms] bucket
+    assert (
+        list(summary["processes"]) == ["worker"] and summary["processes"]["worker"]["peak_memory_bytes"] > 0
+    )
