@@ -97,6 +97,10 @@ def run_checks(checks: dict[str, Callable[[], dict[str, Any]]], timeout_s: float
             result = CheckResult(OK, detail=detail)
         except Exception as error:  # a health check reports every failure, it never raises
             result = CheckResult(FAILED, detail={"error": f"{type(error).__name__}: {error}"})
+        finally:
+            # Django connections are per thread and this thread ends here: hand back what the check took
+            # (a pooled connection left in a dead thread would never return to the pool).
+            connections.close_all()
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         with lock:
             results[name] = result

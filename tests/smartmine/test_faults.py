@@ -104,6 +104,15 @@ def test_a_request_that_gets_no_pooled_connection_in_time_is_a_503_and_the_pool_
         assert fetch(system.api_port, "/api/trucks")[0] == 200
 
 
+def test_health_checks_hand_their_pooled_connections_back(site):
+    """The checks run in threads of their own: a connection one of them kept would be lost to the pool."""
+    with running_system(worker=False, DATABASE_POOL_SIZE="1", DATABASE_POOL_TIMEOUT="0.5") as system:
+        for _ in range(3):
+            _, body = fetch(system.api_port, "/api/health")
+            assert json.loads(body)["components"]["simulation"]["status"] == "ok"
+        assert fetch(system.api_port, "/api/trucks")[0] == 200
+
+
 def test_a_tick_that_loses_its_database_is_retried(site, monkeypatch):
     from django.db import OperationalError
 
