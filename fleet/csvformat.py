@@ -8,6 +8,7 @@ move between installations.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -64,11 +65,12 @@ def read_options(kind: str) -> dict:
 @dataclass(frozen=True, slots=True)
 class BadRow:
     line: int
-    column: str
+    column: str  # "" when the problem is the whole line
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.reason}"
+        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
+        return f"{where}: {self.reason}"
 
 
 @dataclass
@@ -130,6 +132,7 @@ def validate_chunk(chunk: pd.DataFrame, *, kind: str, first_line: int, lookup: L
     problems = _Problems(n, first_line)
     raw = {name: chunk[name] for name in columns(kind)}
 
+    problems.add(chunk.isna().all(axis=1).to_numpy(), "", "an empty line")
     for name in ("site", "equipment"):
         problems.add(raw[name].isna().to_numpy(), name, "missing")
 
@@ -155,6 +158,8 @@ def validate_chunk(chunk: pd.DataFrame, *, kind: str, first_line: int, lookup: L
     sensors: dict[str, np.ndarray] = {}
     for name, sensor in SENSORS[kind].items():
         column = raw[name]
+        if pd.api.types.is_bool_dtype(column):  # pandas reads a column of only True/False as booleans (1, 0)
+            column = column.astype(str)
         values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
         missing = column.isna().to_numpy()
         problems.add(missing, name, "missing")
@@ -185,18 +190,57 @@ def validate_chunk(chunk: pd.DataFrame, *, kind: str, first_line: int, lookup: L
             lambda row: f"{sensors[name][row]:g} {unit} is more than {what} ({limit[row]:g} {unit})",
         )
 
+    status_text = status.astype(str).reset_index(drop=True)
+    _check_repeats(
+        problems, equipment_id, ts, {"status": status_text.to_numpy(), **sensors}, raw["equipment"]
+    )
+
     bad_rows = int(problems.bad.sum())
     if bad_rows:
         return ChunkResult(None, bad_rows, problems.report())
     readings = pd.DataFrame(
-        {
-            "equipment_id": equipment_id,
-            "ts": ts.reset_index(drop=True),
-            "status": status.astype(str).reset_index(drop=True),
-            **sensors,
-        }
+        {"equipment_id": equipment_id, "ts": ts.reset_index(drop=True), "status": status_text, **sensors}
     )
     return ChunkResult(readings)
+
+
+def _check_repeats(
+    problems: _Problems,
+    equipment_id: np.ndarray,
+    ts: pd.Series,
+    values: dict[str, np.ndarray],
+    equipment: pd.Series,
+) -> None:
+    """The same equipment and time on two good lines: identical values are a harmless repeat (stored once,
+    counted as a duplicate), different ones are ambiguous, so the later line is refused naming the earlier."""
+    rows = np.flatnonzero(~problems.bad)
+    if len(rows) < 2:
+        return
+    ts_us = pd.DatetimeIndex(ts).as_unit("us").asi8[rows]  # the stored resolution: what collides in the table
+    ids = equipment_id[rows]
+    order = np.lexsort((ts_us, ids))  # stable: file order within one (equipment, time)
+    repeats = (ids[order][1:] == ids[order][:-1]) & (ts_us[order][1:] == ts_us[order][:-1])
+    if not repeats.any():
+        return
+    starts_group = np.r_[True, ~repeats]
+    group_first = np.maximum.accumulate(np.where(starts_group, np.arange(len(order)), 0))
+    earlier = np.full(len(equipment_id), -1)
+    earlier[rows[order]] = np.where(starts_group, -1, rows[order][group_first])
+    repeated = earlier >= 0
+    for name, column in values.items():
+        there = column[np.where(repeated, earlier, 0)]
+        problems.add(
+            repeated & (column != there),
+            name,
+            lambda row, c=column: (
+                f"{_shown(c[row])} here but {_shown(c[earlier[row]])} on line "
+                f"{problems.first_line + earlier[row]} for {equipment.iat[row]!r} at the same time"
+            ),
+        )
+
+
+def _shown(value: object) -> str:
+    return repr(float(value)) if isinstance(value, float) else repr(value)
 
 
 def _resolve(
@@ -229,23 +273,31 @@ def _resolve(
     return ids[inverse], limits[inverse]
 
 
-# --- Reading a file: gzip or plain, UTF-8, guarded against absurd lines
+# --- Reading a file: gzip or plain, UTF-8, one reading per line
 
 
 class CsvFormatError(ValueError):
     """A file that cannot be read as reading CSV; the message is one line for a person."""
 
 
-class LineTooLong(CsvFormatError):
-    pass
+NEWLINE, CARRIAGE_RETURN, QUOTE = ord("\n"), ord("\r"), ord('"')
 
 
 class _GuardedStream(io.RawIOBase):
-    """Passes bytes through, refusing any line longer than MAX_LINE_BYTES and reporting progress."""
+    """Passes bytes through, refusing at its line whatever would make the parser misread or miscount lines:
+    a line over MAX_LINE_BYTES, a quote still open at the end of a line (a value spanning lines), a carriage
+    return without its newline, bytes that are not UTF-8. Also reports progress.
+
+    pandas numbers rows, not lines; they are the same only while every reading is exactly one line. Checking
+    the raw bytes here keeps that true and names the exact line, which pandas' own errors cannot.
+    """
 
     def __init__(self, source: BinaryIO, progress: Callable[[], None] | None = None) -> None:
         self.source, self.progress = source, progress
         self.line, self.since_newline = 1, 0
+        self.quote_open = False  # an odd number of quotes so far on the current line
+        self.ends_with_cr = False  # the last block ended in \r: is its \n the next block's first byte?
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()  # holds a character split between two blocks
 
     def readable(self) -> bool:
         return True
@@ -254,28 +306,83 @@ class _GuardedStream(io.RawIOBase):
         data = self.source.read(len(buffer))
         size = len(data)
         buffer[:size] = data
-        self._check(np.frombuffer(data, dtype=np.uint8))
+        self._check(data)
         if self.progress is not None:
             self.progress()
         return size
 
-    def _check(self, data: np.ndarray) -> None:
-        newlines = np.flatnonzero(data == 10)
-        if not len(newlines):
-            self.since_newline += len(data)
-        else:
-            lengths = np.diff(newlines, prepend=-1) - 1
-            lengths[0] += self.since_newline
-            too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
-            if len(too_long):
-                self._refuse(self.line + int(too_long[0]))
+    def _check(self, data: bytes) -> None:
+        block = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(block == NEWLINE)
+        checks = (  # on one line, the first problem named is the likeliest cause (UTF-16 has lone \r too)
+            self._not_utf8(data, block, newlines),
+            self._too_long(block, newlines),
+            self._lone_carriage_return(block, newlines),
+            self._open_quote(block, newlines),
+        )
+        found = [(problem[0], rank, problem[1]) for rank, problem in enumerate(checks) if problem is not None]
+        if found:
+            raise CsvFormatError(min(found)[2])
+        if len(newlines):
             self.line += len(newlines)
-            self.since_newline = len(data) - int(newlines[-1]) - 1
-        if self.since_newline > MAX_LINE_BYTES:
-            self._refuse(self.line)
+            self.since_newline = len(block) - int(newlines[-1]) - 1
+        else:
+            self.since_newline += len(block)
 
-    def _refuse(self, line: int) -> None:
-        raise LineTooLong(f"line {line} is longer than {MAX_LINE_BYTES} bytes: not a reading row")
+    def _line_at(self, newlines: np.ndarray, position: int) -> int:
+        return self.line + int(np.searchsorted(newlines, position))
+
+    def _too_long(self, block: np.ndarray, newlines: np.ndarray) -> tuple[int, str] | None:
+        ends = np.append(newlines, len(block))  # the last "line" runs on into the next block
+        lengths = np.diff(ends, prepend=-1) - 1
+        lengths[0] += self.since_newline
+        too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
+        if not len(too_long):
+            return None
+        line = self.line + int(too_long[0])
+        return line, f"line {line} is longer than {MAX_LINE_BYTES} bytes: not a reading row"
+
+    def _open_quote(self, block: np.ndarray, newlines: np.ndarray) -> tuple[int, str] | None:
+        quotes = np.flatnonzero(block == QUOTE)
+        if not len(block) and self.quote_open:  # the end of the file, inside a quoted value
+            return self.line, f"line {self.line} has a quote that is never closed: a reading is one line"
+        if not (self.quote_open or len(quotes)):
+            return None
+        per_line = np.bincount(np.searchsorted(newlines, quotes), minlength=len(newlines) + 1)
+        per_line[0] += self.quote_open  # the last entry counts the line still open at the block's end
+        self.quote_open = bool(per_line[-1] % 2)
+        odd = np.flatnonzero(per_line[:-1] % 2)
+        if not len(odd):
+            return None
+        line = self.line + int(odd[0])
+        return line, f"line {line} has a quote that is never closed: a reading is one line"
+
+    def _lone_carriage_return(self, block: np.ndarray, newlines: np.ndarray) -> tuple[int, str] | None:
+        if self.ends_with_cr and len(block) and block[0] != NEWLINE:
+            return self.line, _lone_carriage_return_message(self.line)
+        returns = np.flatnonzero(block[:-1] == CARRIAGE_RETURN)
+        lone = returns[block[returns + 1] != NEWLINE]
+        self.ends_with_cr = bool(len(block)) and block[-1] == CARRIAGE_RETURN
+        if not len(lone):
+            return None
+        line = self._line_at(newlines, int(lone[0]))
+        return line, _lone_carriage_return_message(line)
+
+    def _not_utf8(self, data: bytes, block: np.ndarray, newlines: np.ndarray) -> tuple[int, str] | None:
+        held = len(self.utf8.getstate()[0])
+        if not held and len(block) and not (block >= 0x80).any():
+            return None  # ASCII: nothing to decode
+        try:
+            self.utf8.decode(data, final=not len(block))
+        except UnicodeDecodeError as error:
+            line = self._line_at(newlines, max(error.start - held, 0))
+            byte = error.object[error.start]
+            return line, f"line {line} is not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8"
+        return None
+
+
+def _lone_carriage_return_message(line: int) -> str:
+    return f"line {line} has a carriage return (\\r) without a newline: lines end in \\n or \\r\\n"
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -299,20 +406,17 @@ def open_readings(path: str | Path, progress: Callable[[int], None] | None = Non
         report = None if progress is None else (lambda: progress(raw.tell()))
         stream = io.BufferedReader(_GuardedStream(source, report), buffer_size=1 << 20)
         try:
-            first = stream.readline(MAX_LINE_BYTES + 1)
-            if not first.strip():
+            header_text = stream.readline(MAX_LINE_BYTES + 1).decode(
+                "utf-8-sig"
+            )  # the guard let only UTF-8 through
+            if not header_text.strip():
                 raise CsvFormatError(
-                    "the file is empty" if not first else "line 1 is empty: expected the header"
+                    "the file is empty" if not header_text else "line 1 is empty: expected the header"
                 )
-            try:
-                header_text = first.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise CsvFormatError("line 1 is not UTF-8 text: save the file as UTF-8") from None
             header = [name.strip() for name in next(csv.reader([header_text]))]
+            for number, name in enumerate(header, start=1):
+                if not name.isprintable():
+                    raise CsvFormatError(f"line 1, column {number}: {name!r} is not a column name")
             yield header, io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:
             raise CsvFormatError(f"damaged gzip data ({error})") from None
-        except UnicodeDecodeError as error:
-            raise CsvFormatError(
-                f"not UTF-8 text (byte 0x{error.object[error.start]:02x}): save the file as UTF-8"
-            ) from None
