@@ -28,7 +28,10 @@ RATE_PER_S, BURST, FLOOD_STRIKES = 5.0, 20.0, 20
 #: Outgoing backlog (bytes not yet written to the socket) past which deltas are dropped for this client;
 #: once it drains below LOW_WATER the client gets a fresh snapshot instead of the deltas it missed.
 HIGH_WATER_BYTES, LOW_WATER_BYTES = 1_000_000, 100_000
-POLICY_VIOLATION = 1008
+#: Close code for a client far past the rate limit: 1008 ("policy violation") moved to the application range.
+#: An application may only close with 1000 or 3000-4999: under daphne, autobahn raises on 1008 itself, the
+#: consumer dies and the client sees 1011 (internal error) instead.
+POLICY_VIOLATION = 4008
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -37,6 +40,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()  # channel-layer groups
         self.tokens, self.refilled_at, self.strikes = BURST, time.monotonic(), 0
         self.behind = False
+        self.closed_for_flood = False
         if not _origin_allowed(self.scope):
             await self.close(code=4003)
             return
@@ -75,8 +79,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     # --- client -> server ---------------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closed_for_flood:
+            return  # the rest of the flood, already queued when the socket was closed
         if not self.take_token():
             if self.strikes >= FLOOD_STRIKES:
+                self.closed_for_flood = True
                 metrics.WS_CLOSED_FOR_POLICY.inc()
                 await self.close(code=POLICY_VIOLATION)
             return
