@@ -72,9 +72,10 @@ def _wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
     }
 
 
-def _wait_until_idle(base: str, timeout_s: float = 300) -> None:
+def _wait_until_idle(base: str, headers: dict[str, str], timeout_s: float = 300) -> None:
     """wrk stops sending before daphne and PostgreSQL have worked off its backlog: wait until no query of
-    ours is running and a trivial request is fast again, so the next measurement does not queue behind it."""
+    ours is running and a small request that needs a pooled connection is fast again, so the next
+    measurement does not queue behind it. Raises if the pool never frees up (connections leaked)."""
     from django.db import connection
 
     deadline = time.monotonic() + timeout_s
@@ -82,15 +83,21 @@ def _wait_until_idle(base: str, timeout_s: float = 300) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state = 'active' AND pid <> pg_backend_pid()"
+                "AND state <> 'idle' AND pid <> pg_backend_pid()"
             )
             busy = cursor.fetchone()[0]
         started = time.perf_counter()
-        with urllib.request.urlopen(f"{base}/api/version", timeout=60) as response:
-            response.read()
-        if busy == 0 and time.perf_counter() - started < 0.05:
+        request = urllib.request.Request(f"{base}/api/trucks?limit=1", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+                answered = response.status == 200
+        except urllib.error.HTTPError:  # 503 while the pool is still busy
+            answered = False
+        if busy == 0 and answered and time.perf_counter() - started < 0.1:
             return
         time.sleep(0.5)
+    raise TimeoutError(f"the API did not become idle within {timeout_s} s after the load")
 
 
 def _ms(text: str) -> float:
@@ -257,7 +264,7 @@ def run(quick: bool = False) -> dict:
             for label, (url, raw, goal, limit, measure) in _cases(base, site.pk, truck_ids[0], end).items():
                 single = stats(_time_get(url, auth, repeats))
                 loaded = _wrk(url, load_s, auth)
-                _wait_until_idle(base)
+                _wait_until_idle(base, auth)
                 rows.append(
                     _row(
                         f"{label}: one client",
