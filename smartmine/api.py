@@ -138,6 +138,26 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+class ReturnDatabaseConnectionMiddleware:
+    """Hands the request's pooled connection back in the thread that used it, once the response is built.
+
+    Django returns it on `request_finished`, which under ASGI is sent from the async side; when a client has
+    gone and the application is cancelled, that send may never run in the view's thread, and a pooled
+    connection left in a finished thread is lost to the pool for good. First in MIDDLEWARE, so it wraps all.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        finally:
+            for connection in db.connections.all(initialized_only=True):
+                if not connection.in_atomic_block:  # e.g. a test's transaction around the request
+                    connection.close_if_unusable_or_obsolete()
+
+
 class DatabaseUnavailableMiddleware:
     """503 with Retry-After, not 500, when the database cannot serve a non-DRF view (admin, dashboard) or
     the pool has no connection free within DATABASE_POOL_TIMEOUT; DRF views get it from exception_handler."""

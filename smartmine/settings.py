@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "smartmine.api.ReturnDatabaseConnectionMiddleware",
     "smartmine.logs.RequestIdMiddleware",
     "smartmine.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
