@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := $(PY) -m smartmine.devservices run --
 
-.PHONY: run test lint format bench install services stop-services clean
+.PHONY: run test lint format bench soak install services stop-services clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SmartMine needs Python 3.11 or newer: install python3.11 (apt-get install python3.11 python3.11-venv)")'
@@ -31,6 +31,10 @@ test: install
 bench: install
 	$(PY) -m smartmine.devservices bench-tools
 	$(SERVICES) $(PY) -m bench $(if $(QUICK),--quick,)
+
+## soak: 30 min of the real system (1,000 trucks, 1 tick/s, 500 WebSocket clients); SOAK_ARGS="--minutes 5"
+soak: install
+	$(SERVICES) $(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
