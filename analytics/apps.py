@@ -9,9 +9,9 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         from analytics import ml_selectors
-        from smartmine import metrics, snapshots
+        from smartmine.platform import live, metrics
 
         # Snapshots of the live ai and alerts streams, and the model gauges read at each /metrics scrape.
-        snapshots.STREAM_SNAPSHOTS["ai"] = ml_selectors.recommendation_snapshot
-        snapshots.STREAM_SNAPSHOTS["alerts"] = lambda site_id: ml_selectors.alert_items(site_id=site_id)
+        live.register_stream("ai", ml_selectors.recommendation_snapshot)
+        live.register_stream("alerts", ml_selectors.alert_items)
         metrics.SCRAPE_HOOKS.append(ml_selectors.sample_model_metrics)

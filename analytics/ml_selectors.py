@@ -46,7 +46,7 @@ def open_recommendations(site_id: int) -> QuerySet[Recommendation]:
     return Recommendation.objects.filter(site_id=site_id, status=RecommendationStatus.NEW)
 
 
-def recommendation_snapshot(site_id: int) -> list[dict[str, Any]]:
+def recommendation_snapshot(*, site_id: int, ids: list[int] | None = None) -> list[dict[str, Any]]:
     from analytics.services import recommendation_item
 
     priority = {"high": 0, "medium": 1, "low": 2}
@@ -92,10 +92,11 @@ def registry_rows() -> QuerySet[ModelVersion]:
 
 
 def sample_model_metrics() -> None:
-    """Scrape hook (smartmine.metrics.SCRAPE_HOOKS): age, validation and live accuracy of active models."""
+    """Scrape hook (smartmine.platform.metrics.SCRAPE_HOOKS): age, validation and live accuracy of active
+    models."""
     from django.utils import timezone
 
-    from smartmine import metrics
+    from smartmine.platform import metrics
 
     now = timezone.now()
     for version in ModelVersion.objects.filter(active=True):

@@ -40,9 +40,9 @@ from analytics.ml.lifecycle import ANOMALY_RULES, DEFAULT_RULES
 from analytics.ml.pipeline import prepare
 from analytics.models import ModelKind, ModelVersion
 from fleet.models import Site
-from smartmine import audit
 from smartmine.config import VAR_DIR
-from smartmine.models import AuditAction
+from smartmine.platform import audit
+from smartmine.platform.models import AuditAction
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from analytics import scenarios
 from analytics.scenario_models import Scenario, ScenarioKind, ScenarioStatus
 from fleet.choices import RUN_SCENARIOS, DispatchStrategy
 from fleet.models import Site
-from smartmine.api import Conflict
-from smartmine.api_views import error_response
+from smartmine.platform.api.errors import Conflict
+from smartmine.platform.api.schema import error_response
 
 DEFAULT_SHIFT_HOURS = 8.0
 DEFAULT_SEEDS = 5

@@ -17,8 +17,8 @@ from analytics import scenarios
 from analytics.scenario_models import Scenario, ScenarioKind, ScenarioStatus
 from fleet.models import Site
 from fleet.sim import SiteState
-from smartmine import audit
-from smartmine.models import AuditAction
+from smartmine.platform import audit
+from smartmine.platform.models import AuditAction
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from analytics.models import (
     RecommendationStatus,
 )
 from fleet.models import Site
-from smartmine import audit, live
-from smartmine.models import AuditAction
+from smartmine.platform import audit, live
+from smartmine.platform.models import AuditAction
 
 
 @transaction.atomic

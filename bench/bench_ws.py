@@ -143,7 +143,7 @@ async def publish_burst(site_id: int, items: list[dict[str, Any]]) -> None:
     """BURST_FRAMES truck-sized frames back to back, through the channel layer as `live.publish` sends."""
     from channels.layers import get_channel_layer
 
-    from smartmine import live
+    from smartmine.platform import live
 
     layer = get_channel_layer()
     stream = next(name for name, kind in live.STREAM_TYPES.items() if kind == BURST_TYPE)
@@ -159,7 +159,7 @@ def measure_daphne(site_id: int, layer: str, redis_url: str, clients: int, ticks
 
     from bench.ws_settings import channel_layers
     from fleet.ticking import tick_site
-    from smartmine import live
+    from smartmine.platform import live
 
     published: dict[str, Any] = {"frames": 0, "updates": {}}
     original_publish = live.publish
@@ -219,7 +219,7 @@ def measure_baseline(site_id: int, updates: dict[str, list], clients: int, ticks
     """The same frames at the same rate through the minimal `websockets` broadcast server."""
     import websockets
 
-    from smartmine import live
+    from smartmine.platform import live
 
     port = free_port()
     server = subprocess.Popen(

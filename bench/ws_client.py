@@ -9,7 +9,8 @@ for the figures.
 The clients share 2 cores with the server they measure, so each one is an `asyncio.Protocol` around the
 `websockets` sans-I/O `ClientProtocol` (handshake, framing, ping/pong and close by the library; no task, no
 queue and no UTF-8 decoding per frame), and frames are not JSON-decoded: the type and timestamp are read
-from the fixed start of the text (`{"type":…,"timestamp":…`, the order `smartmine.live.frame` writes). With
+from the fixed start of the text (`{"type":…,"timestamp":…`, the order `smartmine.platform.live.frame`
+writes). With
 the `websockets` asyncio client instead, the harness alone added ~150 ms p50 at 1,000 clients.
 """
 

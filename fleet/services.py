@@ -32,8 +32,8 @@ from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, WasteDump
 from fleet.sim import layout, set_operator_status
 from fleet.sim.schema import SENSORS
 from fleet.sim.state import SiteState, node_name
-from smartmine import audit
-from smartmine.models import AuditAction
+from smartmine.platform import audit
+from smartmine.platform.models import AuditAction
 
 #: sim_state list holding each equipment model's engine state, and the status it returns to service in.
 _STATUS_TARGETS: dict[str, tuple[str, str]] = {

@@ -26,7 +26,7 @@ from fleet.readings import ingest_readings
 from fleet.sim import SiteState, set_operator_status, step
 from fleet.sim.schema import CrusherStatus, LoaderStatus, TruckStatus
 from plants.models import Crusher
-from smartmine import live, metrics
+from smartmine.platform import live, metrics
 from stockpiles.models import Stockpile
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 MAX_CATCH_UP_S = 300.0
 #: A tick earlier than this share of the interval after the previous one is a duplicate firing.
 MIN_INTERVAL_SHARE = 0.5
+#: Engine kinds whose readings a tick produces (each names its stream in live.EQUIPMENT_STREAMS).
+TICK_READING_KINDS = ("truck", "crusher", "stockpile")
 BACK_IN_SERVICE = {"truck": TruckStatus.WAITING, "loader": LoaderStatus.IDLE, "crusher": CrusherStatus.IDLE}
 
 
@@ -171,7 +173,7 @@ def save_steps(
 ) -> dict[str, int]:
     """Write several steps at once (the headless `simulate` batches them), ending at `state`."""
     readings = 0
-    for kind in ("truck", "crusher", "stockpile"):
+    for kind in TICK_READING_KINDS:
         rows = [
             {**row, "equipment_id": row["id"], "ts": dt.datetime.fromtimestamp(record.clock_s, dt.UTC)}
             for record in records
@@ -308,18 +310,16 @@ def publish_tick_safely(site_id: int, result) -> float:
 
 
 def publish_tick(site_id: int, result) -> None:
-    """After commit: the changed units in the same shape as the REST lists, one message per stream."""
-    from fleet import selectors
-    from plants.selectors import crusher_rows
-    from stockpiles.selectors import stockpile_rows
+    """After commit: the changed units in the same shape as the REST lists, one message per stream.
 
+    Each stream's rows come from the app that owns its equipment (smartmine.platform.live.register_stream).
+    """
     changed: dict[str, set[int]] = defaultdict(set)
     for kind, rows in result.readings.items():
         changed[kind].update(row["id"] for row in rows)
     updates = {
-        "truck_update": selectors.truck_rows(site_id=site_id, ids=changed["truck"])
-        + selectors.loader_rows(site_id=site_id),
-        "crusher_update": crusher_rows(site_id=site_id, ids=changed["crusher"]),
-        "stockpile_update": stockpile_rows(site_id=site_id, ids=changed["stockpile"]),
+        live.STREAM_TYPES[stream]: live.stream_rows(stream, site_id, ids=changed[kind])
+        for kind, stream in live.EQUIPMENT_STREAMS.items()
+        if kind in TICK_READING_KINDS
     }
     live.publish(site_id, updates)

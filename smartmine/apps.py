@@ -1,13 +1,15 @@
 from django.apps import AppConfig
 
 
-class SmartMineConfig(AppConfig):
-    """The project package as an app: it owns the platform commands, templates and the Celery wiring."""
+class WiringConfig(AppConfig):
+    """The roof as an app: the `runsystem` command, the dashboard's templates and static files, Celery.
+
+    It has no models; "smartmine" is the platform's label (smartmine.platform.apps).
+    """
 
     name = "smartmine"
-    verbose_name = "SmartMine platform"
+    label = "wiring"
+    verbose_name = "SmartMine wiring"
 
     def ready(self) -> None:
-        from smartmine import celery, logs, metrics  # noqa: F401 - registers the Celery app and its log signals
-
-        metrics.connect_celery_signals()
+        from smartmine import celery  # noqa: F401 - registers the Celery app

@@ -1,7 +1,8 @@
 """The one live consumer: subscriptions, snapshots, per-tick deltas, errors, flood and slow-client control.
 
 Served at ws://WEBSOCKET_HOST:WEBSOCKET_PORT/ (the original client's address) and at /ws/live/ on the API
-port. The protocol is documented in docs/live.md; the group vocabulary and publishing live in smartmine.live.
+port. The protocol is documented in docs/live.md; the group vocabulary and publishing live in
+smartmine.platform.live.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from smartmine import live, metrics, snapshots
+from smartmine import snapshots
+from smartmine.platform import live, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +225,7 @@ def _resolve_all(subscriptions: list[live.Subscription]) -> list[live.Subscripti
     for subscription in subscriptions:
         site_id = subscription.site_id
         if subscription.equipment_id is not None:
-            site_id = snapshots.equipment_site(subscription.equipment_kind, subscription.equipment_id)
+            site_id = live.equipment_site(subscription.equipment_kind, subscription.equipment_id)
             if site_id is None:
                 raise live.GroupError(
                     f"unknown group {subscription.name!r}: no such {subscription.equipment_kind}"

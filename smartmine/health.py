@@ -17,7 +17,7 @@ import redis
 from django.conf import settings
 from django.db import connections
 
-from smartmine import metrics
+from smartmine.platform import metrics
 
 OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
 

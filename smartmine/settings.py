@@ -1,7 +1,7 @@
 """The one settings module. Every value that differs between machines comes from smartmine.config."""
 
 from smartmine.config import BASE_DIR, VAR_DIR, load_config_or_exit  # noqa: F401 - BASE_DIR for Django tools
-from smartmine.logs import logging_config
+from smartmine.platform.logs import logging_config
 
 CONFIG = load_config_or_exit()
 
@@ -25,17 +25,19 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "django_celery_beat",
-    "smartmine",
+    # The floor, the domain apps from the bottom up (the order their ready() hooks register in), the roof.
+    "smartmine.platform",
     "fleet",
-    "plants",
     "stockpiles",
+    "plants",
     "analytics",
+    "smartmine",
 ]
 
 MIDDLEWARE = [
-    "smartmine.api.ReturnDatabaseConnectionMiddleware",
-    "smartmine.logs.RequestIdMiddleware",
-    "smartmine.metrics.RequestMetricsMiddleware",
+    "smartmine.platform.api.errors.ReturnDatabaseConnectionMiddleware",
+    "smartmine.platform.logs.RequestIdMiddleware",
+    "smartmine.platform.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -46,7 +48,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into a clear refusal
-    "smartmine.api.DatabaseUnavailableMiddleware",
+    "smartmine.platform.api.errors.DatabaseUnavailableMiddleware",
 ]
 
 # Login brute-force protection: 5 failures for one username from one address lock it for 15 minutes.
@@ -80,7 +82,8 @@ TEMPLATES = [
 # A psycopg pool per process (DATABASE_POOL_SIZE connections, 0 = one connection per request). Under ASGI
 # every request runs its sync code in a thread of its own, so per-thread persistent connections (CONN_MAX_AGE)
 # pile up to PostgreSQL's limit; the pool bounds them instead, and a request that waits longer than
-# DATABASE_POOL_TIMEOUT for a connection is answered 503 (smartmine.api.DatabaseUnavailableMiddleware).
+# DATABASE_POOL_TIMEOUT for a connection is answered 503
+# (smartmine.platform.api.errors.DatabaseUnavailableMiddleware).
 # Connections are checked before reuse (CONN_HEALTH_CHECKS), so a restarted PostgreSQL costs no errors.
 # Celery's prefork workers close the pool after each task (Celery's Django fixup): one connection per task.
 _DATABASE_POOL = (
@@ -140,13 +143,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["smartmine.api.RolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["smartmine.platform.api.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["drf_orjson_renderer.parsers.ORJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "smartmine.api_views.SchemaWithErrors",
+    "DEFAULT_SCHEMA_CLASS": "smartmine.platform.api.schema.SchemaWithErrors",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "smartmine.api.RowPagination",
-    "EXCEPTION_HANDLER": "smartmine.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "smartmine.platform.api.pagination.RowPagination",
+    "EXCEPTION_HANDLER": "smartmine.platform.api.errors.exception_handler",
     # Only writes that can be hammered are throttled (views opt in with throttle_scope); reads stay free.
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
@@ -170,7 +173,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "smartmine.api_views.strip_trailing_slashes",
+        "smartmine.platform.api.schema.strip_trailing_slashes",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TruckStatusEnum": "fleet.choices.TruckStatus",

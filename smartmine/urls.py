@@ -8,7 +8,6 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from smartmine import views
-from smartmine.api_views import TokenView
 
 admin.site.site_header = "SmartMine control room"
 admin.site.site_title = "SmartMine"
@@ -21,7 +20,7 @@ urlpatterns = [
     re_path(r"^metrics/?$", views.metrics_view, name="metrics"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    re_path(r"^api/auth/token/?$", TokenView.as_view(), name="token"),
+    re_path(r"^api/auth/token/?$", views.TokenView.as_view(), name="token"),
     re_path(r"^api/", include("fleet.api.urls")),
     re_path(r"^api/", include("plants.api.urls")),
     re_path(r"^api/", include("stockpiles.api.urls")),
@@ -31,7 +30,7 @@ urlpatterns = [
 ]
 
 #: JSON errors under /api/, Django's HTML pages elsewhere.
-handler400 = "smartmine.api.bad_request"
-handler403 = "smartmine.api.permission_denied"
-handler404 = "smartmine.api.page_not_found"
-handler500 = "smartmine.api.server_error"
+handler400 = "smartmine.platform.api.errors.bad_request"
+handler403 = "smartmine.platform.api.errors.permission_denied"
+handler404 = "smartmine.platform.api.errors.page_not_found"
+handler500 = "smartmine.platform.api.errors.server_error"

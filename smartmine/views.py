@@ -10,13 +10,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 import smartmine
-from smartmine import health, metrics
+from smartmine import health
+from smartmine.platform import metrics
+from smartmine.platform.api.permissions import ScopedThrottle
 
 
 def _section(name: str, **fields: serializers.Field) -> serializers.Serializer:
@@ -163,3 +168,22 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             status=403,
         )  # fmt: skip
     return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+class TokenView(ObtainAuthToken):
+    """POST /api/auth/token: a token for a username and password, throttled against password guessing."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "auth"
+    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+    @extend_schema(
+        summary="Get an API token",
+        description="The token goes in `Authorization: Token <key>`. Throttled (10 a minute per client).",
+        request=AuthTokenSerializer,
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        auth=[],
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)

@@ -6,3 +6,10 @@ class StockpilesConfig(AppConfig):
 
     name = "stockpiles"
     verbose_name = "Stockpiles"
+
+    def ready(self) -> None:
+        from smartmine.platform import live
+        from stockpiles import selectors
+
+        live.register_stream("stockpiles", selectors.stockpile_rows)
+        live.register_equipment("stockpile", selectors.stockpile_site)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from fleet.sim.schema import SENSORS
-from smartmine import audit
-from smartmine.models import AuditAction
+from smartmine.platform import audit
+from smartmine.platform.models import AuditAction
 from stockpiles.models import Stockpile
 
 #: The highest reclaim set point accepted: the fastest discharge a stockpile reading may report.

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from analytics.api import views
-from smartmine.api_views import OptionalSlashRouter
+from smartmine.platform.api.viewsets import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("alerts", views.AlertViewSet, basename="alert")

@@ -19,10 +19,10 @@ from analytics.api import serializers as shapes
 from analytics.models import Alert, ModelVersion, Prediction, Recommendation
 from fleet.choices import ACKNOWLEDGE_ALERT, RETRAIN_MODELS
 from fleet.models import Site
-from smartmine import audit
-from smartmine.api import RowPagination
-from smartmine.api_views import error_response
-from smartmine.models import AuditAction
+from smartmine.platform import audit
+from smartmine.platform.api.pagination import RowPagination
+from smartmine.platform.api.schema import error_response
+from smartmine.platform.models import AuditAction
 
 #: Accept and dismiss recommendations (granted to Operators and Engineers by analytics/migrations/0006).
 DECIDE_RECOMMENDATION = "analytics.decide_recommendation"

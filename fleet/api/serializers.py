@@ -14,7 +14,7 @@ from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.selectors import LOADER_ROW_FIELDS, TRUCK_ROW_FIELDS
 from fleet.sim.schema import SENSORS, STATUSES
 from fleet.telemetry import MAX_BATCH
-from smartmine.api_views import row_serializer
+from smartmine.platform.api.schema import row_serializer
 
 TruckRowSerializer = row_serializer(
     "TruckRow",

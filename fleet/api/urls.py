@@ -3,7 +3,7 @@
 from django.urls import re_path
 
 from fleet.api import views
-from smartmine.api_views import OptionalSlashRouter
+from smartmine.platform.api.viewsets import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("sites", views.SiteViewSet, basename="site")

@@ -27,10 +27,12 @@ from fleet.choices import CHANGE_EQUIPMENT_STATUS, CONTROL_SIMULATION, INGEST_TE
 from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.selectors import loader_rows, truck_rows
 from fleet.telemetry import MAX_BATCH
-from smartmine.api import Conflict, PayloadTooLarge, ScopedThrottle
-from smartmine.api_views import RowsViewSet, error_response
+from smartmine.platform.api.errors import Conflict, PayloadTooLarge
+from smartmine.platform.api.permissions import ScopedThrottle
 
 # --- Shared by every equipment kind with a history (trucks here, crushers and stockpiles in their apps)
+from smartmine.platform.api.schema import error_response
+from smartmine.platform.api.viewsets import RowsViewSet
 
 
 class ReadingCursor(CursorPagination):

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from plants.models import Crusher
 from plants.selectors import CRUSHER_ROW_FIELDS
-from smartmine.api_views import row_serializer
+from smartmine.platform.api.schema import row_serializer
 
 CrusherRowSerializer = row_serializer(
     "CrusherRow",

@@ -1,5 +1,5 @@
 from plants.api import views
-from smartmine.api_views import OptionalSlashRouter
+from smartmine.platform.api.viewsets import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("crushers", views.CrusherViewSet, basename="crusher")

@@ -8,7 +8,7 @@ from plants.api.filters import CrusherFilterSet
 from plants.api.serializers import CrusherRowSerializer
 from plants.models import Crusher
 from plants.selectors import crusher_rows
-from smartmine.api_views import RowsViewSet
+from smartmine.platform.api.viewsets import RowsViewSet
 
 
 @extend_schema_view(

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from smartmine.api_views import row_serializer
+from smartmine.platform.api.schema import row_serializer
 from stockpiles.models import Stockpile
 from stockpiles.selectors import STOCKPILE_ROW_FIELDS
 from stockpiles.services import MAX_RECLAIM_RATE_TPH

@@ -1,4 +1,4 @@
-from smartmine.api_views import OptionalSlashRouter
+from smartmine.platform.api.viewsets import OptionalSlashRouter
 from stockpiles.api import views
 
 router = OptionalSlashRouter()

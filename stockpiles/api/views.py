@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fleet.api.views import HistoryMixin, history_schema
-from smartmine.api_views import RowsViewSet
+from smartmine.platform.api.viewsets import RowsViewSet
 from stockpiles import services
 from stockpiles.api.filters import StockpileFilterSet
 from stockpiles.api.serializers import StockpileRowSerializer, StockpileUpdateSerializer

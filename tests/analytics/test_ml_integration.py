@@ -18,7 +18,7 @@ from analytics.ml.pipeline import prepare
 from analytics.models import Alert, Anomaly, ModelVersion, Prediction
 from fleet import services as fleet_services
 from fleet.models import Site, Truck
-from smartmine import live
+from smartmine.platform import live
 from tests.apiclients import assert_error, role_client
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +187,7 @@ def test_the_retrain_command_trains_records_and_promotes_no_worse_models(site, m
     assert set(second.promotion) >= {"promote", "candidate", "active", "by_metric"}
     assert second.promotion["active"] is not None  # both results recorded, on the same validation rows
     assert ModelVersion.objects.filter(kind="anomaly_crusher", active=True).count() == 1
-    from smartmine.models import AuditEntry
+    from smartmine.platform.models import AuditEntry
 
     assert AuditEntry.objects.filter(action="retrain").count() == 3  # one per version trained
 
@@ -259,7 +259,7 @@ def test_engineers_queue_a_retrain_and_operators_may_not(monkeypatch, django_cap
 
 
 def test_metrics_show_the_age_and_validation_of_active_models(tiny_truck_model):
-    from smartmine import metrics
+    from smartmine.platform import metrics
 
     register(tiny_truck_model, "failure_truck", roc_auc=0.81)
     text = metrics.exposition().decode()

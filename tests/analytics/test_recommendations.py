@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from analytics import recommendations, services
 from analytics.models import Prediction, Recommendation
-from smartmine import snapshots
-from smartmine.models import AuditEntry
+from smartmine.platform import live
+from smartmine.platform.models import AuditEntry
 from tests.apiclients import assert_error, role_client
 from tests.factories import SiteFactory, UserFactory
 
@@ -121,7 +121,7 @@ def test_the_ai_stream_snapshot_lists_open_recommendations_most_urgent_first():
     site = SiteFactory()
     low, _ = raise_advice(site, subject="truck:1", priority="low")
     high, _ = raise_advice(site, subject="truck:2", priority="high")
-    assert [item["id"] for item in snapshots.stream_rows("ai", site.pk)] == [high.pk, low.pk]
+    assert [item["id"] for item in live.stream_rows("ai", site.pk)] == [high.pk, low.pk]
 
 
 def test_admin_actions_accept_through_the_service(admin_client):

@@ -6,7 +6,7 @@ from django.test import override_settings
 from analytics import scenario_tasks
 from analytics.scenario_models import Scenario
 from fleet import services
-from smartmine.models import AuditEntry
+from smartmine.platform.models import AuditEntry
 from tests.apiclients import assert_error, role_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.analytics.scenario_urls")]

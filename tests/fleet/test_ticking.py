@@ -14,7 +14,7 @@ from django.utils import timezone
 from fleet import readings, services, ticking
 from fleet.models import FaultLabel, SimEvent, Site, Truck, TruckReading
 from plants.models import CrusherReading
-from smartmine import live
+from smartmine.platform import live
 from stockpiles.models import StockpileReading
 
 pytestmark = pytest.mark.django_db(transaction=True)

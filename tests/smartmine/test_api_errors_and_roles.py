@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.test import RequestFactory
 
-from smartmine import api
+from smartmine.platform.api import errors
 from tests.apiclients import assert_error, client_for, role_client
 from tests.factories import (
     AlertFactory,
@@ -124,11 +124,11 @@ def test_an_unknown_api_path_is_a_json_404_and_other_paths_stay_html(client):
 
 
 def test_a_server_error_under_api_is_json():
-    response = api.server_error(RequestFactory().get("/api/trucks"))
+    response = errors.server_error(RequestFactory().get("/api/trucks"))
 
     assert response.status_code == 500
     assert json.loads(response.content)["error"]["code"] == "server_error"
-    html = api.server_error(RequestFactory().get("/admin/"))
+    html = errors.server_error(RequestFactory().get("/admin/"))
     assert html["Content-Type"].startswith("text/html")
 
 

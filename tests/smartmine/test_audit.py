@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
 
-from smartmine import audit
-from smartmine.models import AuditAction, AuditEntry
+from smartmine.platform import audit
+from smartmine.platform.models import AuditAction, AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,9 @@ from rest_framework.authtoken.models import Token
 
 from fleet import services
 from fleet.models import MiningZone, Truck
-from smartmine import consumers, live
+from smartmine import consumers
 from smartmine.asgi import application
+from smartmine.platform import live
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

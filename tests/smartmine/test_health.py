@@ -16,8 +16,9 @@ import schemathesis
 from django.core.wsgi import get_wsgi_application
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from smartmine import health, metrics
+from smartmine import health
 from smartmine.celery import app as celery_app
+from smartmine.platform import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,8 @@ from bench.bench_ws import start_daphne as start_bench_daphne
 from bench.common import connection_url
 from bench.ws_settings import channel_layers
 from fleet import services
-from smartmine import live
 from smartmine.devservices import free_port
+from smartmine.platform import live
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from smartmine.logs import JsonFormatter, KeyValueFormatter, request_id_var, task_id_var
+from smartmine.platform.logs import JsonFormatter, KeyValueFormatter, request_id_var, task_id_var
 
 
 def _record(message="tick done", **extra):

@@ -19,8 +19,9 @@ from fleet import services
 from fleet.models import TruckReading
 from fleet.tasks import tick_site_task
 from plants.models import CrusherReading
-from smartmine import health, live, metrics
+from smartmine import health
 from smartmine.asgi import application
+from smartmine.platform import live, metrics
 from stockpiles.models import StockpileReading
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +181,7 @@ async def test_the_summary_counts_websocket_connections_and_messages(site, setti
 def test_the_summary_adds_up_every_process_when_metrics_are_multiprocess(tmp_path):
     def run(code: str) -> str:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-        command = [sys.executable, "-c", f"from smartmine import metrics\n{code}"]
+        command = [sys.executable, "-c", f"from smartmine.platform import metrics\n{code}"]
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
 
     for applied, status in ((2, "200"), (3, "503")):

@@ -27,7 +27,7 @@ from analytics.models import Recommendation
 from analytics.scenario_models import Scenario
 from fleet.choices import ENGINEERS_GROUP, GATEWAYS_GROUP, OPERATORS_GROUP
 from smartmine.asgi import application
-from smartmine.models import AuditEntry
+from smartmine.platform.models import AuditEntry
 from tests.apiclients import ROLES as API_ROLES
 from tests.factories import (
     AlertFactory,

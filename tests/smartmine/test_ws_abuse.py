@@ -23,8 +23,9 @@ from channels.testing import WebsocketCommunicator
 from bench.bench_ws import private_redis
 from bench.ws_settings import channel_layers
 from fleet import services
-from smartmine import consumers, live
+from smartmine import consumers
 from smartmine.asgi import application
+from smartmine.platform import live
 from tests.processes import celery_client, running_system
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,9 +1,8 @@
-"""What every REST endpoint shares: the one error shape, roles, pagination and throttles.
+"""The one error shape of the API and the handlers that give it to every failure.
 
-Each domain app has its own `api/` package (serializers, filters, views, urls); this module holds only what
-they have in common, so a rule (who may write, what an error looks like) is written once. REST_FRAMEWORK
-settings name classes here that DRF loads while defining APIView, so this module must not import DRF's views
-(smartmine.api_views holds the shared view and schema machinery).
+{"error": {"code", "message", "details": {field: [messages]}}} for DRF views, Django's own 400/403/404/500
+pages under /api/, and a database that cannot serve (503 with Retry-After). REST_FRAMEWORK settings name
+the exception handler here; DRF's views are imported lazily (settings import this module).
 """
 
 from __future__ import annotations
@@ -13,18 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django import db
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
-from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.permissions import SAFE_METHODS, BasePermission
-from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 # --- The one error shape: {"error": {"code", "message", "details": {field: [messages]}}}
 
@@ -192,41 +186,3 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
-
-
-# --- Roles
-
-
-class RolePermission(BasePermission):
-    """Reads for any signed-in user (and anonymous ones in the demo, API_ALLOW_ANONYMOUS_READ); each write
-    names the permission(s) it needs in the view's `action_permissions` (by viewset action, or by method on
-    a plain APIView). A write that names none is refused: fail closed, never an accidental open door."""
-
-    def has_permission(self, request: Request, view) -> bool:
-        user = request.user
-        if request.method in SAFE_METHODS:
-            return bool(user and user.is_authenticated) or settings.API_ALLOW_ANONYMOUS_READ
-        if not (user and user.is_authenticated):
-            return False
-        method = request.method.lower()
-        action = getattr(view, "action", None) if hasattr(view, "action_map") else method
-        if action is None or not hasattr(view, action):
-            return True  # no handler: let DRF answer 405 rather than a misleading 403
-        needed = getattr(view, "action_permissions", {}).get(action)
-        if needed is None:
-            return False
-        return user.has_perms((needed,) if isinstance(needed, str) else needed)
-
-
-# --- Pagination and throttles
-
-
-class RowPagination(LimitOffsetPagination):
-    """Current-state lists: a whole mid-size fleet fits one page, so a dashboard usually makes one call."""
-
-    default_limit = 1000
-    max_limit = 5000
-
-
-class ScopedThrottle(ScopedRateThrottle):
-    """Rates per scope from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], counted in the cache."""

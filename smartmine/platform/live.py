@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,42 @@ EQUIPMENT_STREAMS: dict[str, str] = {
     "stockpile": "stockpiles",
 }
 SERVER_TYPES = (*STREAM_TYPES.values(), *EXTRA_TYPES, "snapshot", "subscribed", "error", "pong")
+
+# --- What each app serves on the streams: registered by the app that owns the data, in its ready()
+
+#: rows(site_id=, ids=) -> a stream's current items of one site (every item, or only the units in `ids`).
+StreamRows = Callable[..., list[dict[str, Any]]]
+_STREAM_ROWS: dict[str, StreamRows] = {}
+#: equipment kind of a per-equipment group -> the site a unit of that kind belongs to (None: no such unit).
+_EQUIPMENT_SITES: dict[str, Callable[[int], int | None]] = {}
+
+
+def register_stream(stream: str, rows: StreamRows) -> None:
+    """Declare who builds a stream's items: snapshots, overflow resyncs and the tick's updates all call it."""
+    if stream not in STREAM_TYPES:
+        raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_TYPES)}")
+    if _STREAM_ROWS.get(stream, rows) is not rows:
+        raise ValueError(f"stream {stream!r} is already served by {_STREAM_ROWS[stream].__qualname__}")
+    _STREAM_ROWS[stream] = rows
+
+
+def register_equipment(kind: str, site_of: Callable[[int], int | None]) -> None:
+    """Declare how a per-equipment group (`truck/5`) finds its unit's site."""
+    if kind not in EQUIPMENT_STREAMS:
+        raise ValueError(f"unknown equipment kind {kind!r}: one of {', '.join(EQUIPMENT_STREAMS)}")
+    _EQUIPMENT_SITES[kind] = site_of
+
+
+def stream_rows(stream: str, site_id: int, ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+    """Current items of one stream of one site (only the units in `ids` when given); [] if none serves it."""
+    rows = _STREAM_ROWS.get(stream)
+    return [] if rows is None else rows(site_id=site_id, ids=ids)
+
+
+def equipment_site(kind: str, equipment_id: int) -> int | None:
+    site_of = _EQUIPMENT_SITES.get(kind)
+    return None if site_of is None else site_of(equipment_id)
+
 
 _GROUP = re.compile(
     r"^(?:(?P<stream>[a-z]+)(?:@(?P<site>\d{1,12}))?(?:/zone/(?P<zone>\d{1,12}))?"
@@ -145,7 +182,7 @@ def publish(site_id: int, updates: dict[str, list[dict[str, Any]]]) -> int:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from smartmine import metrics
+    from smartmine.platform import metrics
 
     layer = get_channel_layer()
     failures = 0

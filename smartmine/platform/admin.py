@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from smartmine import audit
-from smartmine.models import AuditAction, AuditEntry
+from smartmine.platform import audit
+from smartmine.platform.models import AuditAction, AuditEntry
 
 
 @admin.register(AuditEntry)

@@ -1,22 +1,16 @@
-"""Shared view machinery: the OpenAPI schema class that documents every error answer, and the viewset for
-current-state rows (trucks, loaders, crushers, stockpiles)."""
+"""The OpenAPI side of the API: the error body every operation documents, the schema class that adds the
+error answers, and read-only serializers that describe rows built by selectors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from django.db.models import Model
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, viewsets
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
-from rest_framework.settings import api_settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import serializers
 
-from smartmine.api import RowPagination, ScopedThrottle, error_body
+from smartmine.platform.api.errors import error_body
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -106,39 +100,6 @@ def strip_trailing_slashes(result: dict, generator, request, public: bool) -> di
     return result
 
 
-# --- Current-state list/detail: the filterset narrows ids, the selector builds the rows
-
-
-class RowsViewSet(viewsets.GenericViewSet):
-    """List and detail of current-state rows, the same rows the live WebSocket sends.
-
-    The filterset and paginator work on a queryset of ids (one COUNT, one SELECT of ids); the selector then
-    builds exactly the live rows for those ids (one SELECT). Three queries whatever the number of rows.
-    """
-
-    lookup_value_regex = r"\d+"
-    pagination_class = RowPagination
-    #: The selector building rows for ids, e.g. fleet.selectors.truck_rows.
-    rows: Callable[..., list[dict]]
-
-    def rows_for(self, ids: Iterable[int]) -> list[dict]:
-        return type(self).rows(ids=list(ids))
-
-    def list(self, request: Request) -> Response:
-        ids = self.filter_queryset(self.get_queryset()).values_list("pk", flat=True)
-        page = self.paginate_queryset(ids)
-        return self.get_paginated_response(self.rows_for(page))
-
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(self.row(int(pk)))
-
-    def row(self, pk: int) -> dict:
-        rows = self.rows_for([pk])
-        if not rows:
-            raise exceptions.NotFound(f"No {self.get_queryset().model._meta.verbose_name} with id {pk}.")
-        return rows[0]
-
-
 # --- Documenting rows built with values(): a read-only serializer generated from the model's fields
 
 _ROW_FIELD_TYPES: dict[str, type[serializers.Field]] = {
@@ -177,31 +138,3 @@ def row_serializer(
             )
     attrs |= extra or {}
     return type(f"{name}Serializer", (serializers.Serializer,), attrs)
-
-
-class TokenView(ObtainAuthToken):
-    """POST /api/auth/token: a token for a username and password, throttled against password guessing."""
-
-    throttle_classes = [ScopedThrottle]
-    throttle_scope = "auth"
-    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
-
-    @extend_schema(
-        summary="Get an API token",
-        description="The token goes in `Authorization: Token <key>`. Throttled (10 a minute per client).",
-        request=AuthTokenSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
-        auth=[],
-    )
-    def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
-
-
-class OptionalSlashRouter(SimpleRouter):
-    """Routes that answer with and without a trailing slash (`/api/trucks` and `/api/trucks/`), so the
-    original clients work unchanged and no redirect ever turns a POST into a GET."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trailing_slash = "/?"

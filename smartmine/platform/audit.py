@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import models
 
-from smartmine.models import AuditAction, AuditEntry
+from smartmine.platform.models import AuditAction, AuditEntry
 
 
 def describe(obj: models.Model) -> str:
