@@ -1,78 +1,14 @@
-"""Reads over the reading history and the event log: equipment history for charts, and the SQL aggregates
-behind the KPIs (docs/kpis.md). Every query bounds `ts` with literal values so PostgreSQL prunes the daily
-partitions at plan time, and reads one equipment through the (equipment_id, ts) unique index."""
+"""The SQL aggregates behind the KPIs (docs/kpis.md), over the reading history and the event log. Every
+query bounds `ts` with literal values so PostgreSQL prunes the daily partitions at plan time."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from django.db import connection
-from django.db.models import QuerySet
 
 from analytics import kpis
-from fleet import readings
 from fleet.choices import TruckStatus
-
-# --- One equipment's history
-
-
-def raw_readings(
-    kind: str, equipment_id: int, *, start: dt.datetime, end: dt.datetime, fields: list[str]
-) -> QuerySet:
-    """Readings in [start, end) as dicts (ts, status, fields), oldest first: one index range scan."""
-    model = readings.history(kind).reading
-    return (
-        model.objects.filter(equipment_id=equipment_id, ts__gte=start, ts__lt=end)
-        .order_by("ts")
-        .values("ts", "status", *fields)
-    )
-
-
-def count_readings_up_to(
-    kind: str, equipment_id: int, *, start: dt.datetime, end: dt.datetime, limit: int
-) -> int:
-    """How many readings are in [start, end), counting no further than `limit`: a refused request costs at
-    most `limit` index entries, never a scan of the whole range."""
-    table = readings.history(kind).reading._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT count(*) FROM (SELECT 1 FROM "{table}" '
-            "WHERE equipment_id = %s AND ts >= %s AND ts < %s LIMIT %s) AS bounded",
-            [equipment_id, start, end, limit],
-        )
-        return cursor.fetchone()[0]
-
-
-#: Buckets start on whole intervals counted from this instant (midnight UTC), so 15m buckets start at :00,
-#: :15, ... whatever `from` the client asked for.
-BUCKET_ORIGIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-
-
-def reading_buckets(
-    kind: str,
-    equipment_id: int,
-    *,
-    start: dt.datetime,
-    end: dt.datetime,
-    interval: dt.timedelta,
-    fields: list[str],
-) -> list[dict]:
-    """Readings in [start, end) aggregated by PostgreSQL into buckets of `interval` (date_bin): for each
-    bucket its start, the number of readings and avg/min/max of each field. Empty buckets are left out."""
-    table = readings.history(kind).reading._meta.db_table
-    aggregates = ", ".join(
-        f'avg("{name}") AS "{name}_avg", min("{name}") AS "{name}_min", max("{name}") AS "{name}_max"'
-        for name in fields
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT date_bin(%s, ts, %s) AS bucket, count(*) AS samples{', ' if fields else ''}{aggregates} "
-            f'FROM "{table}" WHERE equipment_id = %s AND ts >= %s AND ts < %s GROUP BY 1 ORDER BY 1',
-            [interval, BUCKET_ORIGIN, equipment_id, start, end],
-        )
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
 
 # --- KPI aggregates (docs/kpis.md): one SQL statement each, combined by analytics.kpis
 

@@ -1,4 +1,6 @@
-"""Reads of fleet state shaped for screens and endpoints."""
+"""Reads of fleet state shaped for screens and endpoints, and of any equipment's reading history (the
+history machinery is fleet's): one index range scan of (equipment_id, ts) per read, partitions pruned by the
+literal time bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from django.db import connection, connections, models, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from fleet import readings
@@ -152,3 +154,64 @@ def loader_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None)
     if ids is not None:
         queryset = queryset.filter(id__in=list(ids))
     return [{"kind": "loader", **row} for row in queryset.values(*LOADER_ROW_FIELDS)]
+
+
+# --- One equipment's history
+
+
+def raw_readings(
+    kind: str, equipment_id: int, *, start: dt.datetime, end: dt.datetime, fields: list[str]
+) -> QuerySet:
+    """Readings in [start, end) as dicts (ts, status, fields), oldest first: one index range scan."""
+    model = readings.history(kind).reading
+    return (
+        model.objects.filter(equipment_id=equipment_id, ts__gte=start, ts__lt=end)
+        .order_by("ts")
+        .values("ts", "status", *fields)
+    )
+
+
+def count_readings_up_to(
+    kind: str, equipment_id: int, *, start: dt.datetime, end: dt.datetime, limit: int
+) -> int:
+    """How many readings are in [start, end), counting no further than `limit`: a refused request costs at
+    most `limit` index entries, never a scan of the whole range."""
+    table = readings.history(kind).reading._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT count(*) FROM (SELECT 1 FROM "{table}" '
+            "WHERE equipment_id = %s AND ts >= %s AND ts < %s LIMIT %s) AS bounded",
+            [equipment_id, start, end, limit],
+        )
+        return cursor.fetchone()[0]
+
+
+#: Buckets start on whole intervals counted from this instant (midnight UTC), so 15m buckets start at :00,
+#: :15, ... whatever `from` the client asked for.
+BUCKET_ORIGIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def reading_buckets(
+    kind: str,
+    equipment_id: int,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    interval: dt.timedelta,
+    fields: list[str],
+) -> list[dict]:
+    """Readings in [start, end) aggregated by PostgreSQL into buckets of `interval` (date_bin): for each
+    bucket its start, the number of readings and avg/min/max of each field. Empty buckets are left out."""
+    table = readings.history(kind).reading._meta.db_table
+    aggregates = ", ".join(
+        f'avg("{name}") AS "{name}_avg", min("{name}") AS "{name}_min", max("{name}") AS "{name}_max"'
+        for name in fields
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT date_bin(%s, ts, %s) AS bucket, count(*) AS samples{', ' if fields else ''}{aggregates} "
+            f'FROM "{table}" WHERE equipment_id = %s AND ts >= %s AND ts < %s GROUP BY 1 ORDER BY 1',
+            [interval, BUCKET_ORIGIN, equipment_id, start, end],
+        )
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

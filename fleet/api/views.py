@@ -20,12 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import selectors as history
-from fleet import services
+from fleet import selectors, services
 from fleet.api import filters, serializers
 from fleet.choices import CHANGE_EQUIPMENT_STATUS, CONTROL_SIMULATION, INGEST_TELEMETRY
 from fleet.models import Loader, MiningZone, Site, Truck
-from fleet.selectors import loader_rows, truck_rows
 from fleet.telemetry import MAX_BATCH
 from smartmine.platform.api.errors import Conflict, PayloadTooLarge
 from smartmine.platform.api.permissions import ScopedThrottle
@@ -95,13 +93,13 @@ class HistoryMixin:
             "interval": request.query_params.get("interval"),
         }
         if interval is not None:
-            results = history.reading_buckets(
+            results = selectors.reading_buckets(
                 self.history_kind, equipment.pk, start=start, end=end, interval=interval, fields=fields
             )
             return Response({**body, "results": results})
         if "cursor" not in request.query_params:  # later pages were checked when the first was asked for
             limit = serializers.RAW_POINTS_LIMIT
-            count = history.count_readings_up_to(
+            count = selectors.count_readings_up_to(
                 self.history_kind, equipment.pk, start=start, end=end, limit=limit + 1
             )
             if count > limit:
@@ -115,7 +113,9 @@ class HistoryMixin:
                     }
                 )
         paginator = ReadingCursor()
-        queryset = history.raw_readings(self.history_kind, equipment.pk, start=start, end=end, fields=fields)
+        queryset = selectors.raw_readings(
+            self.history_kind, equipment.pk, start=start, end=end, fields=fields
+        )
         page = paginator.paginate_queryset(queryset, request, view=self)
         return Response(
             {
@@ -235,7 +235,7 @@ class LoaderViewSet(StatusActionsMixin, RowsViewSet):
     queryset = Loader.objects.order_by("site_id", "name")
     serializer_class = serializers.LoaderRowSerializer
     filterset_class = filters.LoaderFilterSet
-    rows = staticmethod(loader_rows)
+    rows = staticmethod(selectors.loader_rows)
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,
         "return_to_service": CHANGE_EQUIPMENT_STATUS,
@@ -255,7 +255,7 @@ class TruckViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
     queryset = Truck.objects.order_by("site_id", "name")
     serializer_class = serializers.TruckRowSerializer
     filterset_class = filters.TruckFilterSet
-    rows = staticmethod(truck_rows)
+    rows = staticmethod(selectors.truck_rows)
     history_kind = "truck"
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,
