@@ -221,7 +221,7 @@ def run(quick: bool = False) -> dict:
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
-    from fleet import services
+    from fleet import seeding
     from fleet.choices import GATEWAYS_GROUP
     from fleet.models import Truck
 
@@ -232,9 +232,7 @@ def run(quick: bool = False) -> dict:
     rows = []
     with BenchDatabase():
         call_command("migrate", verbosity=0)
-        site = services.seed_site(
-            name="API bench", trucks=TRUCKS, loaders=50, crushers=20, stockpiles=50
-        ).site
+        site = seeding.seed_site(name="API bench", trucks=TRUCKS, loaders=50, crushers=20, stockpiles=50).site
         truck_ids = list(Truck.objects.filter(site=site).order_by("pk").values_list("pk", flat=True))
         end = dt.datetime.now(dt.UTC).replace(microsecond=0)
         rows.append(

@@ -103,7 +103,7 @@ def run(quick: bool = False) -> dict:
 
     from fleet.models import Truck
     from fleet.readings import history, ingest_readings
-    from fleet.services import seed_site
+    from fleet.seeding import seed_site
 
     batch = 50_000 if quick else 200_000
     repeats = 3 if quick else 5

@@ -52,14 +52,14 @@ def run(quick: bool = False) -> dict:
     setup_django()
     from django.core.management import call_command
 
-    from fleet import services
+    from fleet import seeding
 
     sizes = SIZES[:3] if quick else SIZES
     rows, curve = [], []
     with BenchDatabase():
         call_command("migrate", verbosity=0)
         for label, trucks, loaders, crushers, stockpiles in sizes:
-            site = services.seed_site(
+            site = seeding.seed_site(
                 name=label, trucks=trucks, loaders=loaders, crushers=crushers, stockpiles=stockpiles
             ).site
             ticks = 5 if trucks >= 4000 else (10 if quick else 30)

@@ -313,14 +313,14 @@ def run(quick: bool = False) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
-    from fleet import services
+    from fleet import seeding
 
     sizes, ticks = (QUICK_SIZES, QUICK_TICKS) if quick else (SIZES, TICKS)
     chosen = configured_layer()
     rows, curve = [], []
     with BenchDatabase(), private_redis() as (redis_url, _):
         call_command("migrate", verbosity=0)
-        site = services.seed_site(
+        site = seeding.seed_site(
             trucks=settings.MAX_TRUCKS, crushers=settings.MAX_CRUSHERS, stockpiles=settings.MAX_STOCKPILES
         ).site
         for clients in sizes:

@@ -724,14 +724,14 @@ def seed(trucks: int, interval_s: float) -> int:
     """Migrate, seed the soak site in bench_tick's proportions, give it its beat entry; returns its id."""
     from django.core.management import call_command
 
-    from fleet import services
+    from fleet import schedules, seeding
 
     call_command("migrate", verbosity=0)
-    site = services.seed_site(
+    site = seeding.seed_site(
         name=SOAK_SITE, trucks=trucks, loaders=max(1, trucks // 20), crushers=max(1, trucks // 50),
         stockpiles=max(1, trucks // 20),
     ).site  # fmt: skip
-    services.sync_tick_schedules(interval_s=interval_s)
+    schedules.sync_tick_schedules(interval_s=interval_s)
     return site.pk
 
 

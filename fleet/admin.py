@@ -1,8 +1,9 @@
 """The SmartMine control room (Django admin): fleet models, and shared pieces plants and stockpiles reuse.
 
-Admin code only shows things and calls services: every action goes through fleet.services or
-analytics.services. Reading tables are read-only and stay fast on tens of millions of rows: no full COUNT
-(the paginator asks the planner), and the date drill-down comes from the partition catalogue, not a scan.
+Admin code only shows things and calls services: every action goes through a service of the app that owns
+the data. Apps above fleet add panels to equipment pages through EQUIPMENT_INLINES. Reading tables are
+read-only and stay fast on tens of millions of rows: no full COUNT (the paginator asks the planner), and the
+date drill-down comes from the partition catalogue, not a scan.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import datetime as dt
 from functools import cached_property
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.paginator import Paginator
 from django.db import models
 from django.forms.models import BaseInlineFormSet
@@ -20,7 +21,6 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html
 
-from analytics.models import Alert
 from fleet import choices, readings, selectors, services
 from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, TruckReading, TruckRollup, WasteDump
 
@@ -44,36 +44,17 @@ class StatusBadgeMixin:
         return status_badge(obj.status, obj.get_status_display())
 
 
-# --- Equipment pages: open alerts and the latest readings, read-only
+# --- Equipment pages: panels other apps add, and the latest readings, read-only
+
+#: Inlines apps above fleet add to every equipment page, before the page's own (analytics: open alerts).
+EQUIPMENT_INLINES: list[type[InlineModelAdmin]] = []
 
 
-class OpenAlertsInline(GenericTabularInline):
-    model = Alert
-    ct_field, ct_fk_field = "equipment_type", "equipment_id"
-    verbose_name_plural = "open alerts"
-    fields = readonly_fields = [
-        "kind",
-        "severity",
-        "message",
-        "last_raised_at",
-        "repeat_count",
-        "acknowledged_by",
-    ]
-    extra = max_num = 0
-    can_delete = False
-    show_change_link = True
+class EquipmentPageMixin:
+    """Equipment pages show the panels other apps registered in EQUIPMENT_INLINES, then their own inlines."""
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(cleared_at__isnull=True).select_related("acknowledged_by")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    def get_inlines(self, request: HttpRequest, obj):
+        return [*EQUIPMENT_INLINES, *super().get_inlines(request, obj)]
 
 
 class LatestReadingsFormSet(BaseInlineFormSet):
@@ -127,7 +108,7 @@ def _kind_of(model: type[models.Model]) -> str:
 # --- Equipment admin: status actions through services
 
 
-class EquipmentAdmin(StatusBadgeMixin, admin.ModelAdmin):
+class EquipmentAdmin(EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
     """Trucks, loaders and crushers: send to maintenance / return to service."""
 
     actions = ["send_to_maintenance", "return_to_service"]
@@ -217,7 +198,6 @@ class LoaderAdmin(EquipmentAdmin):
     ]
     list_filter = ["site", "status", "zone", "model", "live"]
     list_select_related = ["site", "zone"]
-    inlines = [OpenAlertsInline]
 
 
 @admin.register(HaulRoad)
@@ -262,7 +242,7 @@ class TruckAdmin(EquipmentAdmin):
     list_filter = ["site", "status", "model", "assigned_loader__zone", "live"]
     list_select_related = ["site", "assigned_loader"]
     ordering = ["site", "name"]
-    inlines = [OpenAlertsInline, latest_readings_inline(TruckReading)]
+    inlines = [latest_readings_inline(TruckReading)]
 
 
 # --- History admin: read-only, fast on very large partitioned tables

@@ -14,7 +14,7 @@ from django.db import models
 from fleet.sim import schema
 
 
-def _text_choices(source: type[enum.StrEnum]) -> type[models.TextChoices]:
+def text_choices(source: type[enum.StrEnum]) -> type[models.TextChoices]:
     """A TextChoices with the members and values of `source`; labels read like "Queued at loader"."""
     members = [
         (member.name, (member.value, member.value.replace("_", " ").capitalize())) for member in source
@@ -22,27 +22,9 @@ def _text_choices(source: type[enum.StrEnum]) -> type[models.TextChoices]:
     return models.TextChoices(source.__name__, members)
 
 
-TruckStatus = _text_choices(schema.TruckStatus)
-LoaderStatus = _text_choices(schema.LoaderStatus)
-CrusherStatus = _text_choices(schema.CrusherStatus)
-StockpileStatus = _text_choices(schema.StockpileStatus)
-ZoneStatus = _text_choices(schema.ZoneStatus)
-MaterialKind = _text_choices(schema.MaterialKind)
-
-#: Status choices per reading kind, keyed like schema.STATUSES.
-STATUS_CHOICES: dict[str, type[models.TextChoices]] = {
-    "truck": TruckStatus,
-    "crusher": CrusherStatus,
-    "stockpile": StockpileStatus,
-}
-
-
-class EquipmentKind(models.TextChoices):
-    """Kinds of equipment that keep a reading history (schema.EQUIPMENT_KINDS)."""
-
-    TRUCK = "truck", "Truck"
-    CRUSHER = "crusher", "Crusher"
-    STOCKPILE = "stockpile", "Stockpile"
+TruckStatus = text_choices(schema.TruckStatus)
+LoaderStatus = text_choices(schema.LoaderStatus)
+ZoneStatus = text_choices(schema.ZoneStatus)
 
 
 class DispatchStrategy(models.TextChoices):
@@ -59,13 +41,6 @@ class ZoneMaterial(models.TextChoices):
 
     ORE = schema.MaterialKind.ORE.value, "Ore"
     WASTE = schema.MaterialKind.WASTE.value, "Waste"
-
-
-class CrusherType(models.TextChoices):
-    GYRATORY = "gyratory", "Gyratory"
-    JAW = "jaw", "Jaw"
-    CONE = "cone", "Cone"
-    IMPACT = "impact", "Impact"
 
 
 #: Badge colour per status value, shared by every admin list (values repeat across kinds on purpose).
@@ -94,7 +69,7 @@ STATUS_COLOURS: dict[str, str] = {
     "broken_down": "#c62828",
 }
 
-# --- Roles: group names are created by analytics/migrations/0002_roles.py.
+# --- Roles: group names are created by analytics/migrations/0003_roles.py.
 OPERATORS_GROUP = "Operators"
 ENGINEERS_GROUP = "Engineers"
 #: Equipment gateways: token users that post telemetry (created by fleet/migrations/0007_gateways.py).
@@ -105,6 +80,3 @@ ROLE_GROUPS = (OPERATORS_GROUP, ENGINEERS_GROUP)
 CHANGE_EQUIPMENT_STATUS = "fleet.change_equipment_status"
 CONTROL_SIMULATION = "fleet.control_simulation"
 INGEST_TELEMETRY = "fleet.ingest_telemetry"
-ACKNOWLEDGE_ALERT = "analytics.acknowledge_alert"
-RETRAIN_MODELS = "analytics.retrain_models"
-RUN_SCENARIOS = "analytics.run_scenarios"

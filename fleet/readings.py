@@ -15,16 +15,15 @@ import datetime as dt
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import psycopg
-from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 
+from fleet import units
 from fleet.sim.schema import SENSORS, STATUSES
 
 #: PostgreSQL stores timestamptz as microseconds since 2000-01-01 UTC (binary COPY format).
@@ -65,23 +64,30 @@ class History:
         return ["equipment_id", "ts", "status", *self.sensors]
 
 
-_MODELS = {
-    "truck": ("fleet.Truck", "fleet.TruckReading", "fleet.TruckRollup"),
-    "crusher": ("plants.Crusher", "plants.CrusherReading", "plants.CrusherRollup"),
-    "stockpile": ("stockpiles.Stockpile", "stockpiles.StockpileReading", "stockpiles.StockpileRollup"),
-}
+def history_kinds() -> list[str]:
+    """Kinds that keep a reading history, in the engine schema's order (truck, crusher, stockpile)."""
+    return [kind for kind in SENSORS if kind in _registered_histories()]
 
 
-@cache
+def _registered_histories() -> dict[str, History]:
+    return {
+        unit_kind.kind: History(unit_kind.kind, unit_kind.model, unit_kind.reading, unit_kind.rollup)
+        for unit_kind in units.all_kinds()
+        if unit_kind.reading is not None and unit_kind.rollup is not None
+    }
+
+
 def history(kind: str) -> History:
     """The History of `kind` ("truck", "crusher" or "stockpile"); ValueError for anything else."""
-    if kind not in _MODELS:
-        raise ValueError(f"unknown equipment kind {kind!r}: expected one of {', '.join(_MODELS)}")
-    return History(kind, *(apps.get_model(label) for label in _MODELS[kind]))
+    registered = _registered_histories()
+    if kind not in registered:
+        known = ", ".join(history_kinds())
+        raise ValueError(f"unknown equipment kind {kind!r}: expected one of {known}")
+    return registered[kind]
 
 
 def histories() -> list[History]:
-    return [history(kind) for kind in _MODELS]
+    return [history(kind) for kind in history_kinds()]
 
 
 # --- Partitions

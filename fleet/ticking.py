@@ -20,14 +20,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet import dispatch
+from fleet import dispatch, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.readings import ingest_readings
 from fleet.sim import SiteState, set_operator_status, step
-from fleet.sim.schema import CrusherStatus, LoaderStatus, TruckStatus
-from plants.models import Crusher
 from smartmine.platform import live, metrics
-from stockpiles.models import Stockpile
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +36,6 @@ MAX_CATCH_UP_S = 300.0
 MIN_INTERVAL_SHARE = 0.5
 #: Engine kinds whose readings a tick produces (each names its stream in live.EQUIPMENT_STREAMS).
 TICK_READING_KINDS = ("truck", "crusher", "stockpile")
-BACK_IN_SERVICE = {"truck": TruckStatus.WAITING, "loader": LoaderStatus.IDLE, "crusher": CrusherStatus.IDLE}
 
 
 @dataclass
@@ -57,26 +53,23 @@ class TickOutcome:
 def load_state(site: Site) -> SiteState:
     """The engine state stored with the site, with what operators and telemetry changed since applied."""
     state = SiteState.from_dict(site.sim_state)
-    for kind, model, units in (
-        ("truck", Truck, state.trucks),
-        ("loader", Loader, state.loaders),
-        ("crusher", Crusher, state.crushers),
-    ):
-        by_id = {unit.id: unit for unit in units}
-        for row in model.objects.filter(site=site).values("id", "status", "live"):
+    for unit_kind in units.all_kinds():
+        by_id = {unit.id: unit for unit in getattr(state, unit_kind.units)}
+        status = ("status",) if unit_kind.in_service else ()
+        columns = ("id", "live", *status, *unit_kind.setpoints)
+        for row in unit_kind.model.objects.filter(site=site).values(*columns):
             unit = by_id.get(row["id"])
             if unit is None:
                 continue  # added after seeding: not part of the simulation
             unit.live = row["live"]
+            for name in unit_kind.setpoints:
+                setattr(unit, name, row[name])
+            if not status:
+                continue
             if row["status"] == "maintenance" and unit.status != "maintenance":
-                set_operator_status(state, kind, unit.id, "maintenance")
+                set_operator_status(state, unit_kind.kind, unit.id, "maintenance")
             elif unit.status == "maintenance" and row["status"] != "maintenance":
-                set_operator_status(state, kind, unit.id, BACK_IN_SERVICE[kind])
-    piles = {pile.id: pile for pile in state.stockpiles}
-    for row in Stockpile.objects.filter(site=site).values("id", "live", "reclaim_rate_tph"):
-        pile = piles.get(row["id"])
-        if pile is not None:
-            pile.live, pile.reclaim_rate_tph = row["live"], row["reclaim_rate_tph"]
+                set_operator_status(state, unit_kind.kind, unit.id, unit_kind.in_service)
     return state
 
 
@@ -128,7 +121,7 @@ def scheduled_interval_s(site_id: int) -> float | None:
     """The interval of the site's beat entry (operators may retime it in admin), None without one."""
     from django_celery_beat.models import PeriodicTask
 
-    from fleet.services import TICK_TASK
+    from fleet.schedules import TICK_TASK
 
     task = PeriodicTask.objects.filter(task=TICK_TASK, args=f"[{site_id}]").select_related("interval").first()
     if task is None or task.interval is None:

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from fleet.admin import EquipmentAdmin, OpenAlertsInline, latest_readings_inline, reading_admin, rollup_admin
+from fleet.admin import EquipmentAdmin, latest_readings_inline, reading_admin, rollup_admin
 from plants.models import Crusher, CrusherReading, CrusherRollup
 
 
@@ -24,7 +24,7 @@ class CrusherAdmin(EquipmentAdmin):
     ]
     list_filter = ["site", "status", "crusher_type", "model", "live"]
     list_select_related = ["site", "stockpile"]
-    inlines = [OpenAlertsInline, latest_readings_inline(CrusherReading)]
+    inlines = [latest_readings_inline(CrusherReading)]
 
 
 admin.site.register(CrusherReading, reading_admin(CrusherReading))

@@ -8,8 +8,27 @@ class PlantsConfig(AppConfig):
     verbose_name = "Plants"
 
     def ready(self) -> None:
-        from plants import selectors
+        from fleet import units
+        from fleet.sim.schema import SENSORS
+        from plants import selectors, services
+        from plants.choices import CrusherStatus
+        from plants.models import Crusher, CrusherReading, CrusherRollup
         from smartmine.platform import live
 
+        units.register(
+            units.UnitKind(
+                "crusher",
+                Crusher,
+                "crushers",
+                reading=CrusherReading,
+                rollup=CrusherRollup,
+                in_service=CrusherStatus.IDLE,
+                placeholder={
+                    "model": "imported",
+                    "rated_capacity_tph": SENSORS["crusher"]["throughput_tph"].maximum,
+                },
+                seed=services.seed_crushers,
+            )
+        )
         live.register_stream("crushers", selectors.crusher_rows)
         live.register_equipment("crusher", selectors.crusher_site)

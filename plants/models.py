@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from fleet.choices import CrusherStatus, CrusherType
 from fleet.models import (
     ROLLUP_SUFFIXES,
     Reading,
@@ -17,6 +16,7 @@ from fleet.models import (
     time_brin,
     unique_name_per_site,
 )
+from plants.choices import CrusherStatus, CrusherType
 
 
 class Crusher(sensor_columns("crusher", default=0.0), SiteObject):

@@ -11,7 +11,9 @@ ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 
 INSTALLED_APPS = [
     "daphne",  # before staticfiles: `runserver` serves ASGI too
-    "django.contrib.admin",
+    # Admin modules are discovered by the wiring's ready() (smartmine.apps), after every app has registered
+    # its equipment kinds and streams: admin pages are built from those registries.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "axes",  # locks out repeated failed logins (admin, API token)
     "django.contrib.contenttypes",
@@ -178,8 +180,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TruckStatusEnum": "fleet.choices.TruckStatus",
         "LoaderStatusEnum": "fleet.choices.LoaderStatus",
-        "CrusherStatusEnum": "fleet.choices.CrusherStatus",
-        "StockpileStatusEnum": "fleet.choices.StockpileStatus",
+        "CrusherStatusEnum": "plants.choices.CrusherStatus",
+        "StockpileStatusEnum": "stockpiles.choices.StockpileStatus",
         "ZoneStatusEnum": "fleet.choices.ZoneStatus",
     },
 }

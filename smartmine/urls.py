@@ -24,8 +24,7 @@ urlpatterns = [
     re_path(r"^api/", include("fleet.api.urls")),
     re_path(r"^api/", include("plants.api.urls")),
     re_path(r"^api/", include("stockpiles.api.urls")),
-    re_path(r"^api/", include("analytics.api.urls")),
-    re_path(r"^api/", include("analytics.scenario_urls")),
+    re_path(r"^api/", include("analytics.urls")),
     path("", include("smartmine.dashboard.urls")),  # the live dashboard at /, last
 ]
 

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from fleet.admin import (
-    OpenAlertsInline,
+    EquipmentPageMixin,
     StatusBadgeMixin,
     latest_readings_inline,
     reading_admin,
@@ -21,7 +21,7 @@ class MaterialAdmin(admin.ModelAdmin):
 
 
 @admin.register(Stockpile)
-class StockpileAdmin(StatusBadgeMixin, admin.ModelAdmin):
+class StockpileAdmin(EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "site",
@@ -39,7 +39,7 @@ class StockpileAdmin(StatusBadgeMixin, admin.ModelAdmin):
     list_filter = ["site", "status", "material", "live"]
     list_select_related = ["site", "material"]
     search_fields = ["name"]
-    inlines = [OpenAlertsInline, latest_readings_inline(StockpileReading)]
+    inlines = [latest_readings_inline(StockpileReading)]
 
 
 admin.site.register(StockpileReading, reading_admin(StockpileReading))

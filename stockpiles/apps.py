@@ -8,8 +8,24 @@ class StockpilesConfig(AppConfig):
     verbose_name = "Stockpiles"
 
     def ready(self) -> None:
+        from fleet import units
+        from fleet.sim.schema import SENSORS
         from smartmine.platform import live
-        from stockpiles import selectors
+        from stockpiles import selectors, services
+        from stockpiles.models import Stockpile, StockpileReading, StockpileRollup
 
+        units.register(
+            units.UnitKind(
+                "stockpile",
+                Stockpile,
+                "stockpiles",
+                reading=StockpileReading,
+                rollup=StockpileRollup,
+                setpoints=("reclaim_rate_tph",),
+                limit_column="capacity_t",
+                placeholder={"capacity_t": SENSORS["stockpile"]["level_t"].maximum},
+                seed=services.seed_stockpiles,
+            )
+        )
         live.register_stream("stockpiles", selectors.stockpile_rows)
         live.register_equipment("stockpile", selectors.stockpile_site)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from fleet.choices import MaterialKind, StockpileStatus
 from fleet.models import (
     ROLLUP_SUFFIXES,
     Reading,
@@ -17,6 +16,7 @@ from fleet.models import (
     time_brin,
     unique_name_per_site,
 )
+from stockpiles.choices import MaterialKind, StockpileStatus
 
 
 class Material(SiteObject):

@@ -1,13 +1,19 @@
-"""Writes to stockpiles. API views and admin actions call these; none write directly."""
+"""Writes to stockpiles and materials: operator set points, and seeding a site's piles. API views, admin
+actions and fleet's seeding (through the registered kind, stockpiles.apps) call these; none write directly."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
+from fleet.models import Site
+from fleet.seeding import sensor_values
 from fleet.sim.schema import SENSORS
+from fleet.sim.state import SiteState
+from fleet.units import SeededIds
 from smartmine.platform import audit
 from smartmine.platform.models import AuditAction
-from stockpiles.models import Stockpile
+from stockpiles.choices import MaterialKind
+from stockpiles.models import Material, Stockpile
 
 #: The highest reclaim set point accepted: the fastest discharge a stockpile reading may report.
 MAX_RECLAIM_RATE_TPH = SENSORS["stockpile"]["discharge_rate_tph"].maximum
@@ -28,3 +34,44 @@ def set_reclaim_rate(*, stockpile: Stockpile, reclaim_rate_tph: float, actor=Non
     Stockpile.objects.filter(pk=stockpile.pk).update(reclaim_rate_tph=reclaim_rate_tph)
     stockpile.reclaim_rate_tph = reclaim_rate_tph
     return stockpile
+
+
+_MATERIAL_NAMES = {
+    MaterialKind.ORE: "Run-of-mine ore",
+    MaterialKind.PRODUCT: "Lump and fines product",
+    MaterialKind.WASTE: "Waste rock",
+}
+
+
+def seed_stockpiles(site: Site, state: SiteState, ids: SeededIds) -> dict[int, int]:
+    """The site's materials and the rows of the engine's stockpiles; returns engine id -> primary key."""
+    materials = {
+        kind: Material.objects.create(site=site, name=_MATERIAL_NAMES[kind], kind=kind, grade_pct=grade)
+        for kind, grade in _material_grades(state).items()
+    }
+    return {
+        pile.id: Stockpile.objects.create(
+            site=site,
+            name=pile.name,
+            material=materials.get(pile.material),
+            capacity_t=pile.capacity_t,
+            reclaim_rate_tph=pile.reclaim_rate_tph,
+            low_pct=pile.low_pct,
+            high_pct=pile.high_pct,
+            status=str(pile.status),
+            lat=pile.lat,
+            lon=pile.lon,
+            live=pile.live,
+            **sensor_values(pile, "stockpile"),
+        ).pk
+        for pile in state.stockpiles
+    }
+
+
+def _material_grades(state: SiteState) -> dict[str, float]:
+    grades: dict[str, float] = {}
+    for pile in state.stockpiles:
+        grades.setdefault(str(pile.material), pile.grade_pct)
+    for zone in state.zones:
+        grades.setdefault(str(zone.material), zone.grade_pct)
+    return grades

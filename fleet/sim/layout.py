@@ -8,7 +8,7 @@ dumps to the north and a fuel bay by the pit exit. It scales from the default 15
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -51,6 +51,16 @@ class TruckClass:
     max_speed_empty_kmh: float
     max_speed_loaded_kmh: float
     cold_tyre_pressure_kpa: float
+
+
+#: A truck's specification: the fields its class gives it, copied onto every truck of that class (in the
+#: engine state, the database row and a scenario's added trucks alike).
+TRUCK_SPEC_FIELDS: tuple[str, ...] = tuple(spec.name for spec in fields(TruckClass))
+
+
+def truck_spec(source: object) -> dict[str, object]:
+    """The specification fields of a truck class, an engine truck or a truck row, by name."""
+    return {name: getattr(source, name) for name in TRUCK_SPEC_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,14 +428,7 @@ def default_site(
             TruckState(
                 id=i + 1,
                 name=f"HT-{i + 1:0{wt}d}",
-                model=cls.model,
-                rated_payload_t=cls.rated_payload_t,
-                empty_mass_t=cls.empty_mass_t,
-                engine_power_kw=cls.engine_power_kw,
-                fuel_tank_l=cls.fuel_tank_l,
-                max_speed_empty_kmh=cls.max_speed_empty_kmh,
-                max_speed_loaded_kmh=cls.max_speed_loaded_kmh,
-                cold_tyre_pressure_kpa=cls.cold_tyre_pressure_kpa,
+                **truck_spec(cls),
                 status=TruckStatus.WAITING,
                 lat=lat,
                 lon=lon,

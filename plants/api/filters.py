@@ -3,7 +3,7 @@
 import django_filters
 
 from fleet.api.filters import SiteFilterSet
-from fleet.choices import CrusherStatus
+from plants.choices import CrusherStatus
 from plants.models import Crusher
 
 

@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from fleet.api.views import HistoryMixin, StatusActionsMixin, history_schema, status_actions_schema
+from fleet.api.equipment import HistoryMixin, StatusActionsMixin, history_schema, status_actions_schema
 from fleet.choices import CHANGE_EQUIPMENT_STATUS
 from plants.api.filters import CrusherFilterSet
 from plants.api.serializers import CrusherRowSerializer

@@ -15,11 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fleet.choices import ACKNOWLEDGE_ALERT
+from analytics.permissions import ACKNOWLEDGE_ALERT, DECIDE_RECOMMENDATION
 from smartmine.dashboard.selectors import site_layout
-
-#: Accepting and dismissing AI recommendations (declared by analytics, granted to Operators and Engineers).
-DECIDE_RECOMMENDATION = "analytics.decide_recommendation"
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:

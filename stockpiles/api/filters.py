@@ -3,7 +3,7 @@
 import django_filters
 
 from fleet.api.filters import SiteFilterSet
-from fleet.choices import MaterialKind, StockpileStatus
+from stockpiles.choices import MaterialKind, StockpileStatus
 from stockpiles.models import Stockpile
 
 

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fleet.api.views import HistoryMixin, history_schema
+from fleet.api.equipment import HistoryMixin, history_schema
 from smartmine.platform.api.viewsets import RowsViewSet
 from stockpiles import services
 from stockpiles.api.filters import StockpileFilterSet

@@ -1,7 +1,7 @@
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from fleet import services
+from fleet import schedules
 from fleet.models import Site
 from tests.apiclients import assert_error, role_client
 from tests.factories import SiteFactory
@@ -21,7 +21,7 @@ def test_sites_list_and_detail():
 
 def test_engineers_change_the_dispatch_strategy_and_pause_the_site_and_its_beat_entry():
     site = SiteFactory()
-    services.sync_tick_schedules(interval_s=5)
+    schedules.sync_tick_schedules(interval_s=5)
 
     response = role_client("engineer").patch(
         f"/api/sites/{site.pk}", {"dispatch_strategy": "optimiser", "paused": True}, format="json"

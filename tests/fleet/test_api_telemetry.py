@@ -164,8 +164,8 @@ def test_telemetry_is_throttled_per_gateway(gateway, settings):
 
 def test_the_simulator_leaves_live_trucks_alone():
     truck = TruckFactory()
-    from fleet import services
+    from fleet import ingest
 
-    services.ingest_telemetry(items=[item("truck", truck)])
+    ingest.ingest_telemetry(items=[item("truck", truck)])
 
     assert Truck.objects.get(pk=truck.pk).live

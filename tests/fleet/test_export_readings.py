@@ -104,7 +104,7 @@ def test_exporting_an_unknown_site_is_refused():
 
 
 def test_the_sample_dataset_imports_cleanly():
-    from fleet.services import seed_site
+    from fleet.seeding import seed_site
 
     seed_site(name="Pilbara demo pit", trucks=15, crushers=3, stockpiles=4)
 

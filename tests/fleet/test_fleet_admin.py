@@ -94,9 +94,9 @@ def test_an_operator_sends_a_truck_to_maintenance_and_back(as_operator):
 
 
 def test_a_maintenance_change_reaches_the_simulation_state(as_operator):
-    from fleet import services
+    from fleet import seeding
 
-    site = services.seed_site(name="Admin pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    site = seeding.seed_site(name="Admin pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
     truck = Truck.objects.filter(site=site).first()
 
     as_operator.post(changelist(Truck), {"action": "send_to_maintenance", "_selected_action": [truck.pk]})

@@ -4,7 +4,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from fleet import services
+from fleet import ingest, services
 from fleet.csvformat import MAX_LINE_BYTES, columns
 from fleet.models import Truck, TruckReading
 from plants.models import CrusherReading
@@ -141,8 +141,8 @@ def test_a_bad_row_refuses_the_whole_file_naming_line_column_and_reason(trucks, 
 def test_bad_rows_in_a_later_chunk_undo_the_chunks_already_written(trucks, tmp_path):
     path = write(tmp_path, [HEADER, *(row(ts=ts(i)) for i in range(5)), row(ts=ts(9), payload_t=-1)])
 
-    with pytest.raises(services.ImportFailed, match="line 7, column payload_t"):
-        services.import_readings_csv(path=path, chunk_rows=2)
+    with pytest.raises(ingest.ImportFailed, match="line 7, column payload_t"):
+        ingest.import_readings_csv(path=path, chunk_rows=2)
 
     assert not TruckReading.objects.exists()
 
@@ -209,6 +209,6 @@ def test_an_import_interrupted_halfway_leaves_nothing_behind(trucks, tmp_path, m
 
     monkeypatch.setattr(services.readings, "ingest_readings", ingest_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        services.import_readings_csv(path=path, chunk_rows=2)
+        ingest.import_readings_csv(path=path, chunk_rows=2)
 
     assert not TruckReading.objects.exists()

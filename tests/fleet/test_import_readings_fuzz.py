@@ -22,7 +22,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet import csvformat, services
+from fleet import csvformat, ingest
 from fleet.csvformat import MAX_LINE_BYTES, columns
 from fleet.models import Truck, TruckReading
 from fleet.sim.schema import SENSORS, TruckStatus
@@ -637,10 +637,8 @@ def test_times_that_differ_below_a_microsecond_are_the_same_stored_time(trucks, 
 def test_a_conflicting_repeat_in_a_later_chunk_is_named_by_its_own_lines(trucks, tmp_path):
     lines = [CSV_HEADER, row(ts=ts(0)), row(ts=ts(1)), row(ts=ts(2)), row(ts=ts(3)), row(ts=ts(3), health=50)]
 
-    with pytest.raises(
-        services.ImportFailed, match=r"line 6, column health: 50\.0 here but 88\.0 on line 5 "
-    ):
-        services.import_readings_csv(path=write_lines(tmp_path, lines), chunk_rows=3)
+    with pytest.raises(ingest.ImportFailed, match=r"line 6, column health: 50\.0 here but 88\.0 on line 5 "):
+        ingest.import_readings_csv(path=write_lines(tmp_path, lines), chunk_rows=3)
 
     assert not TruckReading.objects.exists()
 

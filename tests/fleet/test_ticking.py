@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
 
-from fleet import readings, services, ticking
+from fleet import readings, schedules, seeding, services, ticking
 from fleet.models import FaultLabel, SimEvent, Site, Truck, TruckReading
 from plants.models import CrusherReading
 from smartmine.platform import live
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Tick pit", trucks=6, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Tick pit", trucks=6, crushers=1, stockpiles=1, loaders=2).site
 
 
 def later(site, seconds):
@@ -187,7 +187,7 @@ def test_the_interval_an_operator_sets_in_beat_governs_duplicate_detection(site,
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     settings.SIMULATION_INTERVAL_S = 5.0
-    services.sync_tick_schedules(interval_s=5.0)
+    schedules.sync_tick_schedules(interval_s=5.0)
     every_2_s, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(args=f"[{site.pk}]").update(interval=every_2_s)
     assert ticking.tick_site(site.pk, now=timezone.now()).applied

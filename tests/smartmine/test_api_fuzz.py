@@ -13,14 +13,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fleet import services
+from fleet import seeding
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # the WSGI app closes connections
 
 
 @pytest.fixture
 def api_schema(transactional_db):
-    services.seed_site(name="Fuzz pit", trucks=2, crushers=1, stockpiles=1, loaders=2)
+    seeding.seed_site(name="Fuzz pit", trucks=2, crushers=1, stockpiles=1, loaders=2)
     return schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 
 

@@ -47,12 +47,12 @@ def test_operator_and_engineer_actions_through_api_and_admin_are_audited(admin_c
     from django.contrib.auth.models import Group
     from rest_framework.test import APIClient
 
-    from analytics.services import raise_alert
-    from fleet import services
+    from analytics.alerts.services import raise_alert
+    from fleet import seeding
     from fleet.choices import OPERATORS_GROUP
     from fleet.models import Truck
 
-    site = services.seed_site(name="Audit pit", trucks=2, crushers=1, stockpiles=1, loaders=2).site
+    site = seeding.seed_site(name="Audit pit", trucks=2, crushers=1, stockpiles=1, loaders=2).site
     truck = Truck.objects.filter(site=site).first()
     operator = User.objects.create_user("oper")
     operator.groups.add(Group.objects.get(name=OPERATORS_GROUP))

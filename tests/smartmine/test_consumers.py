@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
-from fleet import services
+from fleet import seeding
 from fleet.models import MiningZone, Truck
 from smartmine import consumers
 from smartmine.asgi import application
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 @pytest.fixture
 def site(settings):
     settings.API_ALLOW_ANONYMOUS_READ = True
-    return services.seed_site(name="Live pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Live pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
 
 
 async def connect(path="/", headers=None, query=""):
@@ -68,7 +68,7 @@ async def test_deltas_follow_the_snapshot_one_message_per_type(site):
 async def test_a_per_truck_group_receives_only_that_truck(settings):
     settings.API_ALLOW_ANONYMOUS_READ = True
     site = await sync_to_async(
-        lambda: services.seed_site(name="Live pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
+        lambda: seeding.seed_site(name="Live pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
     )()
     truck_id = await sync_to_async(lambda: Truck.objects.filter(site=site).order_by("pk").first().pk)()
     communicator, _, _ = await connect()

@@ -23,9 +23,10 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection, connections
 
-from analytics.services import raise_alert
-from fleet import services
-from fleet.choices import ACKNOWLEDGE_ALERT, OPERATORS_GROUP
+from analytics.alerts.services import raise_alert
+from analytics.permissions import ACKNOWLEDGE_ALERT
+from fleet import seeding
+from fleet.choices import OPERATORS_GROUP
 from fleet.models import Truck
 from fleet.ticking import tick_site
 from smartmine.devservices import free_port, wait_for_port
@@ -133,7 +134,7 @@ def dashboard_server(channel_prefix: str) -> Iterator[Daphne]:
 def mine() -> dict[str, Any]:
     """A small site with an hour of simulated history, an operator, and one open alert on a truck."""
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=HISTORY_TICKS * TICK_S)
-    site = services.seed_site(
+    site = seeding.seed_site(
         name="Browser pit", trucks=6, crushers=2, stockpiles=2, loaders=2, start=start
     ).site
     for _ in range(HISTORY_TICKS):

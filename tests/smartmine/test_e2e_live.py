@@ -6,7 +6,7 @@ import json
 import pytest
 import websockets
 
-from fleet import services
+from fleet import seeding
 from fleet.tasks import tick_site_task
 from tests.processes import running_system
 
@@ -20,7 +20,7 @@ def system():
 
 
 def test_a_celery_tick_reaches_a_websocket_client_on_the_original_address(system):
-    site = services.seed_site(name="E2E pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    site = seeding.seed_site(name="E2E pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
     async def watch() -> dict[str, dict]:
         async with websockets.connect(f"ws://127.0.0.1:{system['ws_port']}/") as client:

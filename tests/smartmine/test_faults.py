@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from fleet import services
+from fleet import seeding
 from fleet.models import SimEvent, Site, TruckReading
 from fleet.tasks import tick_site_task
 from fleet.ticking import tick_site
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.m
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Fault pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Fault pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
 
 
 def wait_until(condition, timeout_s: float = 30, what: str = "condition") -> None:

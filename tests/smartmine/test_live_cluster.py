@@ -20,7 +20,7 @@ from bench.bench_ws import private_redis, stop
 from bench.bench_ws import start_daphne as start_bench_daphne
 from bench.common import connection_url
 from bench.ws_settings import channel_layers
-from fleet import services
+from fleet import seeding
 from smartmine.devservices import free_port
 from smartmine.platform import live
 
@@ -54,7 +54,7 @@ async def next_update(client, timeout_s: float = 10) -> dict:
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Cluster pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Cluster pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
 
 @pytest.mark.parametrize("layer", LAYERS)

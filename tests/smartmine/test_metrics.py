@@ -15,7 +15,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from analytics.models import ModelVersion
-from fleet import services
+from fleet import seeding, services
 from fleet.models import TruckReading
 from fleet.tasks import tick_site_task
 from plants.models import CrusherReading
@@ -35,7 +35,7 @@ def sample(name: str, **labels: str) -> float:
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Metrics pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Metrics pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from analytics.models import Recommendation
-from analytics.scenario_models import Scenario
+from analytics.scenarios.models import Scenario
 from fleet.choices import ENGINEERS_GROUP, GATEWAYS_GROUP, OPERATORS_GROUP
 from smartmine.asgi import application
 from smartmine.platform.models import AuditEntry

@@ -22,7 +22,7 @@ from channels.testing import WebsocketCommunicator
 
 from bench.bench_ws import private_redis
 from bench.ws_settings import channel_layers
-from fleet import services
+from fleet import schedules, seeding
 from smartmine import consumers
 from smartmine.asgi import application
 from smartmine.platform import live
@@ -45,7 +45,7 @@ def system(settings):
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Abuse pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Abuse pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
 
 async def open_client(port: int):
@@ -165,7 +165,7 @@ def test_bad_clients_are_refused_one_by_one_while_good_clients_keep_their_stream
         )
         newcomer, snapshot = await open_client(system.ws_port)
         broker = celery_client(system.env["REDIS_URL"])
-        broker.send_task(services.TICK_TASK, args=[site.pk], queue=system.queue)
+        broker.send_task(schedules.TICK_TASK, args=[site.pk], queue=system.queue)
         ticked = [await next_message(client, "truck_update", timeout_s=60) for client in (good, newcomer)]
         await good.close()
         await newcomer.close()

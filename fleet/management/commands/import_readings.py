@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from fleet import services
+from fleet import ingest
 from fleet.sim.schema import EQUIPMENT_KINDS
 
 #: Files smaller than this import in a blink; no progress bar for them.
@@ -43,10 +43,10 @@ class Command(BaseCommand):
                 bar.update(position - bar.n)
 
             try:
-                report = services.import_readings_csv(
+                report = ingest.import_readings_csv(
                     path=path, kind=kind, create_missing=create_missing, dry_run=dry_run, progress=progress
                 )
-            except services.ImportFailed as error:
+            except ingest.ImportFailed as error:
                 raise CommandError(str(error)) from None
         verb = "would import" if dry_run else "imported"
         self.stdout.write(

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from fleet import services
+from fleet import schedules, seeding
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--name", default=services.DEFAULT_SITE_NAME)
+        parser.add_argument("--name", default=seeding.DEFAULT_SITE_NAME)
         parser.add_argument("--trucks", type=int, default=settings.MAX_TRUCKS)
         parser.add_argument("--crushers", type=int, default=settings.MAX_CRUSHERS)
         parser.add_argument("--stockpiles", type=int, default=settings.MAX_STOCKPILES)
@@ -22,13 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, trucks, crushers, stockpiles, loaders, seed, **options) -> None:
         try:
-            result = services.seed_site(
+            result = seeding.seed_site(
                 name=name, trucks=trucks, crushers=crushers, stockpiles=stockpiles, loaders=loaders, seed=seed
             )
         except ValueError as error:
             raise CommandError(f"cannot seed site {name!r}: {error}") from None
         site = result.site
-        services.sync_tick_schedules(interval_s=settings.SIMULATION_INTERVAL_S)
+        schedules.sync_tick_schedules(interval_s=settings.SIMULATION_INTERVAL_S)
         if not result.created:
             self.stdout.write(f"site {site.name!r} ({site.slug}) already exists; nothing changed")
             return

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from fleet import selectors, services
+from fleet import seeding, selectors
 from fleet.models import Site
 from fleet.sim import SiteState, step
 from fleet.sim.state import new_rng_state
@@ -41,9 +41,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--site", default=services.DEFAULT_SITE_NAME, help="site name (seeded if missing)"
-        )
+        parser.add_argument("--site", default=seeding.DEFAULT_SITE_NAME, help="site name (seeded if missing)")
         parser.add_argument(
             "--hours", type=positive_hours, default=24.0, help="simulated hours (0 < h <= 8784)"
         )
@@ -101,7 +99,7 @@ class Command(BaseCommand):
         if found is not None:
             return found
         self.stdout.write(f"site {name!r} does not exist: seeding it")
-        return services.seed_site(
+        return seeding.seed_site(
             name=name,
             trucks=settings.MAX_TRUCKS,
             crushers=settings.MAX_CRUSHERS,

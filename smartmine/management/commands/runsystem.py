@@ -99,7 +99,7 @@ class Command(BaseCommand):
         if not site_model.objects.exists():
             self.stdout.write("Seeding the default site ...")
             call_command("seed_site")
-        from fleet.services import sync_tick_schedules
+        from fleet.schedules import sync_tick_schedules
 
         sync_tick_schedules(interval_s=settings.SIMULATION_INTERVAL_S)
 
