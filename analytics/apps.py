@@ -8,10 +8,12 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self) -> None:
-        from analytics import ml_selectors
+        from analytics.alerts.selectors import alert_items
+        from analytics.recommendations.selectors import recommendation_snapshot
+        from analytics.scoring.selectors import sample_model_metrics
         from smartmine.platform import live, metrics
 
         # Snapshots of the live ai and alerts streams, and the model gauges read at each /metrics scrape.
-        live.register_stream("ai", ml_selectors.recommendation_snapshot)
-        live.register_stream("alerts", ml_selectors.alert_items)
-        metrics.SCRAPE_HOOKS.append(ml_selectors.sample_model_metrics)
+        live.register_stream("ai", recommendation_snapshot)
+        live.register_stream("alerts", alert_items)
+        metrics.SCRAPE_HOOKS.append(sample_model_metrics)

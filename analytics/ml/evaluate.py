@@ -7,7 +7,6 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from analytics.ml.features import KEYS
-from analytics.ml.train import HORIZON_H
 
 WARNING_GAP_ROWS = 2  # a warning that blinks off for up to this many rows is still one warning
 MATCH_TOLERANCE = pd.Timedelta(minutes=2)  # two readings: a detection may trail the injected span slightly
@@ -56,10 +55,12 @@ def failure_metrics(
     targets: pd.DataFrame,
     *,
     threshold: float,
-    horizon_h: float = HORIZON_H,
+    horizon_h: float,
     k: int | None = None,
 ) -> dict:
-    """ROC-AUC, PR-AUC, Brier, precision@k, RUL MAE and warning lead time of scored rows against targets."""
+    """ROC-AUC, PR-AUC, Brier, precision@k, RUL MAE and warning lead time of scored rows against targets;
+    `horizon_h` is the scored model's own (FailureModel.horizon_h): it bounds the failures the RUL error and
+    the warning lead are measured on."""
     kind = str(scored["unit_kind"].iloc[0]) if len(scored) else "truck"
     k = k or TOP_K.get(kind, 1)
     y = targets["y"].to_numpy()

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from analytics.ml.evaluate import failure_metrics
 from analytics.ml.features import KEYS, feature_columns
 
 HORIZON_H = 24.0  # probability of failure within this much simulated time
@@ -194,8 +195,6 @@ def train_failure_model(
     """Fit on the earlier part, validate on the later part (metrics, warning threshold), then refit on all.
 
     Returns the model and its validation metrics (also stored in model.metadata)."""
-    from analytics.ml.evaluate import failure_metrics  # evaluate imports this module's constants
-
     started = time.perf_counter()
     names = feature_columns(features)
     train, valid, cut = time_split(features["ts"], valid_share, embargo_h=horizon_h)

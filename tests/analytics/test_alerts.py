@@ -1,8 +1,8 @@
 import pytest
 from django.db import IntegrityError
 
-from analytics.models import Alert
-from analytics.services import acknowledge_alerts, clear_alerts, raise_alert
+from analytics.alerts.models import Alert
+from analytics.alerts.services import acknowledge_alerts, clear_alerts, raise_alert
 from tests.factories import AlertFactory, CrusherFactory, TruckFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

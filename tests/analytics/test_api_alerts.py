@@ -1,8 +1,13 @@
+import json
+
 import pytest
 
-from analytics.models import Alert
+from analytics.alerts.models import Alert
+from analytics.alerts.selectors import alert_items
+from analytics.alerts.services import acknowledge_alerts
+from smartmine.platform import live
 from tests.apiclients import assert_error, role_client
-from tests.factories import AlertFactory, CrusherFactory, TruckFactory
+from tests.factories import AlertFactory, CrusherFactory, TruckFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +94,15 @@ def test_the_ml_paths_answer_empty_well_formed_pages():
         assert viewer.get(path).json() == {
             "count": 0, "next": None, "previous": None, "model_version": None, "results": []
         }  # fmt: skip
+
+
+def test_the_alerts_stream_sends_each_alert_as_the_api_lists_it():
+    truck = TruckFactory(name="HT-07")
+    acknowledged = AlertFactory(equipment=truck, kind="low_fuel", severity="critical")
+    AlertFactory(equipment=truck)
+    acknowledge_alerts(alerts=[acknowledged], user=UserFactory(username="shift-boss"))
+
+    listed = role_client("viewer").get("/api/alerts").json()["results"]
+    sent = json.loads(live.encode({"alerts": alert_items(site_id=truck.site_id)}))["alerts"]
+
+    assert sent == listed and [item["acknowledged_by"] for item in sent] == [None, "shift-boss"]

@@ -10,13 +10,15 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
-from analytics import frames, predictions, registry, services
-from analytics.ml import FailureModel
+from analytics.alerts.models import Alert
 from analytics.ml.features import KEYS
 from analytics.ml.history import simulate_history
 from analytics.ml.pipeline import prepare
-from analytics.models import Alert, Anomaly, ModelVersion, Prediction
-from fleet import services as fleet_services
+from analytics.ml.train import FailureModel
+from analytics.scoring import frames, predictions, registry, services
+from analytics.scoring.models import Anomaly, ModelVersion, Prediction
+from analytics.scoring.tasks import refresh_predictions_task, retrain_models_task
+from fleet import seeding
 from fleet.models import Site, Truck
 from smartmine.platform import live
 from tests.apiclients import assert_error, role_client
@@ -45,7 +47,7 @@ def tiny_truck_model() -> FailureModel:
 
 @pytest.fixture
 def site() -> Site:
-    fleet_services.seed_site(name="ML pit", trucks=4, crushers=1, stockpiles=1, loaders=2)
+    seeding.seed_site(name="ML pit", trucks=4, crushers=1, stockpiles=1, loaders=2)
     call_command("simulate", site="ML pit", hours=3, stdout=open("/dev/null", "w"))  # noqa: SIM115
     return Site.objects.get(name="ML pit")
 
@@ -240,10 +242,8 @@ def test_the_beat_schedule_refreshes_every_minute_and_retrains_daily():
 
 
 def test_engineers_queue_a_retrain_and_operators_may_not(monkeypatch, django_capture_on_commit_callbacks):
-    from analytics import tasks
-
     queued = []
-    monkeypatch.setattr(tasks.retrain_models_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(retrain_models_task, "delay", lambda *args: queued.append(args))
     assert_error(
         role_client("operator").post("/api/ml/models/retrain", {}, format="json"), 403, "permission_denied"
     )
@@ -268,8 +268,6 @@ def test_metrics_show_the_age_and_validation_of_active_models(tiny_truck_model):
 
 
 def test_the_refresh_task_scores_a_site_by_id(site, tiny_truck_model):
-    from analytics.tasks import refresh_predictions_task
-
     register(tiny_truck_model, "failure_truck")
     assert refresh_predictions_task(site.pk) == {"refreshed": True, "reason": ""}
     assert Prediction.objects.filter(site=site).exists()

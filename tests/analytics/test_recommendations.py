@@ -6,8 +6,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from analytics import recommendations, services
-from analytics.models import Prediction, Recommendation
+from analytics.recommendations import services
+from analytics.recommendations.advice import dispatch_advice, maintenance_advice, stockpile_advice
+from analytics.recommendations.models import Recommendation
+from analytics.scoring.models import Prediction
 from smartmine.platform import live
 from smartmine.platform.models import AuditEntry
 from tests.apiclients import assert_error, role_client
@@ -151,7 +153,7 @@ SHIFT = dt.datetime(2026, 5, 1, 18, 0, tzinfo=dt.UTC)
 
 
 def test_a_unit_at_risk_is_serviced_at_the_shift_change_when_it_will_last():
-    advice = recommendations.maintenance_advice(
+    advice = maintenance_advice(
         prediction(), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.05, next_shift_at=SHIFT, now=NOW
     )
     assert advice.title == "Service HT-03 at the shift change (18:00 UTC)" and advice.priority == "high"
@@ -162,13 +164,13 @@ def test_a_unit_at_risk_is_serviced_at_the_shift_change_when_it_will_last():
 
 
 def test_a_unit_with_little_life_left_or_queuing_anyway_is_serviced_now():
-    short = recommendations.maintenance_advice(
+    short = maintenance_advice(
         prediction(rul_h=3.0), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.0, next_shift_at=SHIFT, now=NOW
     )
-    queuing = recommendations.maintenance_advice(
+    queuing = maintenance_advice(
         prediction(), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.3, next_shift_at=SHIFT, now=NOW
     )
-    healthy = recommendations.maintenance_advice(
+    healthy = maintenance_advice(
         prediction(failure_probability=0.1, warning=False), repair_h=4.0, tonnes_per_h=1.0, queue_share=0.0,
         next_shift_at=SHIFT, now=NOW,
     )  # fmt: skip
@@ -178,7 +180,7 @@ def test_a_unit_with_little_life_left_or_queuing_anyway_is_serviced_now():
 
 
 def test_a_filling_stockpile_asks_for_more_reclaim_before_it_is_full():
-    advice = recommendations.stockpile_advice(
+    advice = stockpile_advice(
         pile_id=2, name="SP-02", level_t=9000.0, capacity_t=10000.0, fill_tph=1500.0, reclaim_tph=1000.0
     )
     assert advice.subject == "stockpile:2" and advice.priority == "low"  # full in 2 h
@@ -187,10 +189,10 @@ def test_a_filling_stockpile_asks_for_more_reclaim_before_it_is_full():
 
 
 def test_an_emptying_stockpile_asks_for_less_reclaim_and_a_steady_one_for_nothing():
-    emptying = recommendations.stockpile_advice(
+    emptying = stockpile_advice(
         pile_id=1, name="SP-01", level_t=500.0, capacity_t=10000.0, fill_tph=0.0, reclaim_tph=1000.0
     )
-    steady = recommendations.stockpile_advice(
+    steady = stockpile_advice(
         pile_id=1, name="SP-01", level_t=500.0, capacity_t=10000.0, fill_tph=990.0, reclaim_tph=1000.0
     )
     assert emptying.priority == "high" and "empty in 0.5 h" in emptying.reasoning
@@ -198,12 +200,8 @@ def test_an_emptying_stockpile_asks_for_less_reclaim_and_a_steady_one_for_nothin
 
 
 def test_dispatch_advice_needs_a_clear_gain():
-    clear = recommendations.dispatch_advice(
-        "shortest_queue", {"shortest_queue": 10000.0, "optimiser": 10800.0}, 2
-    )
-    small = recommendations.dispatch_advice(
-        "shortest_queue", {"shortest_queue": 10000.0, "optimiser": 10100.0}, 2
-    )
+    clear = dispatch_advice("shortest_queue", {"shortest_queue": 10000.0, "optimiser": 10800.0}, 2)
+    small = dispatch_advice("shortest_queue", {"shortest_queue": 10000.0, "optimiser": 10100.0}, 2)
     assert clear.title == "Switch dispatch to optimiser" and clear.expected_impact.startswith("+400 t/h")
     assert "same breakdowns and delays for every strategy" in clear.reasoning
     assert small is None

@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
+from analytics import permissions
 from fleet import choices
 from tests.factories import engineer, operator
 
@@ -24,7 +25,7 @@ def test_operators_view_everything_acknowledge_alerts_and_change_equipment_statu
             "plants.view_crusher",
             "stockpiles.view_stockpilereading",
             "analytics.view_alert",
-            choices.ACKNOWLEDGE_ALERT,
+            permissions.ACKNOWLEDGE_ALERT,
             choices.CHANGE_EQUIPMENT_STATUS,
         ]
     )
@@ -36,8 +37,8 @@ def test_operators_cannot_configure_retrain_or_control_the_simulation():
     for permission in (
         "fleet.change_site",
         "fleet.change_truck",
-        choices.RETRAIN_MODELS,
-        choices.RUN_SCENARIOS,
+        permissions.RETRAIN_MODELS,
+        permissions.RUN_SCENARIOS,
         choices.CONTROL_SIMULATION,
     ):
         assert not user.has_perm(permission), permission
@@ -48,10 +49,10 @@ def test_engineers_have_operator_rights_plus_retraining_scenarios_and_configurat
 
     assert user.has_perms(
         [
-            choices.ACKNOWLEDGE_ALERT,
+            permissions.ACKNOWLEDGE_ALERT,
             choices.CHANGE_EQUIPMENT_STATUS,
-            choices.RETRAIN_MODELS,
-            choices.RUN_SCENARIOS,
+            permissions.RETRAIN_MODELS,
+            permissions.RUN_SCENARIOS,
             choices.CONTROL_SIMULATION,
             "fleet.change_site",
             "fleet.change_haulroad",

@@ -3,16 +3,16 @@
 import pytest
 from django.urls import reverse
 
-from analytics.scenario_models import Scenario
-from fleet import services
+from analytics.scenarios.models import Scenario
+from fleet import seeding
 from tests.factories import engineer, operator
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.analytics.scenario_urls")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Admin pit", trucks=2, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Admin pit", trucks=2, crushers=1, stockpiles=1, loaders=2).site
 
 
 def test_operators_read_a_scenario_and_its_headline(client, site):

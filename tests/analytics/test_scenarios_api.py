@@ -3,20 +3,20 @@
 import pytest
 from django.test import override_settings
 
-from analytics import scenario_tasks
-from analytics.scenario_models import Scenario
-from fleet import services
+from analytics.scenarios import tasks as scenario_tasks
+from analytics.scenarios.models import Scenario
+from fleet import seeding
 from smartmine.platform.models import AuditEntry
 from tests.apiclients import assert_error, role_client
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.analytics.scenario_urls")]
+pytestmark = pytest.mark.django_db
 
 QUICK = {"shift_hours": 1, "seeds": 2}
 
 
 @pytest.fixture
 def site():
-    return services.seed_site(name="Scenario pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Scenario pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ The task is called directly against the real database (no eager Celery), as docs
 
 import pytest
 
-from analytics import scenario_services, scenarios, services
-from analytics.scenario_models import Scenario
-from analytics.scenario_tasks import run_scenario_task
-from fleet import services as fleet_services
+from analytics.recommendations import services
+from analytics.recommendations.models import Recommendation
+from analytics.scenarios import engine, runner
+from analytics.scenarios import services as scenario_services
+from analytics.scenarios.models import Scenario
+from analytics.scenarios.tasks import run_scenario_task
+from fleet import seeding
 from fleet.models import Site
 from stockpiles import services as stockpile_services
 from stockpiles.models import Stockpile
@@ -20,7 +23,7 @@ REQUEST = {"start": "current", "shift_hours": 1.0, "seeds": 2, "first_seed": 0, 
 
 @pytest.fixture
 def site():
-    return fleet_services.seed_site(name="Lifecycle pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
+    return seeding.seed_site(name="Lifecycle pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
 
 def queue(site: Site, **request) -> Scenario:
@@ -36,7 +39,7 @@ def runs(monkeypatch):
         before = staticmethod(lambda n: None)
         after = staticmethod(lambda n: None)
 
-    real = scenarios.run_shift
+    real = engine.run_shift
 
     def run_shift(*args, **kwargs):
         n = len(Runs.seen)
@@ -47,7 +50,7 @@ def runs(monkeypatch):
         Runs.after(n)
         return figures
 
-    monkeypatch.setattr(scenarios, "run_shift", run_shift)
+    monkeypatch.setattr(engine, "run_shift", run_shift)
     return Runs
 
 
@@ -81,7 +84,7 @@ def test_progress_is_saved_while_running(site, runs):
 def test_progress_is_saved_within_a_run_too(site, monkeypatch):
     scenario = queue(site, seeds=1, shift_hours=2.0)  # 720 steps a run: a checkpoint every 60
     shares, saved = [], []
-    original = scenario_services._Checkpoint.__call__
+    original = runner._Checkpoint.__call__
 
     def spy(self, share_done: float) -> bool:
         go_on = original(self, share_done)
@@ -89,7 +92,7 @@ def test_progress_is_saved_within_a_run_too(site, monkeypatch):
         saved.append(Scenario.objects.get().progress_pct)
         return go_on
 
-    monkeypatch.setattr(scenario_services._Checkpoint, "__call__", spy)
+    monkeypatch.setattr(runner._Checkpoint, "__call__", spy)
     run_scenario_task(scenario.pk)
 
     assert len(shares) == 2 + 2 * 11 and shares == sorted(shares)  # 2 runs x 11 chunks, plus each start
@@ -171,8 +174,8 @@ def test_operator_changes_are_in_the_current_state_but_not_the_saved_one(site):
     stockpile_services.set_reclaim_rate(stockpile=pile, reclaim_rate_tph=123.0)
     site.refresh_from_db()
 
-    assert scenario_services.base_state(site, "current").stockpiles[0].reclaim_rate_tph == 123.0
-    assert scenario_services.base_state(site, "saved").stockpiles[0].reclaim_rate_tph != 123.0
+    assert runner.base_state(site, "current").stockpiles[0].reclaim_rate_tph == 123.0
+    assert runner.base_state(site, "saved").stockpiles[0].reclaim_rate_tph != 123.0
 
 
 def test_a_fleet_sweep_on_a_tiny_site_recommends_more_trucks(site, monkeypatch):
@@ -199,7 +202,7 @@ def test_a_sweep_that_finds_the_fleet_about_right_withdraws_the_advice(site, mon
     monkeypatch.setattr(services, "upsert_recommendation", lambda **kw: upserted.append(kw))
     sizing = {"verdict": "about_right", "recommended_trucks": 3, "current_trucks": 3, "curve": []}
 
-    scenario_services.recommend_fleet_size(site=site, scenario_id=1, sizing=sizing, shift_hours=1.0)
+    runner.recommend_fleet_size(site=site, scenario_id=1, sizing=sizing, shift_hours=1.0)
 
     assert expired == [{"site": site, "kinds": ["fleet_sizing"]}] and upserted == []
 
@@ -217,8 +220,6 @@ def test_a_failing_recommendation_does_not_fail_the_sweep(site, monkeypatch):
 
 
 def test_a_too_small_fleet_becomes_a_stored_recommendation(site):
-    from analytics.models import Recommendation
-
     scenario = Scenario.objects.create(
         site=site, kind="fleet_sizing", request={**REQUEST, "seeds": 1, "changes": {}, "fleet_sizes": [6]}
     )

@@ -8,7 +8,7 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from analytics import registry
+from analytics.scoring import registry
 
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[hd])$")
 

@@ -22,25 +22,16 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from analytics import frames
-from analytics.ml import (
-    AnomalyModel,
-    ArtifactError,
-    NotEnoughFailures,
-    anomaly_event_metrics,
-    failure_metrics,
-    load_artifact,
-    save_artifact,
-    should_promote,
-    time_split,
-    train_failure_model,
-)
+from analytics.ml.anomaly import AnomalyModel
+from analytics.ml.artifacts import ArtifactError, load_artifact, save_artifact
+from analytics.ml.evaluate import anomaly_event_metrics, failure_metrics
 from analytics.ml.history import History
-from analytics.ml.lifecycle import ANOMALY_RULES, DEFAULT_RULES
+from analytics.ml.lifecycle import ANOMALY_RULES, DEFAULT_RULES, should_promote
 from analytics.ml.pipeline import prepare
-from analytics.models import ModelKind, ModelVersion
+from analytics.ml.train import NotEnoughFailures, time_split, train_failure_model
+from analytics.scoring import frames
+from analytics.scoring.models import ModelKind, ModelVersion
 from fleet.models import Site
-from smartmine.config import VAR_DIR
 from smartmine.platform import audit
 from smartmine.platform.models import AuditAction
 
@@ -69,7 +60,7 @@ class RegistryError(Exception):
 
 
 def model_dir() -> Path:
-    return Path(getattr(settings, "MODEL_DIR", VAR_DIR / "models"))
+    return Path(settings.MODEL_DIR)
 
 
 def artifact_file(version: ModelVersion) -> Path:

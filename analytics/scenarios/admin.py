@@ -1,4 +1,4 @@
-"""Admin pages of what-if scenarios: read their results, cancel them (through analytics.scenario_services).
+"""Admin pages of what-if scenarios: read their results, cancel them (through analytics.scenarios.services).
 
 Registered when imported (analytics/admin.py imports this module).
 """
@@ -11,9 +11,9 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from analytics import scenario_services
-from analytics.scenario_models import Scenario
-from fleet import choices
+from analytics.permissions import RUN_SCENARIOS
+from analytics.scenarios import services
+from analytics.scenarios.models import Scenario
 
 
 @admin.register(Scenario)
@@ -63,15 +63,15 @@ class ScenarioAdmin(admin.ModelAdmin):
         return False
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(choices.RUN_SCENARIOS)
+        return request.user.has_perm(RUN_SCENARIOS)
 
     @admin.action(description="Cancel selected scenarios", permissions=["cancel"])
     def cancel(self, request, queryset) -> None:
         cancelled = 0
         for scenario in queryset.order_by("pk"):
             try:
-                scenario_services.cancel_scenario(scenario=scenario, actor=request.user)
-            except scenario_services.ScenarioFinished:
+                services.cancel_scenario(scenario=scenario, actor=request.user)
+            except services.ScenarioFinished:
                 continue
             cancelled += 1
         self.message_user(request, f"{cancelled} scenario(s) cancelled.", messages.SUCCESS)

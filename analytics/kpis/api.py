@@ -1,48 +1,17 @@
-"""Shapes of the analytics endpoints: alerts, KPIs and the ML results (health, recommendations, registry)."""
+"""GET /api/mining/kpis: a site's KPIs over a window, computed in SQL over the history (docs/kpis.md)."""
 
 from __future__ import annotations
 
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from analytics.kpis import WINDOWS
-from analytics.models import Alert
-
-
-class AlertSerializer(serializers.ModelSerializer):
-    site_id = serializers.IntegerField(read_only=True)
-    equipment_kind = serializers.CharField(read_only=True, help_text="truck, loader, crusher or stockpile")
-    equipment_id = serializers.IntegerField(read_only=True)
-    is_open = serializers.BooleanField(read_only=True, help_text="not cleared yet")
-    acknowledged_by = serializers.CharField(
-        source="acknowledged_by_name", read_only=True, allow_null=True, help_text="username"
-    )
-    cleared_by = serializers.CharField(
-        source="cleared_by_name", read_only=True, allow_null=True, help_text="username"
-    )
-
-    class Meta:
-        model = Alert
-        fields = [
-            "id", "site_id", "equipment_kind", "equipment_id", "equipment_name", "kind", "severity",
-            "message", "raised_at", "last_raised_at", "repeat_count", "is_open", "acknowledged_at",
-            "acknowledged_by", "cleared_at", "cleared_by",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-
-class AlertIdsSerializer(serializers.Serializer):
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000, help_text="alert ids"
-    )
-
-
-class AlertActionResultSerializer(serializers.Serializer):
-    changed = serializers.IntegerField(
-        help_text="alerts changed (already acknowledged or cleared ones are not)"
-    )
-
-
-# --- KPIs
+from analytics.kpis import formulas, selectors
+from analytics.kpis.formulas import WINDOWS
+from analytics.pages import requested_site
 
 
 class KpiQuerySerializer(serializers.Serializer):
@@ -246,82 +215,34 @@ class KpiSerializer(serializers.Serializer):
     stockpiles = KpiStockpiles()
 
 
-# --- ML
+class KpiView(APIView):
+    """GET /api/mining/kpis: the site's KPIs over a window, computed in SQL over the history."""
 
-
-class FactorSerializer(serializers.Serializer):
-    feature = serializers.CharField(help_text="e.g. vibration_mm_s trend")
-    contribution = serializers.FloatField(help_text="share of the prediction explained by this factor")
-
-
-class HealthPredictionSerializer(serializers.Serializer):
-    equipment_kind = serializers.ChoiceField(choices=["truck", "loader", "crusher"])
-    equipment_id = serializers.IntegerField()
-    equipment_name = serializers.CharField()
-    health = serializers.FloatField(help_text="health score (%)")
-    failure_probability = serializers.FloatField(help_text="probability of a failure in the horizon (0-1)")
-    rul_h = serializers.FloatField(allow_null=True, help_text="estimated remaining useful life (h)")
-    model_version = serializers.CharField()
-    factors = FactorSerializer(many=True)
-
-
-class RecommendationSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField(help_text="dispatch, maintenance, stockpile, ...")
-    priority = serializers.ChoiceField(choices=["low", "medium", "high"])
-    title = serializers.CharField()
-    reasoning = serializers.CharField()
-    expected_impact = serializers.CharField(help_text="e.g. +120 t/h at CR-01")
-    status = serializers.ChoiceField(
-        choices=["new", "accepted", "dismissed", "expired"], help_text="new: open, waiting for a decision"
+    @extend_schema(
+        summary="Mining KPIs of a site over a window",
+        description=(
+            "Tonnes moved (ore, waste), production rate, truck cycle time and its parts, queue time at "
+            "loaders and crushers, truck physical availability and utilisation, match factor, payload "
+            "compliance (10/10/20), fuel per tonne, crusher throughput, utilisation and OEE, stockpile level "
+            "and hours of cover. Each is defined in docs/kpis.md. A value is null when its denominator is "
+            "zero (no data). Choose `window` (shift, 24h, 7d; ending at the site's simulated clock) or "
+            "`from` and `to`."
+        ),
+        parameters=[KpiQuerySerializer],
+        responses={200: KpiSerializer},
     )
-    created_at = serializers.DateTimeField()
-
-
-class MlQuerySerializer(serializers.Serializer):
-    site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
-
-
-class HealthQuerySerializer(MlQuerySerializer):
-    equipment_kind = serializers.ChoiceField(choices=["truck", "loader", "crusher"], required=False)
-
-
-class RecommendationQuerySerializer(MlQuerySerializer):
-    status = serializers.ChoiceField(
-        choices=["new", "accepted", "dismissed", "expired", "all"],
-        required=False,
-        help_text="default new (open ones); all for the history",
-    )
-    kind = serializers.CharField(required=False, help_text="maintenance, dispatch, stockpile, fleet_sizing")
-
-
-class DecisionResultSerializer(serializers.Serializer):
-    changed = serializers.BooleanField(help_text="false when it had already been decided or had expired")
-    recommendation = RecommendationSerializer()
-
-
-class ModelVersionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    version = serializers.IntegerField()
-    label = serializers.CharField(help_text="kind@version, as model_version elsewhere")
-    active = serializers.BooleanField()
-    trained_at = serializers.DateTimeField()
-    age_h = serializers.FloatField(help_text="hours since training (wall clock)")
-    training_window = serializers.DictField(help_text="start and end (simulated time)")
-    sites = serializers.ListField(child=serializers.IntegerField())
-    features = serializers.ListField(child=serializers.CharField())
-    metrics = serializers.DictField(help_text="validation figures")
-    promotion = serializers.DictField(help_text="candidate vs active on the same validation rows, verdicts")
-    artifact_path = serializers.CharField()
-    sha256 = serializers.CharField()
-    live = serializers.DictField(
-        allow_null=True, help_text="active kinds: past predictions against what then happened"
-    )
-
-
-class RetrainRequestSerializer(serializers.Serializer):
-    kinds = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="all (default), failure, anomaly or kinds"
-    )
-    force = serializers.BooleanField(default=False, help_text="activate even if worse")
+    def get(self, request: Request) -> Response:
+        query = KpiQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        site = requested_site(params.get("site"))
+        if "from" in params:
+            name, start, end = "custom", params["from"], params["to"]
+        else:
+            name = params.get("window", "24h")
+            start, end = formulas.window(name, site.sim_clock or timezone.now(), site.timezone)
+        figures = formulas.mine_kpis(selectors.kpi_aggregates(site.pk, start=start, end=end))
+        window = {"name": name, "from": start, "to": end, "hours": (end - start).total_seconds() / 3600}
+        return Response(
+            {"site": {"id": site.pk, "name": site.name, "slug": site.slug}, "window": window, **figures}
+        )

@@ -1,4 +1,4 @@
-"""Reads behind the ML endpoints, the live snapshots of the ai and alerts streams, and the model gauges."""
+"""Reads behind the ML endpoints (predictions, the registry and its live accuracy) and the model gauges."""
 
 from __future__ import annotations
 
@@ -6,25 +6,14 @@ import datetime as dt
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from analytics.models import Alert, ModelVersion, Prediction, Recommendation, RecommendationStatus
+from analytics.scoring.models import ModelVersion, Prediction
+from smartmine.platform import metrics
 
 #: Live accuracy is measured on predictions whose horizon ended within this much simulated time.
 ACCURACY_WINDOW = dt.timedelta(days=7)
-
-
-def alert_items(*, ids: list[int] | None = None, site_id: int | None = None) -> list[dict[str, Any]]:
-    """Alerts in the REST shape (AlertSerializer): the given ones, or the site's open ones."""
-    from analytics.api.serializers import AlertSerializer
-
-    alerts = Alert.objects.annotate(
-        equipment_kind=F("equipment_type__model"),
-        acknowledged_by_name=F("acknowledged_by__username"),
-        cleared_by_name=F("cleared_by__username"),
-    ).order_by("-last_raised_at", "-id")
-    alerts = alerts.filter(pk__in=ids) if ids is not None else alerts.filter(site_id=site_id, cleared_at=None)
-    return list(AlertSerializer(alerts, many=True).data)
 
 
 def latest_predictions(site_id: int) -> QuerySet[Prediction]:
@@ -40,18 +29,6 @@ def latest_predictions(site_id: int) -> QuerySet[Prediction]:
         .select_related("model")
         .order_by("-failure_probability", "equipment_name")
     )
-
-
-def open_recommendations(site_id: int) -> QuerySet[Recommendation]:
-    return Recommendation.objects.filter(site_id=site_id, status=RecommendationStatus.NEW)
-
-
-def recommendation_snapshot(*, site_id: int, ids: list[int] | None = None) -> list[dict[str, Any]]:
-    from analytics.services import recommendation_item
-
-    priority = {"high": 0, "medium": 1, "low": 2}
-    recs = sorted(open_recommendations(site_id), key=lambda r: (priority.get(r.priority, 3), -r.pk))
-    return [recommendation_item(rec) for rec in recs]
 
 
 def live_accuracy(kind: str | None = None) -> dict[str, dict[str, Any]]:
@@ -94,10 +71,6 @@ def registry_rows() -> QuerySet[ModelVersion]:
 def sample_model_metrics() -> None:
     """Scrape hook (smartmine.platform.metrics.SCRAPE_HOOKS): age, validation and live accuracy of active
     models."""
-    from django.utils import timezone
-
-    from smartmine.platform import metrics
-
     now = timezone.now()
     for version in ModelVersion.objects.filter(active=True):
         metrics.ML_MODEL_AGE.labels(kind=version.kind).set((now - version.trained_at).total_seconds())

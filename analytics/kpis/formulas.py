@@ -1,9 +1,9 @@
 """Mining KPIs from aggregates: PURE formulas, no Django (docs/kpis.md defines each one).
 
-analytics.selectors computes the aggregates in SQL over the reading history and the event log (seconds each
-truck and crusher spent in each status, tonnes per dump, payloads per load, fuel burned); the functions here
-combine them into the figures a control room reads. Plain numbers in, plain dicts out, so every formula is
-tested on hand-computed values without a database.
+analytics.kpis.selectors computes the aggregates in SQL over the reading history and the event log
+(seconds each truck and crusher spent in each status, tonnes per dump, payloads per load, fuel burned); the
+functions here combine them into the figures a control room reads. Plain numbers in, plain dicts out, so
+every formula is tested on hand-computed values without a database.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def hours_of_cover(level_t: float, reclaim_tph: float | None) -> float | None:
 
 @dataclass
 class Aggregates:
-    """What the SQL returns for one site and window (see analytics.selectors.kpi_aggregates)."""
+    """What the SQL returns for one site and window (see analytics.kpis.selectors.kpi_aggregates)."""
 
     hours: float
     truck_state_s: dict[str, float] = field(default_factory=dict)

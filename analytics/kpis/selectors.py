@@ -7,10 +7,10 @@ import datetime as dt
 
 from django.db import connection
 
-from analytics import kpis
+from analytics.kpis import formulas
 from fleet.choices import TruckStatus
 
-# --- KPI aggregates (docs/kpis.md): one SQL statement each, combined by analytics.kpis
+# --- KPI aggregates (docs/kpis.md): one SQL statement each, combined by analytics.kpis.formulas
 
 #: A reading's status holds until the equipment's next reading, but no longer than this: a gap in the
 #: telemetry is not hours in one state.
@@ -135,10 +135,10 @@ def stockpile_levels(site_id: int, *, start: dt.datetime, end: dt.datetime) -> l
     )
 
 
-def kpi_aggregates(site_id: int, *, start: dt.datetime, end: dt.datetime) -> kpis.Aggregates:
-    """Everything analytics.kpis.mine_kpis needs for one site and window: four SQL statements."""
+def kpi_aggregates(site_id: int, *, start: dt.datetime, end: dt.datetime) -> formulas.Aggregates:
+    """Everything analytics.kpis.formulas.mine_kpis needs for one site and window: four SQL statements."""
     states, queues, burned_l = truck_state_seconds(site_id, start=start, end=end)
-    return kpis.Aggregates(
+    return formulas.Aggregates(
         hours=(end - start).total_seconds() / 3600.0,
         truck_state_s=states,
         queue_at_dump_s=queues,

@@ -1,9 +1,10 @@
 """What-if scenarios on a copy of a site's engine state: apply changes, run seeds headless, compare.
 
-Pure (no Django): the Celery task (analytics.scenario_tasks) loads the site's state, calls `run_scenario`
-with a checkpoint callback that saves progress and reports a cancel request, and stores the result. Both the
-unchanged baseline and the changed site run on the same seeds, so each seed is a paired comparison: the same
-failure points, the same draws, up to where the changes make the runs differ. See docs/scenarios.md.
+Pure (no Django): the run (analytics.scenarios.runner, in a Celery task) loads the site's state, calls
+`run_scenario` with a checkpoint callback that saves progress and reports a cancel request, and stores the
+result. Both the unchanged baseline and the changed site run on the same seeds, so each seed is a paired
+comparison: the same failure points, the same draws, up to where the changes make the runs differ. See
+docs/scenarios.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from fleet.dispatch import STRATEGIES, get_dispatcher
 from fleet.sim import SiteState, set_operator_status, step
 from fleet.sim.faults import sample_failure_wear_h, weibull
-from fleet.sim.layout import TRUCK_CLASSES
+from fleet.sim.layout import TRUCK_CLASSES, truck_spec
 from fleet.sim.lifecycle import is_down
 from fleet.sim.shiftstats import ShiftTally
 from fleet.sim.state import NO_FAILURE_WEAR_H, TruckState, new_rng_state, node_name
@@ -222,7 +223,7 @@ def _add_trucks(site: SiteState, count: int, model: str | None) -> None:
     template = next((t for t in site.trucks if t.model == model), None) or next(
         (cls for cls in TRUCK_CLASSES if cls.model == model), TRUCK_CLASSES[0]
     )
-    spec = {name: getattr(template, name) for name in _TRUCK_SPEC}
+    spec = truck_spec(template)
     zones = {zone.id: zone for zone in site.zones}
     faces = [loader for loader in site.loaders if not is_down("loader", loader)] or site.loaders
     next_id = max((t.id for t in site.trucks), default=0) + 1
@@ -244,16 +245,6 @@ def _add_trucks(site: SiteState, count: int, model: str | None) -> None:
         )
 
 
-_TRUCK_SPEC = (
-    "model",
-    "rated_payload_t",
-    "empty_mass_t",
-    "engine_power_kw",
-    "fuel_tank_l",
-    "max_speed_empty_kmh",
-    "max_speed_loaded_kmh",
-    "cold_tyre_pressure_kpa",
-)
 _UNIT_KINDS = {"truck": 1, "loader": 2, "crusher": 3}
 
 

@@ -1,7 +1,8 @@
-"""Writes for what-if scenarios: create (queues the run after commit), cancel, and run one (the task body).
+"""The run of a queued what-if scenario (the body of analytics.scenarios.tasks.run_scenario_task).
 
-The engine work is analytics.scenarios (pure); this module loads the site's state, saves progress, notices a
-cancel request between chunks of steps, stores the results and records who did what in the audit log.
+The engine work is analytics.scenarios.engine (pure); this module loads the site's state, saves progress,
+notices a cancel request between chunks of steps, stores the results, and raises the fleet-sizing
+recommendation a sweep calls for.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from analytics import scenarios
-from analytics.scenario_models import Scenario, ScenarioKind, ScenarioStatus
+from analytics.recommendations import services as recommendation_services
+from analytics.scenarios import engine
+from analytics.scenarios.models import Scenario, ScenarioStatus
 from fleet.models import Site
 from fleet.sim import SiteState
-from smartmine.platform import audit
-from smartmine.platform.models import AuditAction
+from fleet.ticking import load_state
 
 logger = logging.getLogger(__name__)
 
@@ -33,68 +33,25 @@ FLEET_SIZING_KIND = "fleet_sizing"
 FLEET_SIZING_TTL = dt.timedelta(days=1)
 
 
-class ScenarioFinished(ValueError):
-    """The scenario is done, failed or cancelled already: nothing to cancel."""
-
-
 def base_state(site: Site, start: str = START_CURRENT) -> SiteState | None:
     """The state a scenario starts from; None for a site that is not simulated (no engine state)."""
     if not site.sim_state:
         return None
     if start == START_SAVED:
         return SiteState.from_dict(site.sim_state)
-    from fleet.ticking import load_state  # the tick's own loader: one definition of "operator changes"
-
-    return load_state(site)
+    return load_state(site)  # the tick's own loader: one definition of "operator changes"
 
 
-def plan_from_request(request: dict[str, Any], *, base_strategy: str) -> scenarios.Plan:
+def plan_from_request(request: dict[str, Any], *, base_strategy: str) -> engine.Plan:
     """The engine's plan from the stored request (the JSON the API validated)."""
     seeds = list(range(request["first_seed"], request["first_seed"] + request["seeds"]))
-    return scenarios.Plan(
-        changes=scenarios.Changes.from_dict(request.get("changes", {})),
+    return engine.Plan(
+        changes=engine.Changes.from_dict(request.get("changes", {})),
         base_strategy=base_strategy,
         shift_hours=request["shift_hours"],
         seeds=seeds,
         fleet_sizes=request.get("fleet_sizes", []),
     )
-
-
-@transaction.atomic
-def create_scenario(*, site: Site, request: dict[str, Any], name: str = "", actor: Any = None) -> Scenario:
-    """Store a validated request as a queued scenario; its run starts once this transaction commits."""
-    from analytics.scenario_tasks import run_scenario_task
-
-    scenario = Scenario.objects.create(
-        site=site,
-        name=name,
-        kind=ScenarioKind.FLEET_SIZING if request.get("fleet_sizes") else ScenarioKind.WHAT_IF,
-        request=request,
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
-    )
-    audit.record(actor=actor, action=AuditAction.SCENARIO, targets=[scenario], event="created", site=site.pk)
-    transaction.on_commit(lambda: run_scenario_task.delay(scenario.pk))
-    return scenario
-
-
-@transaction.atomic
-def cancel_scenario(*, scenario: Scenario, actor: Any = None) -> Scenario:
-    """A queued scenario is cancelled at once; a running one is asked to stop at its next check.
-
-    The row lock orders this against the task's own status changes, so a cancel and a finish never both win.
-    """
-    locked = Scenario.objects.select_for_update().get(pk=scenario.pk)
-    if locked.is_finished:
-        raise ScenarioFinished(f"scenario #{locked.pk} is {locked.status} already")
-    audit.record(actor=actor, action=AuditAction.SCENARIO, targets=[locked], event="cancelled")
-    locked.cancel_requested = True
-    fields = ["cancel_requested"]
-    if locked.status == ScenarioStatus.QUEUED:
-        locked.status, locked.finished_at = ScenarioStatus.CANCELLED, timezone.now()
-        locked.error = "cancelled before it started"
-        fields += ["status", "finished_at", "error"]
-    locked.save(update_fields=fields)
-    return locked
 
 
 class _Checkpoint:
@@ -131,10 +88,10 @@ def run_scenario(scenario_id: int) -> str | None:
         if base is None:
             raise ValueError(f"site {site} has no engine state (not simulated)")
         plan = plan_from_request(scenario.request, base_strategy=site.dispatch_strategy)
-        problems = scenarios.problems(base, plan)
+        problems = engine.problems(base, plan)
         if problems:  # the site changed since the request was validated
             raise ValueError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in problems.items()))
-        results = scenarios.run_scenario(base, plan, _Checkpoint(scenario_id))
+        results = engine.run_scenario(base, plan, _Checkpoint(scenario_id))
     except Exception as exc:
         logger.exception("scenario failed", extra={"scenario": scenario_id, "site": site.pk})
         _finish(scenario_id, ScenarioStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -163,13 +120,11 @@ def _finish(scenario_id: int, status: str, **fields: Any) -> None:
 
 def recommend_fleet_size(*, site: Site, scenario_id: int, sizing: dict[str, Any], shift_hours: float) -> None:
     """A sweep that finds the fleet clearly too big or too small raises an AI recommendation; one that finds
-    it about right withdraws an open one (analytics.services owns recommendations)."""
-    from analytics import services
-
+    it about right withdraws an open one (analytics.recommendations.services owns recommendations)."""
     verdict, recommended, current = sizing["verdict"], sizing["recommended_trucks"], sizing["current_trucks"]
     if verdict not in ("too_big", "too_small"):
         if verdict == "about_right":
-            services.expire_recommendations(site=site, kinds=[FLEET_SIZING_KIND])
+            recommendation_services.expire_recommendations(site=site, kinds=[FLEET_SIZING_KIND])
         return
     points = {point["trucks"]: point for point in sizing["curve"]}
     impact_t = points[recommended]["tonnes_mean"] - points[current]["tonnes_mean"]
@@ -180,7 +135,7 @@ def recommend_fleet_size(*, site: Site, scenario_id: int, sizing: dict[str, Any]
     else:
         title = f"{current - recommended} trucks could be parked with {gain_pct:+.1f} % tonnes"
         priority = "medium"
-    services.upsert_recommendation(
+    recommendation_services.upsert_recommendation(
         site=site,
         kind=FLEET_SIZING_KIND,
         subject="site",

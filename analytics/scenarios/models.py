@@ -1,6 +1,6 @@
 """What-if scenarios: a request to re-run a site headless with changes, its progress and its results.
 
-Loaded by analytics/models.py (one import line at its end), so the model belongs to the analytics app.
+Loaded by analytics/models.py, so the model belongs to the analytics app.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Max
 
-from analytics import frames, recommendations, registry, services
-from analytics.ml import build_features, latest_rows
-from analytics.models import Prediction
+from analytics.ml.features import build_features, latest_rows
+from analytics.recommendations import advice
+from analytics.scoring import frames, registry, services
+from analytics.scoring.models import Prediction
 from fleet.models import Loader, Site, Truck
 from plants.models import Crusher
 from stockpiles.models import Stockpile
@@ -76,7 +77,7 @@ def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
             site=site, detections=_with_units(site, detections), models=anomaly_models
         )
         resolve_outcomes(site)
-        raised = recommendations.refresh(site, predictions=predictions, history=history)
+        raised = advice.refresh(site, predictions=predictions, history=history)
     timings["store"] = time.perf_counter() - started - sum(timings.values())
     timings["total"] = time.perf_counter() - started
     return RefreshOutcome(site_id, True, "", len(predictions), len(anomalies), raised, timings)

@@ -15,10 +15,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import scenario_services as services
-from analytics import scenarios
-from analytics.scenario_models import Scenario, ScenarioKind, ScenarioStatus
-from fleet.choices import RUN_SCENARIOS, DispatchStrategy
+from analytics.permissions import RUN_SCENARIOS
+from analytics.scenarios import engine, runner, services
+from analytics.scenarios.models import Scenario, ScenarioKind, ScenarioStatus
+from fleet.choices import DispatchStrategy
 from fleet.models import Site
 from smartmine.platform.api.errors import Conflict
 from smartmine.platform.api.schema import error_response
@@ -37,15 +37,15 @@ class CrusherCapacitySerializer(serializers.Serializer):
 
 
 class ChangesSerializer(serializers.Serializer):
-    add_trucks = serializers.IntegerField(min_value=0, max_value=scenarios.MAX_TRUCKS, default=0)
+    add_trucks = serializers.IntegerField(min_value=0, max_value=engine.MAX_TRUCKS, default=0)
     truck_model = serializers.CharField(
         required=False, help_text="model of added trucks, e.g. CAT 793F (default: the fleet's most common)"
     )
     remove_trucks = serializers.IntegerField(
-        min_value=0, max_value=scenarios.MAX_TRUCKS, default=0, help_text="the highest-numbered trucks leave"
+        min_value=0, max_value=engine.MAX_TRUCKS, default=0, help_text="the highest-numbered trucks leave"
     )
     remove_truck_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), default=list, max_length=scenarios.MAX_TRUCKS
+        child=serializers.IntegerField(min_value=1), default=list, max_length=engine.MAX_TRUCKS
     )
     loaders_down = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
@@ -74,23 +74,23 @@ class ScenarioRequestSerializer(serializers.Serializer):
     site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     start = serializers.ChoiceField(
-        choices=services.STARTS,
-        default=services.START_CURRENT,
+        choices=runner.STARTS,
+        default=runner.START_CURRENT,
         help_text="current: the site now, with operators' changes; saved: as saved by the last tick",
     )
     changes = ChangesSerializer(required=False)
     shift_hours = serializers.FloatField(
-        min_value=MIN_SHIFT_HOURS, max_value=scenarios.MAX_SHIFT_HOURS, default=DEFAULT_SHIFT_HOURS
+        min_value=MIN_SHIFT_HOURS, max_value=engine.MAX_SHIFT_HOURS, default=DEFAULT_SHIFT_HOURS
     )
     seeds = serializers.IntegerField(
-        min_value=1, max_value=scenarios.MAX_SEEDS, default=DEFAULT_SEEDS, help_text="runs of each variant"
+        min_value=1, max_value=engine.MAX_SEEDS, default=DEFAULT_SEEDS, help_text="runs of each variant"
     )
     first_seed = serializers.IntegerField(min_value=0, max_value=2**31, default=0)
     fleet_sizes = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=scenarios.MAX_TRUCKS),
+        child=serializers.IntegerField(min_value=1, max_value=engine.MAX_TRUCKS),
         required=False,
         min_length=1,
-        max_length=scenarios.MAX_FLEET_SIZES,
+        max_length=engine.MAX_FLEET_SIZES,
         help_text="a fleet-sizing sweep: the truck counts to try (the current count is always added)",
     )
 
@@ -104,7 +104,7 @@ class ScenarioRequestSerializer(serializers.Serializer):
         site = attrs.get("site") or Site.objects.order_by("-is_default", "pk").first()
         if site is None:
             raise serializers.ValidationError({"site": ["there is no site yet"]})
-        state = services.base_state(site, attrs["start"])
+        state = runner.base_state(site, attrs["start"])
         if state is None:
             raise serializers.ValidationError({"site": [f"{site} is not simulated (no engine state)"]})
         changes = attrs.get("changes") or ChangesSerializer().run_validation({})
@@ -118,8 +118,8 @@ class ScenarioRequestSerializer(serializers.Serializer):
             "first_seed": attrs["first_seed"],
             "fleet_sizes": sorted(set(attrs.get("fleet_sizes", []))),
         }
-        plan = services.plan_from_request(request, base_strategy=site.dispatch_strategy)
-        problems = scenarios.problems(state, plan)
+        plan = runner.plan_from_request(request, base_strategy=site.dispatch_strategy)
+        problems = engine.problems(state, plan)
         if problems:
             raise serializers.ValidationError(problems)
         return {"site": site, "name": attrs["name"], "request": request}

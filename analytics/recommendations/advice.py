@@ -17,10 +17,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analytics import kpis, services
+from analytics.kpis import formulas
 from analytics.ml.history import History
-from analytics.models import Prediction, RecommendationPriority
+from analytics.recommendations import services
+from analytics.recommendations.models import RecommendationPriority
+from analytics.scoring.models import Prediction
+from fleet.choices import DispatchStrategy
+from fleet.dispatch import get_dispatcher
 from fleet.models import Site
+from fleet.sim import SiteState, step
 from stockpiles.models import Stockpile
 
 HIGH, MEDIUM, LOW = RecommendationPriority.HIGH, RecommendationPriority.MEDIUM, RecommendationPriority.LOW
@@ -187,13 +192,10 @@ def stockpile_advice(
 
 def dispatch_lookahead(state_dict: dict, strategies: list[str], hours: float = DISPATCH_LOOKAHEAD_H) -> dict:
     """Tonnes dumped in `hours` of simulated time from the same state (and random draws) per strategy."""
-    from fleet import dispatch
-    from fleet.sim import SiteState, step
-
     tonnes = {}
     for name in strategies:
         state = SiteState.from_dict(state_dict)
-        dispatcher = dispatch.get_dispatcher(name)
+        dispatcher = get_dispatcher(name)
         total = 0.0
         for _ in range(round(hours * 3600 / 60.0)):
             result = step(state, 60.0, dispatcher=dispatcher)
@@ -245,7 +247,7 @@ def refresh(
     if trucks is not None and len(trucks):
         recent = trucks.loc[trucks["ts"] >= pd.Timestamp(now - dt.timedelta(hours=1))]
         queue_share = float((recent["status"] == "queued_at_loader").mean()) if len(recent) else 0.0
-    next_shift = kpis.shift_start(now, site.timezone) + dt.timedelta(hours=12)
+    next_shift = formulas.shift_start(now, site.timezone) + dt.timedelta(hours=12)
     advice = [
         maintenance_advice(
             p,
@@ -262,8 +264,6 @@ def refresh(
     if dispatch if dispatch is not None else site.tick % DISPATCH_EVERY_TICKS < 12:
         kinds.append("dispatch")
         if site.sim_state:
-            from fleet.choices import DispatchStrategy
-
             tonnes = dispatch_lookahead(site.sim_state, list(DispatchStrategy.values))
             advice.append(dispatch_advice(site.dispatch_strategy, tonnes, DISPATCH_LOOKAHEAD_H))
     keep = []

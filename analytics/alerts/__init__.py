@@ -1,0 +1,1 @@
+"""Alerts on equipment: raised deduplicated, acknowledged and cleared by operators."""

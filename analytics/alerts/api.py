@@ -1,0 +1,141 @@
+"""REST endpoints of alerts: list and read them; operators acknowledge and clear them."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics.alerts import selectors, services
+from analytics.alerts.models import Alert, AlertSeverity
+from analytics.permissions import ACKNOWLEDGE_ALERT
+from fleet.api.filters import SiteFilterSet
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    site_id = serializers.IntegerField(read_only=True)
+    equipment_kind = serializers.CharField(read_only=True, help_text="truck, loader, crusher or stockpile")
+    equipment_id = serializers.IntegerField(read_only=True)
+    is_open = serializers.BooleanField(read_only=True, help_text="not cleared yet")
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by_name", read_only=True, allow_null=True, help_text="username"
+    )
+    cleared_by = serializers.CharField(
+        source="cleared_by_name", read_only=True, allow_null=True, help_text="username"
+    )
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id", "site_id", "equipment_kind", "equipment_id", "equipment_name", "kind", "severity",
+            "message", "raised_at", "last_raised_at", "repeat_count", "is_open", "acknowledged_at",
+            "acknowledged_by", "cleared_at", "cleared_by",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AlertIdsSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000, help_text="alert ids"
+    )
+
+
+class AlertActionResultSerializer(serializers.Serializer):
+    changed = serializers.IntegerField(
+        help_text="alerts changed (already acknowledged or cleared ones are not)"
+    )
+
+
+class AlertFilterSet(SiteFilterSet):
+    open = django_filters.BooleanFilter(method="filter_open", help_text="true: not cleared; false: cleared")
+    severity = django_filters.MultipleChoiceFilter(choices=AlertSeverity.choices, help_text="one or more")
+    acknowledged = django_filters.BooleanFilter(
+        field_name="acknowledged_at", lookup_expr="isnull", exclude=True
+    )
+    equipment_kind = django_filters.ChoiceFilter(
+        field_name="equipment_type__model",
+        choices=[
+            ("truck", "truck"),
+            ("loader", "loader"),
+            ("crusher", "crusher"),
+            ("stockpile", "stockpile"),
+        ],
+    )
+    equipment_id = django_filters.NumberFilter(help_text="with equipment_kind: one unit's alerts")
+    kind = django_filters.CharFilter(help_text="what is wrong, e.g. engine_overheat")
+    live = None  # alerts have no live flag
+
+    class Meta:
+        model = Alert
+        fields = ["site", "open", "severity", "acknowledged", "equipment_kind", "equipment_id", "kind"]
+
+    def filter_open(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(Q(cleared_at__isnull=value))
+
+
+def _alert_action_schema(verb: str, detail: bool):
+    return extend_schema(
+        summary=f"{verb.title()} {'an alert' if detail else 'several alerts'}",
+        description=(
+            "Operators only (analytics.acknowledge_alert). "
+            + (
+                "Acknowledging records who has seen an open alert; it stays open until cleared."
+                if verb == "acknowledge"
+                else "Clearing closes the alert (acknowledging it first if needed); the next "
+                "occurrence opens a new one."
+            )
+            + " Alerts already in that state are left as they are (`changed` counts the others)."
+        ),
+        request=None if detail else AlertIdsSerializer,
+        responses={200: AlertActionResultSerializer},
+        operation_id=f"alerts_{verb}{'' if detail else '_many'}",
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Alerts, newest first; filter by open, severity and equipment"),
+    retrieve=extend_schema(summary="One alert"),
+    acknowledge=_alert_action_schema("acknowledge", detail=True),
+    clear=_alert_action_schema("clear", detail=True),
+    acknowledge_many=_alert_action_schema("acknowledge", detail=False),
+    clear_many=_alert_action_schema("clear", detail=False),
+)
+class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = selectors.named_alerts()
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilterSet
+    lookup_value_regex = r"\d+"
+    action_permissions = dict.fromkeys(
+        ["acknowledge", "clear", "acknowledge_many", "clear_many"], ACKNOWLEDGE_ALERT
+    )
+
+    def _respond(self, changed: int) -> Response:
+        return Response({"changed": changed})
+
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        alert = get_object_or_404(Alert.objects.only("id"), pk=pk)
+        return self._respond(services.acknowledge_alerts(alerts=[alert], user=request.user))
+
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def clear(self, request: Request, pk: str) -> Response:
+        alert = get_object_or_404(Alert.objects.only("id"), pk=pk)
+        return self._respond(services.clear_alerts(alerts=[alert], user=request.user))
+
+    @action(detail=False, methods=["post"], url_path="acknowledge", filter_backends=[], pagination_class=None)
+    def acknowledge_many(self, request: Request) -> Response:
+        return self._respond(services.acknowledge_alerts(alerts=self._listed(request), user=request.user))
+
+    @action(detail=False, methods=["post"], url_path="clear", filter_backends=[], pagination_class=None)
+    def clear_many(self, request: Request) -> Response:
+        return self._respond(services.clear_alerts(alerts=self._listed(request), user=request.user))
+
+    def _listed(self, request: Request) -> list[Alert]:
+        body = AlertIdsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return [Alert(pk=pk) for pk in body.validated_data["ids"]]

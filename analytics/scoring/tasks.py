@@ -1,0 +1,51 @@
+"""Celery tasks of the ML side: live scoring of active sites and scheduled retraining.
+
+Beat entries are created by analytics/migrations/0006_ml_beat_and_roles.py and can be retimed in admin
+(django_celery_beat): refresh every minute (expires 50 s), retrain daily at 03:00 (expires 1 h). They store
+the task names, so each task keeps the explicit name it had in analytics/tasks.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from analytics.scoring import predictions, registry
+from fleet.models import Site
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="analytics.tasks.refresh_active_sites_task", ignore_result=True)
+def refresh_active_sites_task() -> int:
+    """Queue a refresh for each site that is not paused (every minute); each one skips itself when its site
+    has not ticked REFRESH_EVERY_TICKS times since its last refresh."""
+    site_ids = list(Site.objects.filter(paused=False, sim_clock__isnull=False).values_list("pk", flat=True))
+    for site_id in site_ids:
+        refresh_predictions_task.apply_async(args=[site_id], expires=50)
+    return len(site_ids)
+
+
+@shared_task(name="analytics.tasks.refresh_predictions_task", ignore_result=True)
+def refresh_predictions_task(site_id: int) -> dict:
+    """Score one site's units, detect anomalies, raise recommendations (analytics.scoring.predictions)."""
+    outcome = predictions.refresh_site(site_id)
+    if outcome.refreshed:
+        log.info(
+            "predictions refreshed",
+            extra={"site": site_id, "predictions": outcome.predictions, "anomalies": outcome.anomalies,
+                   **{f"{k}_s": round(v, 3) for k, v in outcome.timings_s.items()}},
+        )  # fmt: skip
+    return {"refreshed": outcome.refreshed, "reason": outcome.reason}
+
+
+# acks_late=False: a retrain killed midway is not worth repeating at once.
+@shared_task(name="analytics.tasks.retrain_models_task", ignore_result=True, acks_late=False)
+def retrain_models_task(kinds: list[str] | None = None, force: bool = False) -> list[dict]:
+    """Retrain the models on the last week of every site's history; promote only no-worse candidates."""
+    results = registry.retrain(kinds=registry.parse_kinds(kinds), force=force, progress=log.info)
+    return [
+        {"kind": r.kind, "version": r.version.label if r.version else None, "promoted": r.promoted}
+        for r in results
+    ]
