@@ -3,6 +3,8 @@
 import statistics
 from collections import defaultdict
 
+import pytest
+
 from fleet.sim import FaultConfig, default_site, set_operator_status, step
 from fleet.sim.faults import ANOMALY_FIELDS, ANOMALY_SCALE
 from fleet.sim.schema import CrusherStatus, TruckStatus
@@ -33,6 +35,7 @@ def window(rows, start_s, end_s, field):
     return [row[field] for clock, row in rows if start_s <= clock < end_s and row["status"] != "broken_down"]
 
 
+@pytest.mark.slow
 def test_breakdowns_are_preceded_by_a_rise_in_the_wear_signals():
     _state, series, breakdowns, labels = run_with_failures(days=3.0)
     developing = [e for e in breakdowns if e.data["mode"] != "sudden_failure"]
@@ -55,6 +58,7 @@ def test_breakdowns_are_preceded_by_a_rise_in_the_wear_signals():
     assert clear_4h_ahead >= 0.5 * len(developing)
 
 
+@pytest.mark.slow
 def test_most_failures_develop_over_6_to_48_hours_and_about_a_tenth_are_sudden():
     _state, _series, breakdowns, labels = run_with_failures(days=4.0, dt_s=60.0)
     ended = [lb for lb in labels if lb["event"] == "ended" and lb["category"] != "sensor_anomaly"]
@@ -70,6 +74,7 @@ def test_most_failures_develop_over_6_to_48_hours_and_about_a_tenth_are_sudden()
     )
 
 
+@pytest.mark.slow
 def test_a_default_site_sees_a_handful_of_failures_a_day():
     state = default_site(seed=12, config=FaultConfig(anomaly_rate_per_unit_h=0.0))
     kinds = defaultdict(int)
@@ -162,9 +167,12 @@ def test_operator_maintenance_takes_a_truck_out_and_returns_it_as_good_as_new():
     events = set_operator_status(state, "truck", truck.id, "waiting")
     assert [e.kind for e in events] == ["maintenance_ended"]
     assert truck.wear_h == 0.0 and truck.health == 100.0 and truck.fault is None
+    cycle = []
     for _ in range(200):
-        step(state, 10.0)
-    assert truck.status not in (TruckStatus.MAINTENANCE, TruckStatus.WAITING) or truck.payload_t >= 0
+        events = step(state, 10.0).events
+        cycle += [e.kind for e in events if e.unit_kind == "truck" and e.unit_id == truck.id]
+    assert "loaded" in cycle and "dumped" in cycle[cycle.index("loaded") :], cycle  # a whole haul cycle again
+    assert (truck.lat, truck.lon) != position and truck.wear_h > 0.0
 
 
 def test_maintenance_during_a_developing_fault_ends_it_and_the_next_step_reports_the_label():

@@ -4,6 +4,7 @@ import json
 from collections import Counter
 from functools import lru_cache
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,6 +87,7 @@ def test_mass_is_conserved_fuel_stays_positive_and_trucks_stay_on_roads(seed, dt
     assert_invariants(state, start)
 
 
+@pytest.mark.slow
 def test_payloads_follow_the_10_10_20_rule():
     state = default_site(seed=21)
     shares = []

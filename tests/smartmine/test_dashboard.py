@@ -5,11 +5,11 @@ import json
 import pytest
 from django.test import Client
 
-from fleet import services
+from fleet import seeding
 from tests.apiclients import assert_error, role_client
 from tests.factories import UserFactory, operator
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("dashboard_urls")]
+pytestmark = pytest.mark.django_db
 
 
 def page_config(response) -> dict:
@@ -57,7 +57,7 @@ def test_operators_get_the_acknowledge_buttons_and_viewers_do_not(settings):
 
 
 def test_the_layout_has_what_the_map_draws_under_the_equipment():
-    site = services.seed_site(name="Layout pit", trucks=2, crushers=1, stockpiles=1, loaders=2).site
+    site = seeding.seed_site(name="Layout pit", trucks=2, crushers=1, stockpiles=1, loaders=2).site
 
     response = role_client("viewer").get(f"/api/sites/{site.pk}/layout")
 
