@@ -20,10 +20,11 @@ install: $(STAMP)
 run: install
 	API_ALLOW_ANONYMOUS_READ=$${API_ALLOW_ANONYMOUS_READ:-true} $(SERVICES) $(PY) manage.py runsystem
 
-## test: install, start PostgreSQL/Redis if needed, lint, then the whole test suite
+## test: install, start PostgreSQL/Redis if needed, lint (ruff, the import layers), then the whole test suite
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m smartmine.devservices browser
 	$(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -39,6 +40,7 @@ soak: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff check --fix .
