@@ -23,6 +23,7 @@ from django.utils.html import format_html
 
 from fleet import choices, readings, selectors, services
 from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, TruckReading, TruckRollup, WasteDump
+from smartmine.platform.admin_mixins import ReadOnlyAdminMixin
 
 #: Below this many estimated rows an exact COUNT is cheap, and a wrong estimate would show.
 EXACT_COUNT_BELOW = 10_000
@@ -84,19 +85,10 @@ def latest_readings_inline(reading_model: type[models.Model]) -> type[admin.Tabu
     )
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = max_num = 0
     can_delete = False
     classes = ["collapse"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _kind_of(model: type[models.Model]) -> str:
@@ -302,7 +294,7 @@ def _int(value) -> int | None:
         return None
 
 
-class HistoryAdmin(StatusBadgeMixin, admin.ModelAdmin):
+class HistoryAdmin(ReadOnlyAdminMixin, StatusBadgeMixin, admin.ModelAdmin):
     """Read-only reading or rollup table, opened on the newest day so queries stay inside one partition."""
 
     paginator = EstimatedCountPaginator
@@ -326,15 +318,6 @@ class HistoryAdmin(StatusBadgeMixin, admin.ModelAdmin):
             query.update({f"{field}__year": day.year, f"{field}__month": day.month, f"{field}__day": day.day})
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _kind_equipment(model: type[models.Model]) -> type[models.Model]:

@@ -12,6 +12,7 @@ from analytics.alerts import services
 from analytics.alerts.models import Alert, AlertSeverity
 from analytics.permissions import ACKNOWLEDGE_ALERT
 from fleet.admin import EQUIPMENT_INLINES
+from smartmine.platform.admin_mixins import ReadOnlyAdminMixin
 
 SEVERITY_COLOURS = {
     AlertSeverity.INFO: "#0277bd",
@@ -20,7 +21,7 @@ SEVERITY_COLOURS = {
 }
 
 
-class OpenAlertsInline(GenericTabularInline):
+class OpenAlertsInline(ReadOnlyAdminMixin, GenericTabularInline):
     model = Alert
     ct_field, ct_fk_field = "equipment_type", "equipment_id"
     verbose_name_plural = "open alerts"
@@ -38,15 +39,6 @@ class OpenAlertsInline(GenericTabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(cleared_at__isnull=True).select_related("acknowledged_by")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 EQUIPMENT_INLINES.append(OpenAlertsInline)

@@ -2,22 +2,13 @@
 read-only."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from analytics.scoring.models import Anomaly, ModelVersion, Prediction
+from smartmine.platform.admin_mixins import ReadOnlyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Written by the system (training, scoring); people only read them."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(ModelVersion)

@@ -13,25 +13,17 @@ from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from smartmine.platform import audit
+from smartmine.platform.admin_mixins import ReadOnlyAdminMixin
 from smartmine.platform.models import AuditAction, AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "actor_name", "action", "target"]
     list_filter = ["action", "at"]
     search_fields = ["actor_name", "target"]
     date_hierarchy = "at"
     readonly_fields = ["at", "actor", "actor_name", "action", "target", "detail"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # Beat schedule changes (tick intervals, retraining times) are operator actions too: audit them.

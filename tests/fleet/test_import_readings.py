@@ -4,7 +4,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from fleet import ingest, services
+from fleet import ingest
 from fleet.csvformat import MAX_LINE_BYTES, columns
 from fleet.models import Truck, TruckReading
 from plants.models import CrusherReading
@@ -199,7 +199,7 @@ def test_a_later_row_with_too_many_fields_is_named(trucks, tmp_path):
 
 def test_an_import_interrupted_halfway_leaves_nothing_behind(trucks, tmp_path, monkeypatch):
     path = write(tmp_path, [HEADER, *(row(ts=ts(i)) for i in range(6))])
-    real_ingest, calls = services.readings.ingest_readings, []
+    real_ingest, calls = ingest.readings.ingest_readings, []
 
     def ingest_then_interrupt(kind, rows, **options):
         calls.append(len(rows))
@@ -207,7 +207,7 @@ def test_an_import_interrupted_halfway_leaves_nothing_behind(trucks, tmp_path, m
             raise KeyboardInterrupt  # Ctrl-C after the first chunk was written
         return real_ingest(kind, rows, **options)
 
-    monkeypatch.setattr(services.readings, "ingest_readings", ingest_then_interrupt)
+    monkeypatch.setattr(ingest.readings, "ingest_readings", ingest_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         ingest.import_readings_csv(path=path, chunk_rows=2)
 
