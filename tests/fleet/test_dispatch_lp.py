@@ -11,8 +11,8 @@ from fleet.dispatch import (
     Optimiser,
     ProductionTargets,
     TruckSnapshot,
-    solve_flows,
 )
+from fleet.dispatch.lp import solve_flows
 
 # 200 t trucks under a 50 t bucket at 5,000 t/h: 4 passes of 36 s after a 40 s spot = 184 s a truck.
 SERVICE_S = 40.0 + 4 * 36.0
