@@ -14,9 +14,12 @@ from fleet.sim.faults import (
     start_developing_fault,
     weibull,
 )
-from fleet.sim.haul import detach_trucks, release_loader_trucks, resume_route, serve_loader, serve_tip
+from fleet.sim.haul import detach_trucks
+from fleet.sim.loader import release_loader_trucks, serve_loader
+from fleet.sim.motion import resume_route
 from fleet.sim.schema import CrusherStatus, LoaderStatus, TruckStatus
 from fleet.sim.state import Event, SiteState, rng_from_state, rng_to_state
+from fleet.sim.tipping import serve_tip
 
 MAINTENANCE = {
     "truck": TruckStatus.MAINTENANCE,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fleet.sim.state import RoadState
 
 UNREACHABLE_S = 1e9
-# The dispatcher's travel-time estimates follow the engine's speed model (haul.leg_speed) for a reference
+# The dispatcher's travel-time estimates follow the engine's speed model (truck.leg_speed) for a reference
 # truck, the CAT 793F of layout.TRUCK_CLASSES: road and truck limits, and what the engine can pull up a grade.
 REFERENCE_EMPTY_T = 163.0
 REFERENCE_PAYLOAD_T = 227.0

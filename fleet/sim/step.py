@@ -17,19 +17,14 @@ from fleet.sim import crusher as crushers
 from fleet.sim import stockpile as stockpiles
 from fleet.sim.context import Tick
 from fleet.sim.faults import apply_anomalies, fault_rise, update_anomalies, weibull
-from fleet.sim.haul import DOWN as TRUCK_DOWN
-from fleet.sim.haul import (
-    advance_truck,
-    detach_trucks,
-    locate_trucks,
-    release_destination_trucks,
-    release_loader_trucks,
-    serve_loader,
-    serve_tip,
-)
+from fleet.sim.haul import advance_truck, detach_trucks
 from fleet.sim.lifecycle import advance_repair, check_failure, is_down, set_operator_status, update_health
+from fleet.sim.loader import release_loader_trucks, serve_loader
+from fleet.sim.motion import locate_trucks
 from fleet.sim.schema import SENSORS, LoaderStatus, TruckStatus
 from fleet.sim.state import Event, SiteState, rng_from_state, rng_to_state
+from fleet.sim.tipping import release_destination_trucks, serve_tip
+from fleet.sim.truck import DOWN as TRUCK_DOWN
 
 __all__ = ["MAX_SUBSTEP_S", "StepResult", "set_operator_status", "step"]
 
