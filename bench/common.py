@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import statistics
+from pathlib import Path
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartmine.settings")
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 
 def setup_django() -> None:

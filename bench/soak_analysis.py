@@ -1,0 +1,181 @@
+"""Judging a soak run: least-squares trends of memory and tick lag, spreads, and the verdicts."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from bench.soak_clients import FleetSample
+from bench.soak_sampling import TICK_PHASES, Soak, Tick
+
+#: Memory before this is start-up (imports, first queries, caches filling) and not part of the trend.
+WARM_UP_S = 150.0
+#: Lag is compared between the first and the last this-many seconds of the run (a third of shorter runs).
+TREND_WINDOW_S = 300.0
+#: "No memory growth": the fitted slope stays under this many MB per 10 minutes, or under this share of RSS.
+MEMORY_SLOPE_MB, MEMORY_SLOPE_SHARE = 5.0, 0.01
+#: "No growing lag": the fitted line rises less than this over the run, and the last window's median lag
+#: is at most this much above the first's.
+LAG_RISE_S = 0.5
+#: "Keeps up": at least this share of the ticks beat was asked to fire were applied.
+KEEP_UP_SHARE = 0.95
+JUDGED_ROLES = ("daphne", "worker", "beat")
+
+
+def slope_per_s(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (0 with fewer than two distinct x)."""
+    if len(points) < 2:
+        return 0.0
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+
+
+def spread(values, scale: float = 1.0) -> dict[str, float | None]:
+    """p50, p95, p99 and max (nearest rank, as bench.common.percentile) of a list or array of figures."""
+    if not len(values):
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    p50, p95, p99, top = np.percentile(np.asarray(values), [50, 95, 99, 100], method="nearest") * scale
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(top)}
+
+
+def judge_memory(
+    samples: list[dict[str, Any]], peaks_mb: dict[str, float], duration_s: float
+) -> dict[str, dict[str, Any]]:
+    warm_up_s = min(WARM_UP_S, 0.4 * duration_s)
+    figures = {}
+    for role in samples[0]["rss_mb"]:
+        series = [(row["t_s"], row["rss_mb"][role]) for row in samples]
+        settled = [(t, mb) for t, mb in series if t >= warm_up_s]
+        slope_10min = slope_per_s(settled) * 600
+        end = series[-1][1]
+        limit = max(MEMORY_SLOPE_MB, MEMORY_SLOPE_SHARE * end)
+        figures[role] = {
+            "start_mb": series[0][1],
+            "end_mb": end,
+            "max_mb": peaks_mb.get(role, max(mb for _, mb in series)),
+            "slope_mb_per_10min": slope_10min,
+            "warm_up_s": warm_up_s,
+            "limit_mb_per_10min": limit,
+            "no_growth": slope_10min < limit if role in JUDGED_ROLES else None,
+        }
+    return figures
+
+
+def judge_lag(ticks: list[Tick], duration_s: float) -> dict[str, Any]:
+    points = [(tick.started_s, tick.lag_s) for tick in ticks if tick.lag_s is not None]
+    window_s = min(TREND_WINDOW_S, duration_s / 3)
+    first = [lag for t, lag in points if t < window_s]
+    last = [lag for t, lag in points if t >= duration_s - window_s]
+    slope_per_min = slope_per_s(points) * 60
+    first_median = statistics.median(first) if first else 0.0
+    last_median = statistics.median(last) if last else 0.0
+    rise_s = slope_per_min * duration_s / 60
+    return {
+        **spread([lag for _, lag in points]),
+        "slope_s_per_min": slope_per_min,
+        "fitted_rise_s": rise_s,
+        "window_s": window_s,
+        "first_window_median_s": first_median,
+        "last_window_median_s": last_median,
+        "no_growth": rise_s < LAG_RISE_S and last_median <= first_median + LAG_RISE_S,
+    }
+
+
+def phase_means_ms(samples: list[dict[str, Any]], duration_s: float, window_s: float) -> dict[str, dict]:
+    """Mean of each tick phase over the first and the last window, from the worker's tick histogram."""
+
+    def mean(start: dict[str, float], end: dict[str, float], phase: str) -> float | None:
+        count = end[f"tick_{phase}_count"] - start.get(f"tick_{phase}_count", 0.0)
+        total = end[f"tick_{phase}_sum"] - start.get(f"tick_{phase}_sum", 0.0)
+        return 1000 * total / count if count else None
+
+    first_end = next((row for row in samples if row["t_s"] >= window_s), samples[-1])
+    before_last = [row for row in samples if row["t_s"] <= duration_s - window_s]
+    last_start = before_last[-1] if before_last else {}
+    return {
+        "first": {phase: mean({}, first_end, phase) for phase in TICK_PHASES},
+        "last": {phase: mean(last_start, samples[-1], phase) for phase in TICK_PHASES},
+    }
+
+
+def cpu_shares(samples: list[dict[str, Any]]) -> dict[str, float]:
+    """Each process's CPU use between the first and the last sample, in % of one core (the machine has 2)."""
+    first, last = samples[0], samples[-1]
+    elapsed = last["t_s"] - first["t_s"]
+    if elapsed <= 0:
+        return {}
+    return {role: 100 * (last["cpu_s"][role] - first["cpu_s"][role]) / elapsed for role in last["cpu_s"]}
+
+
+def summarise(soak: Soak, *, duration_s: float, connected: dict, final: FleetSample, per_client: list[int],
+              counters: dict[str, float], clients: int) -> dict[str, Any]:  # fmt: skip
+    """Every figure of the run and the verdicts (memory, lag, errors, keeping up, delivery)."""
+    applied = [tick for tick in soak.ticks if tick.applied and tick.started_s <= duration_s]
+    skipped: dict[str, int] = {}
+    for tick in soak.ticks:
+        if not tick.applied:
+            skipped[tick.reason] = skipped.get(tick.reason, 0) + 1
+    expected_ticks = int(duration_s // soak.interval_s) + 1  # one at 0 s, then one per interval
+    lag = judge_lag(applied, duration_s)
+    published = counters["update_frames_published"]
+    received = per_client + [0] * (clients - len(per_client))  # a client that never connected got nothing
+    errors = soak.errors_in_run
+    at_shutdown = {name: service.error_lines - errors.get(name, 0) for name, service in soak.services.items()}
+    failures = {
+        "error_lines": sum(errors.values()),
+        "tick_tasks_failed": counters["tick_tasks_failed"],
+        "broadcasts_failed": counters["broadcasts_failed"],
+        "ws_disconnected": final.disconnected,
+        "ws_connect_errors": len(connected["errors"]),
+    }
+    summary = {
+        "duration_s": duration_s,
+        "ticks": {
+            "expected": expected_ticks,
+            "applied": len(applied),
+            "skipped": skipped,
+            "expired_firings": soak.expired_firings,
+            "keeps_up": len(applied) >= KEEP_UP_SHARE * expected_ticks,
+            "duration_ms": spread([tick.duration_s for tick in applied], 1000),
+        },
+        "lag_s": lag,
+        "tick_phase_means_ms": phase_means_ms(soak.samples, duration_s, lag["window_s"]),
+        "load_average_1min": spread([row["load_1min"] for row in soak.samples]),
+        "memory": judge_memory(soak.samples, soak.memory_peak_mb, duration_s),
+        "cpu_pct_of_one_core": cpu_shares(soak.samples),
+        "websocket": {
+            "clients": clients,
+            "connected": connected["connected"],
+            "connect_s": connected["connect_s"],
+            "connect_attempts_refused": len(connected["refusals"]),
+            "connect_errors": sorted(set(connected["errors"] + connected["refusals"]))[:5],
+            "update_frames_published": published,
+            "completeness_pct": 100 * sum(received) / (published * clients) if published else 0.0,
+            "worst_client_pct": 100 * min(received) / published if published else 0.0,
+            "complete_clients": sum(count >= published for count in received),
+            "latency_ms": spread(soak.latencies_ms),
+            "resync_snapshots": final.snapshots - connected["connected"],
+            "deltas_dropped_for_slow_clients": counters["deltas_dropped_for_slow_clients"],
+            "close_codes": final.close_codes,
+        },
+        "errors": {
+            **failures,
+            "error_lines_by_process": errors,
+            "error_lines_at_shutdown": at_shutdown,
+            "warning_lines_by_process": {name: s.warning_lines for name, s in soak.services.items()},
+            "examples": {name: s.error_examples for name, s in soak.services.items() if s.error_examples},
+        },
+    }
+    summary["verdicts"] = {
+        "no memory growth": all(summary["memory"][role]["no_growth"] for role in JUDGED_ROLES),
+        "no growing tick lag": summary["lag_s"]["no_growth"],
+        "no errors": not any(failures.values()),
+        "keeps up with the interval": summary["ticks"]["keeps_up"],
+        "every client got every update": summary["websocket"]["complete_clients"] == clients,
+        "clean shutdown": not any(at_shutdown.values()),
+    }
+    return summary

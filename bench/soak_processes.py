@@ -1,0 +1,154 @@
+"""The soak's server processes: started with runsystem's command lines, each with its own log; memory and CPU.
+
+A server is started in its own session (Ctrl-C reaches only the soak, which stops everything in order) and
+dies with the soak if the soak is killed outright. Its log is read incrementally, counting error and
+warning lines on the way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.bench_ws import rss_mb
+from bench.common import ROOT, connection_url
+
+ERROR_LINE = re.compile(r"\b(?:ERROR|CRITICAL)\b|Traceback")
+WARNING_LINE = re.compile(r"\bWARNING\b")
+PR_SET_PDEATHSIG = 1
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child only calls into it
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: a soak killed outright (kill -9) takes its servers with it."""
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Service:
+    """One server process of the soak, its log file and what its log has said so far."""
+
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+    read_bytes: int = 0
+    error_lines: int = 0
+    warning_lines: int = 0
+    error_examples: list[str] = field(default_factory=list)
+
+    def pids(self) -> list[int]:
+        """The process and every descendant (the worker's pool children)."""
+        return [self.process.pid, *descendants(self.process.pid)]
+
+    def new_lines(self) -> list[str]:
+        """Complete lines written since the previous call; error and warning lines are counted on the way."""
+        with self.log_path.open("rb") as log:
+            log.seek(self.read_bytes)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.read_bytes += len(complete)
+        lines = complete.decode(errors="replace").splitlines()
+        for line in lines:
+            if ERROR_LINE.search(line):
+                self.error_lines += 1
+                if len(self.error_examples) < 5:
+                    self.error_examples.append(line[:300])
+            elif WARNING_LINE.search(line):
+                self.warning_lines += 1
+        return lines
+
+
+def start_service(name: str, argv: list[str], env: dict[str, str], workdir: Path) -> Service:
+    """Start in its own session, so Ctrl-C reaches only the soak, which then stops everything in order."""
+    log_path = workdir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_stop_with_parent,
+        )  # fmt: skip
+    return Service(name, process, log_path)
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended while we looked
+        parent = int(text[text.rindex(")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, pending = [], list(children.get(pid, []))
+    while pending:
+        child = pending.pop()
+        found.append(child)
+        pending += children.get(child, [])
+    return found
+
+
+def total_rss_mb(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with suppress(OSError):  # a pool child being replaced
+            total += rss_mb(pid)
+    return total
+
+
+def total_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        with suppress(OSError):
+            text = Path(f"/proc/{pid}/stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_commands(*, port: int, workdir: Path) -> dict[str, list[str]]:
+    """runsystem's command lines on our port, at INFO (the worker's tick lines), with our beat pid file."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from smartmine.management.commands.runsystem import process_commands
+
+    with override_settings(
+        API_HOST="127.0.0.1", API_PORT=port, WEBSOCKET_HOST="127.0.0.1", WEBSOCKET_PORT=port,
+        CONFIG=dataclasses.replace(settings.CONFIG, log_level="INFO"),
+    ):  # fmt: skip
+        commands = {name: shlex.split(line) for name, line in process_commands(sys.executable).items()}
+    beat = commands["beat"]
+    beat[beat.index("--pidfile") + 1] = str(workdir / "beat.pid")
+    return {"daphne": commands["web"], "worker": commands["worker"], "beat": beat}
+
+
+def server_env(*, port: int, redis_url: str, interval_s: float, workdir: Path) -> dict[str, str]:
+    metrics_dir = workdir / "prometheus"
+    metrics_dir.mkdir()
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "smartmine.settings",
+        "DATABASE_URL": connection_url(),
+        "REDIS_URL": redis_url,
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "WEBSOCKET_HOST": "127.0.0.1",
+        "WEBSOCKET_PORT": str(port),
+        "API_ALLOW_ANONYMOUS_READ": "true",
+        "SIMULATION_INTERVAL": str(interval_s),
+        "SIMULATION_SPEED": "1",
+        "LOG_FILE": "",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "keyvalue",
+        "PYTHONUNBUFFERED": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
