@@ -27,11 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchDatabase, connection_url, percentile, setup_django
+from bench.common import ROOT, BenchDatabase, connection_url, percentile, setup_django
 from bench.ws_client import BURST_TYPE, UPDATE_TYPES, ClientFleet, ClientRecord
 from smartmine.devservices import free_port, wait_for_port
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES, QUICK_SIZES = [100, 500, 1000, 2000], [100, 1000]
 TICKS, QUICK_TICKS = 30, 10
 GOAL_CLIENTS = 1000
