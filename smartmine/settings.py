@@ -149,6 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["drf_orjson_renderer.parsers.ORJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "smartmine.platform.api.schema.SchemaWithErrors",
+    "DEFAULT_METADATA_CLASS": "smartmine.platform.api.metadata.ActionMetadata",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "smartmine.platform.api.pagination.RowPagination",
     "EXCEPTION_HANDLER": "smartmine.platform.api.errors.exception_handler",

@@ -154,6 +154,10 @@ class ModelVersionViewSet(viewsets.GenericViewSet):
     filter_backends = []
     pagination_class = None  # a handful of versions per kind: one plain list
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        """The body `retrain` takes (OPTIONS describes it); the list builds its items itself."""
+        return RetrainRequestSerializer if self.action == "retrain" else ModelVersionSerializer
+
     def list(self, request: Request) -> Response:
         rows = list(selectors.registry_rows())
         live = selectors.live_accuracy()
