@@ -150,7 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["drf_orjson_renderer.parsers.ORJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "smartmine.platform.api.schema.SchemaWithErrors",
     "DEFAULT_METADATA_CLASS": "smartmine.platform.api.metadata.ActionMetadata",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["smartmine.platform.api.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "smartmine.platform.api.pagination.RowPagination",
     "EXCEPTION_HANDLER": "smartmine.platform.api.errors.exception_handler",
     # Only writes that can be hammered are throttled (views opt in with throttle_scope); reads stay free.

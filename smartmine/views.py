@@ -21,6 +21,7 @@ from rest_framework.settings import api_settings
 import smartmine
 from smartmine import health
 from smartmine.platform import metrics
+from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.permissions import ScopedThrottle
 
 
@@ -87,7 +88,7 @@ HEALTH_METRICS = _section(
 HEALTH_RESPONSE = inline_serializer(
     "Health",
     {
-        "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+        "status": ChoiceField(choices=["ok", "degraded"]),
         "failed": serializers.ListField(child=serializers.CharField()),
         "components": serializers.DictField(child=serializers.DictField()),
         "metrics": HEALTH_METRICS,

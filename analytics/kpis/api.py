@@ -12,11 +12,12 @@ from rest_framework.views import APIView
 from analytics.kpis import formulas, selectors
 from analytics.kpis.formulas import WINDOWS
 from analytics.pages import requested_site
+from smartmine.platform.api.fields import ChoiceField
 
 
 class KpiQuerySerializer(serializers.Serializer):
     site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
-    window = serializers.ChoiceField(
+    window = ChoiceField(
         choices=["shift", *WINDOWS],
         required=False,
         help_text="a window ending now (the site's simulated clock): the current 12 h shift, 24h or 7d; "

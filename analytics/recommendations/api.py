@@ -14,24 +14,25 @@ from analytics.payloads import recommendation_item
 from analytics.permissions import DECIDE_RECOMMENDATION
 from analytics.recommendations import services
 from analytics.recommendations.models import Recommendation
+from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.schema import error_response
 
 
 class RecommendationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(help_text="dispatch, maintenance, stockpile, ...")
-    priority = serializers.ChoiceField(choices=["low", "medium", "high"])
+    priority = ChoiceField(choices=["low", "medium", "high"])
     title = serializers.CharField()
     reasoning = serializers.CharField()
     expected_impact = serializers.CharField(help_text="e.g. +120 t/h at CR-01")
-    status = serializers.ChoiceField(
+    status = ChoiceField(
         choices=["new", "accepted", "dismissed", "expired"], help_text="new: open, waiting for a decision"
     )
     created_at = serializers.DateTimeField()
 
 
 class RecommendationQuerySerializer(MlQuerySerializer):
-    status = serializers.ChoiceField(
+    status = ChoiceField(
         choices=["new", "accepted", "dismissed", "expired", "all"],
         required=False,
         help_text="default new (open ones); all for the history",

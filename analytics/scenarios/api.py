@@ -21,6 +21,7 @@ from analytics.scenarios.models import Scenario, ScenarioKind, ScenarioStatus
 from fleet.choices import DispatchStrategy
 from fleet.models import Site
 from smartmine.platform.api.errors import Conflict
+from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.schema import error_response
 
 DEFAULT_SHIFT_HOURS = 8.0
@@ -54,7 +55,7 @@ class ChangesSerializer(serializers.Serializer):
         help_text="loader ids in maintenance for the whole run",
     )
     crusher_capacity = CrusherCapacitySerializer(many=True, required=False, default=list)
-    dispatch_strategy = serializers.ChoiceField(
+    dispatch_strategy = ChoiceField(
         choices=DispatchStrategy.choices, required=False, help_text="default: the site's own"
     )
 
@@ -73,7 +74,7 @@ class ScenarioRequestSerializer(serializers.Serializer):
 
     site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-    start = serializers.ChoiceField(
+    start = ChoiceField(
         choices=runner.STARTS,
         default=runner.START_CURRENT,
         help_text="current: the site now, with operators' changes; saved: as saved by the last tick",

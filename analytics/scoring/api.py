@@ -18,6 +18,7 @@ from analytics.scoring import registry, selectors
 from analytics.scoring.models import ModelVersion, Prediction
 from analytics.scoring.tasks import retrain_models_task
 from smartmine.platform import audit
+from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.schema import error_response
 from smartmine.platform.models import AuditAction
 
@@ -28,7 +29,7 @@ class FactorSerializer(serializers.Serializer):
 
 
 class HealthPredictionSerializer(serializers.Serializer):
-    equipment_kind = serializers.ChoiceField(choices=["truck", "loader", "crusher"])
+    equipment_kind = ChoiceField(choices=["truck", "loader", "crusher"])
     equipment_id = serializers.IntegerField()
     equipment_name = serializers.CharField()
     health = serializers.FloatField(help_text="health score (%)")
@@ -39,7 +40,7 @@ class HealthPredictionSerializer(serializers.Serializer):
 
 
 class HealthQuerySerializer(MlQuerySerializer):
-    equipment_kind = serializers.ChoiceField(choices=["truck", "loader", "crusher"], required=False)
+    equipment_kind = ChoiceField(choices=["truck", "loader", "crusher"], required=False)
 
 
 class ModelVersionSerializer(serializers.Serializer):

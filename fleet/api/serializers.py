@@ -14,6 +14,7 @@ from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.selectors import LOADER_ROW_FIELDS, TRUCK_ROW_FIELDS
 from fleet.sim.schema import SENSORS, STATUSES
 from fleet.telemetry import MAX_BATCH
+from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.schema import row_serializer
 
 TruckRowSerializer = row_serializer(
@@ -49,7 +50,7 @@ class SiteSerializer(serializers.ModelSerializer):
 class SiteUpdateSerializer(serializers.Serializer):
     """What engineers change on a running site; each field is optional (PATCH)."""
 
-    dispatch_strategy = serializers.ChoiceField(choices=DispatchStrategy.choices, required=False)
+    dispatch_strategy = ChoiceField(choices=DispatchStrategy.choices, required=False)
     paused = serializers.BooleanField(
         required=False, help_text="a paused site is not simulated (its beat entry is disabled too)"
     )
@@ -202,7 +203,7 @@ def _history_serializers(kind: str) -> tuple[type[serializers.Serializer], type[
         (serializers.Serializer,),
         {
             "ts": serializers.DateTimeField(),
-            "status": serializers.ChoiceField(choices=[m.value for m in STATUSES[kind]]),
+            "status": ChoiceField(choices=[m.value for m in STATUSES[kind]]),
             **_sensor_fields(kind, ("",)),
         },
     )
@@ -297,7 +298,7 @@ class TelemetryBatchSerializer(serializers.Serializer):
             "TelemetryReadingSerializer",
             (serializers.Serializer,),
             {
-                "kind": serializers.ChoiceField(choices=list(SENSORS)),
+                "kind": ChoiceField(choices=list(SENSORS)),
                 "equipment_id": serializers.IntegerField(help_text="the equipment's id in this API"),
                 "ts": serializers.DateTimeField(help_text="ISO 8601 with a zone (Z or +HH:MM)"),
                 "status": serializers.CharField(

@@ -1,2 +1,2 @@
-"""The API framework every app's `api/` package stands on: errors, permissions, pagination, schema and
-viewsets."""
+"""The API framework every app's `api/` package stands on: errors, permissions, pagination, OPTIONS
+metadata, the filter backend, shared fields, schema and viewsets."""

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 from smartmine.platform.api.errors import error_body
+from smartmine.platform.api.fields import ChoiceField
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -131,7 +132,7 @@ def row_serializer(
         if getattr(field, "null", False):
             options["allow_null"] = True
         if field.choices:
-            attrs[field_name] = serializers.ChoiceField(choices=field.choices, **options)
+            attrs[field_name] = ChoiceField(choices=field.choices, **options)
         else:
             attrs[field_name] = _ROW_FIELD_TYPES.get(field.get_internal_type(), serializers.CharField)(
                 **options
