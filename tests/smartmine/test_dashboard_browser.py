@@ -234,6 +234,18 @@ def test_the_dashboard_shows_live_ticks_acknowledges_alerts_and_charts_history(d
                 clip = {"x": 0, "y": 0, "width": 1280, "height": 1240}  # map, details with charts, panels
                 page.screenshot(path=README_SCREENSHOT, full_page=True, clip=clip)
 
+            # The API docs render from our own static files: this machine, like a mine network, reaches no
+            # CDN, so Swagger UI loaded from one would leave the page blank.
+            docs = context.new_page()
+            outside: list[str] = []
+            docs.on("request", lambda r: not r.url.startswith(base) and outside.append(r.url))
+            docs.on("requestfailed", lambda r: problems.append(f"docs request failed: {r.url} {r.failure}"))
+            docs.goto(f"{base}/api/docs/")
+            expect(docs.locator(".swagger-ui .opblock").first).to_be_visible()
+            expect(docs.locator(".swagger-ui")).to_contain_text("/api/trucks")
+            assert outside == []
+            docs.close()
+
             # A 390 px phone: everything in one column, nothing wider than the screen.
             page.set_viewport_size({"width": 390, "height": 844})
             page.wait_for_timeout(300)
