@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from fleet import dispatch, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
-from fleet.readings import ingest_readings
+from fleet.readings import history_kinds, ingest_readings
 from fleet.sim import SiteState, set_operator_status, step
 from smartmine.platform import live, metrics
 
@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 MAX_CATCH_UP_S = 300.0
 #: A tick earlier than this share of the interval after the previous one is a duplicate firing.
 MIN_INTERVAL_SHARE = 0.5
-#: Engine kinds whose readings a tick produces (each names its stream in live.EQUIPMENT_STREAMS).
-TICK_READING_KINDS = ("truck", "crusher", "stockpile")
 
 
 @dataclass
@@ -166,7 +164,7 @@ def save_steps(
 ) -> dict[str, int]:
     """Write several steps at once (the headless `simulate` batches them), ending at `state`."""
     readings = 0
-    for kind in TICK_READING_KINDS:
+    for kind in history_kinds():  # the engine reads out every kind that keeps a history
         rows = [
             {**row, "equipment_id": row["id"], "ts": dt.datetime.fromtimestamp(record.clock_s, dt.UTC)}
             for record in records
@@ -311,8 +309,9 @@ def publish_tick(site_id: int, result) -> None:
     for kind, rows in result.readings.items():
         changed[kind].update(row["id"] for row in rows)
     updates = {
-        live.STREAM_TYPES[stream]: live.stream_rows(stream, site_id, ids=changed[kind])
-        for kind, stream in live.EQUIPMENT_STREAMS.items()
-        if kind in TICK_READING_KINDS
+        live.STREAM_TYPES[live.EQUIPMENT_STREAMS[kind]]: live.stream_rows(
+            live.EQUIPMENT_STREAMS[kind], site_id, ids=changed[kind]
+        )
+        for kind in history_kinds()
     }
     live.publish(site_id, updates)
