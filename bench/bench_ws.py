@@ -75,9 +75,13 @@ def private_redis(port: int | None = None) -> Iterator[tuple[str, subprocess.Pop
 
 
 def start_daphne(port: int, *, redis_url: str, layer: str, db_url: str) -> subprocess.Popen:
-    """One daphne process, the production command, on the given database, Redis and channel layer."""
+    """One daphne process, the production command, on the given database, Redis and channel layer, in the
+    calling process's installation (its channel names), which publishes the ticks."""
+    from django.conf import settings
+
     env = {
         **os.environ,
+        "INSTALLATION_ID": settings.INSTALLATION_ID,
         "DJANGO_SETTINGS_MODULE": "bench.ws_settings",
         "BENCH_CHANNEL_LAYER": layer,
         "DATABASE_URL": db_url,

@@ -22,7 +22,7 @@ def channel_layers(kind: str, redis_url: str) -> dict:
     config = {**PROJECT_CHANNEL_LAYERS["default"]["CONFIG"]}
     config["hosts"] = [{**config["hosts"][0], "address": redis_url}]
     if kind == "pubsub":  # no per-channel queue in Redis: capacity and expiry mean nothing to it
-        config = {"hosts": config["hosts"]}
+        config = {"hosts": config["hosts"], "prefix": config["prefix"]}
     else:
         config.setdefault("capacity", 200)
         config.setdefault("expiry", 30)

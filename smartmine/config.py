@@ -10,8 +10,10 @@ Precedence: the process environment, then `.env`, then `var/runtime.env` (writte
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -33,6 +35,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("keyvalue", "json")
 ENVIRONMENTS = ("development", "production")
 SECRET_VARIABLES = frozenset({"SECRET_KEY", "METRICS_TOKEN"})
+#: Lower-case letters, digits and hyphens: safe in Redis key and channel names and as a directory name.
+INSTALLATION_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 T = TypeVar("T")
 
@@ -78,6 +82,7 @@ class Config:
     metrics_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     readings_retention_days: int = 30
     rollup_retention_days: int = 365
+    installation_id: str = ""
     database: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -205,6 +210,34 @@ def _parse_redis_url(value: str) -> str:
     return value
 
 
+def _parse_installation_id(value: str) -> str:
+    if not INSTALLATION_ID_PATTERN.fullmatch(value):
+        raise ValueError(value)
+    return value
+
+
+def derived_installation_id(database: Mapping[str, Any]) -> str:
+    """The installation id of a database when INSTALLATION_ID is not set: its name and a hash of where it is.
+
+    Computed from the URL, without connecting, so every process (and `manage.py migrate` on an empty
+    database, and daphne while PostgreSQL is down) knows its namespace before touching the database. The
+    loopback names (localhost, 127.0.0.1, ::1, a Unix socket) count as one host, so processes on one machine
+    agree however they name it; a database reached under another host name needs INSTALLATION_ID.
+    """
+    host = str(database.get("HOST") or "").lower().strip("[]")
+    if host in {"", "localhost", "127.0.0.1", "::1"} or host.startswith("/"):
+        host = "localhost"
+    name = str(database.get("NAME") or "")
+    where = f"{host}:{database.get('PORT') or 5432}/{name}"
+    readable = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:19] or "db"
+    return f"{readable}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
+def redis_prefix(installation_id: str) -> str:
+    """What every Celery broker key and Channels name of the installation starts with, on a shared Redis."""
+    return f"smartmine.{installation_id}."
+
+
 def _dev_secret_key() -> str:
     """A per-checkout random key for development, kept under var/ so sessions survive restarts."""
     path = VAR_DIR / "secret_key"
@@ -237,6 +270,12 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
     if production and read.boolean("API_DEBUG", False):
         raise ConfigError("API_DEBUG", read.raw("API_DEBUG", ""), "false in production (debug pages leak)")
     database_url = read.raw("DATABASE_URL", DEFAULT_DATABASE_URL)
+    database = read.parse(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        _parse_database_url,
+        "a PostgreSQL URL such as postgres://user:password@host:5432/dbname",
+    )
     return Config(
         environment=environment,
         api_host=read.parse("API_HOST", "localhost", _parse_host, "a host name or IP address"),
@@ -262,12 +301,7 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         ),
         database_url=database_url,
         database_url_explicit="DATABASE_URL" in explicit,
-        database=read.parse(
-            "DATABASE_URL",
-            DEFAULT_DATABASE_URL,
-            _parse_database_url,
-            "a PostgreSQL URL such as postgres://user:password@host:5432/dbname",
-        ),
+        database=database,
         database_pool_size=read.integer("DATABASE_POOL_SIZE", 10, 0, 500),
         database_pool_timeout_s=read.positive_float("DATABASE_POOL_TIMEOUT", 5.0, 300),
         redis_url=read.parse(
@@ -286,6 +320,12 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         ),
         readings_retention_days=read.integer("READINGS_RETENTION_DAYS", 30, 1, 36500),
         rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
+        installation_id=read.parse(
+            "INSTALLATION_ID",
+            derived_installation_id(database),
+            _parse_installation_id,
+            "1 to 32 lower-case letters, digits and hyphens, such as staging or mine-2",
+        ),
     )
 
 

@@ -1,6 +1,6 @@
 """The one settings module. Every value that differs between machines comes from smartmine.config."""
 
-from smartmine.config import BASE_DIR, VAR_DIR, load_config_or_exit  # noqa: F401 - BASE_DIR for Django tools
+from smartmine.config import BASE_DIR, VAR_DIR, load_config_or_exit, redis_prefix  # noqa: F401 - BASE_DIR: Django tools
 from smartmine.platform.logs import logging_config
 
 CONFIG = load_config_or_exit()
@@ -195,7 +195,12 @@ CORS_ALLOWED_ORIGINS = list(CONFIG.cors_origins)
 
 # --- Redis: Celery broker and the Channels layer
 REDIS_URL = CONFIG.redis_url
+#: This installation's namespace on a shared Redis (pub/sub ignores the db number): every broker key, queue
+#: and control message, every channel-layer name and the model artifacts are under it (docs/operations.md).
+INSTALLATION_ID = CONFIG.installation_id
+REDIS_PREFIX = redis_prefix(INSTALLATION_ID)
 CELERY_BROKER_URL = CONFIG.redis_url
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": REDIS_PREFIX}  # any queue name, one place
 CELERY_RESULT_BACKEND = None  # tasks report through the database, not through results
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # one logging configuration for web, worker and beat
@@ -216,6 +221,7 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8 defaults to a 5 s socket timeout; keep reads from timing out between quiet ticks.
             "hosts": [{"address": CONFIG.redis_url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "prefix": REDIS_PREFIX,
         },
     }
 }

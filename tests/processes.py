@@ -23,18 +23,28 @@ ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["ROOT", "celery_client", "current_database_url", "free_port", "running_system", "wait_for_port"]
 
 
-def celery_client(broker_url: str | None = None):
-    """The project's Celery app, or a client of another broker (a private Redis a test started)."""
+def celery_client(broker_url: str | None = None, installation_id: str | None = None):
+    """The project's Celery app, or a client of another broker (a private Redis a test started) or of
+    another installation's namespace on it."""
     from celery import Celery
+    from django.conf import settings
 
     from smartmine.celery import app
+    from smartmine.config import redis_prefix
 
-    return app if broker_url is None else Celery("smartmine-test-client", broker=broker_url)
+    if broker_url is None and installation_id is None:
+        return app
+    client = Celery("smartmine-test-client", broker=broker_url or settings.CELERY_BROKER_URL)
+    prefix = redis_prefix(installation_id or settings.INSTALLATION_ID)
+    client.conf.broker_transport_options = {"global_keyprefix": prefix}
+    return client
 
 
-def wait_for_worker(node: str, timeout_s: float = 60, broker_url: str | None = None) -> None:
+def wait_for_worker(
+    node: str, timeout_s: float = 60, broker_url: str | None = None, installation_id: str | None = None
+) -> None:
     """A worker answers pings once its queue binding exists: only then may a test send it tasks."""
-    app = celery_client(broker_url)
+    app = celery_client(broker_url, installation_id)
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -73,9 +83,12 @@ def running_system(*, web: bool = True, worker: bool = True, **env_overrides: st
         free_port(),
         f"test-{os.getpid()}-{free_port()}",
     )
+    from django.conf import settings
+
     system.env = {
         **os.environ,
         "DATABASE_URL": current_database_url(),
+        "INSTALLATION_ID": settings.INSTALLATION_ID,  # the test process's: it sends the tasks and ticks
         "API_PORT": str(system.api_port),
         "WEBSOCKET_PORT": str(system.ws_port),
         "API_ALLOW_ANONYMOUS_READ": "true",
@@ -102,7 +115,9 @@ def running_system(*, web: bool = True, worker: bool = True, **env_overrides: st
             wait_for_port(system.ws_port)
         if worker:
             wait_for_worker(
-                f"{system.queue}@{socket.gethostname()}", broker_url=env_overrides.get("REDIS_URL")
+                f"{system.queue}@{socket.gethostname()}",
+                broker_url=env_overrides.get("REDIS_URL"),
+                installation_id=system.env["INSTALLATION_ID"],
             )
         yield system
     finally:

@@ -125,11 +125,14 @@ def register_model(
     features: list[str],
     metadata: dict | None = None,
 ) -> ModelVersion:
-    """Save the artifact under MODEL_DIR, record it, and make it the active version of its kind if asked."""
+    """Save the artifact under MODEL_DIR/<installation id>/, record it, and make it the active version of its
+    kind if asked."""
     # One registrar per kind at a time: the version number and the single active row stay consistent.
     list(ModelVersion.objects.select_for_update().filter(kind=kind).values_list("pk", flat=True))
     number = (ModelVersion.objects.filter(kind=kind).aggregate(n=Max("version"))["n"] or 0) + 1
-    relative = f"{kind}/v{number}.skops"
+    # Under the installation's id: version numbers are per database, MODEL_DIR is per checkout. The row keeps
+    # the path, so artifacts written before (`<kind>/v<n>.skops`) load where they are; a new id breaks none.
+    relative = f"{settings.INSTALLATION_ID}/{kind}/v{number}.skops"
     sha256 = save_artifact(model, model_dir() / relative)
     now = timezone.now()
     if activate:

@@ -9,8 +9,10 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core.management import call_command
+from django.test import override_settings
 
 from analytics.alerts.models import Alert
+from analytics.ml.artifacts import save_artifact
 from analytics.ml.features import KEYS
 from analytics.ml.history import simulate_history
 from analytics.ml.pipeline import prepare
@@ -133,6 +135,38 @@ def test_an_artifact_path_outside_the_model_dir_is_refused(tiny_truck_model):
 
     with pytest.raises(registry.RegistryError, match="outside MODEL_DIR"):
         registry.load_model(version)
+
+
+def test_two_installations_numbering_their_models_alike_keep_separate_artifacts(settings):
+    now = dt.datetime.now(dt.UTC)
+
+    def register_first_version(installation: str, weights: list[int]) -> ModelVersion:
+        """Version 1 of the kind in a fresh database of `installation`, as each registry numbers it."""
+        ModelVersion.objects.all().delete()
+        with override_settings(INSTALLATION_ID=installation):
+            return registry.register_model(
+                kind="failure_truck", model={"weights": weights}, metrics={}, promotion={}, activate=True,
+                training_start=now, training_end=now, sites=[], features=[],
+            )  # fmt: skip
+
+    mine = register_first_version(settings.INSTALLATION_ID, [1, 2])
+    theirs = register_first_version("mine-b", [3, 4])
+
+    assert mine.version == theirs.version == 1
+    assert mine.artifact_path != theirs.artifact_path
+    assert registry.load_model(mine) == {"weights": [1, 2]}
+    assert registry.load_model(theirs) == {"weights": [3, 4]}
+
+
+def test_an_artifact_written_before_installations_had_ids_still_loads(model_dir):
+    sha256 = save_artifact({"weights": [5]}, model_dir / "anomaly_truck" / "v3.skops")
+    now = dt.datetime.now(dt.UTC)
+    version = ModelVersion.objects.create(
+        kind="anomaly_truck", version=3, trained_at=now, training_start=now, training_end=now,
+        artifact_path="anomaly_truck/v3.skops", sha256=sha256, active=True,
+    )  # fmt: skip
+
+    assert registry.load_model(version) == {"weights": [5]}
 
 
 def test_an_anomaly_is_stored_alerted_once_and_broadcast_after_commit(

@@ -66,6 +66,9 @@ def test_values_are_parsed_into_their_types():
         ("CORS_ORIGINS", "http://ok.example,ftp://bad", "origins"),
         ("ENVIRONMENT", "staging", "development, production"),
         ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,not-a-net", "networks"),
+        ("INSTALLATION_ID", "Production", "lower-case letters, digits and hyphens"),
+        ("INSTALLATION_ID", "../models", "lower-case letters, digits and hyphens"),
+        ("INSTALLATION_ID", "x" * 33, "1 to 32"),
     ],
 )
 def test_a_bad_value_names_the_variable_the_value_and_what_is_accepted(name, value, accepted):
@@ -80,6 +83,18 @@ def test_the_pool_is_on_by_default_and_zero_turns_it_off():
     assert load_config({}).database_pool_size == 10
     assert load_config({"DATABASE_POOL_SIZE": "0"}).database_pool_size == 0
     assert load_config({"DATABASE_POOL_TIMEOUT": "2.5"}).database_pool_timeout_s == 2.5
+
+
+def test_each_database_is_its_own_installation_unless_installation_id_says_otherwise():
+    def installation(url: str, **more: str) -> str:
+        return load_config({"DATABASE_URL": url, **more}).installation_id
+
+    staging = installation("postgres://mine@127.0.0.1:5432/smartmine_staging")
+    assert staging.startswith("smartmine-staging-") and len(staging) <= 32
+    assert staging != installation("postgres://mine@127.0.0.1:5432/smartmine")
+    assert staging != installation("postgres://mine@db.internal:5432/smartmine_staging")
+    assert staging == installation("postgres://other:secret@localhost/smartmine_staging")  # one loopback host
+    assert installation("postgres://h/db", INSTALLATION_ID="mine-2") == "mine-2"
 
 
 def test_production_refuses_a_missing_or_example_secret_key_without_printing_it():
