@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db.models import Model
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 
 from smartmine.platform.api.errors import error_body
 from smartmine.platform.api.fields import ChoiceField
+from smartmine.platform.api.permissions import RolePermission
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -63,7 +66,21 @@ def error_response(code: int) -> OpenApiResponse:
 class SchemaWithErrors(AutoSchema):
     """Adds the error answers every operation can give (401/403, 404 on details, 400 with input, 429 when
     throttled, 503 when the database cannot serve) so each endpoint documents them without repeating the
-    list in every view."""
+    list in every view, and documents anonymous reads when the configuration allows them."""
+
+    def get_auth(self) -> list[dict]:
+        """With API_ALLOW_ANONYMOUS_READ on, RolePermission lets anyone read: GET and HEAD operations list
+        the empty requirement `{}` beside the token and session schemes. Read when the schema is generated
+        (per request), so it follows the setting; writes never list it."""
+        auths = super().get_auth()
+        if (
+            self.method in SAFE_METHODS
+            and settings.API_ALLOW_ANONYMOUS_READ
+            and {} not in auths
+            and any(isinstance(permission, RolePermission) for permission in self.view.get_permissions())
+        ):
+            auths.append({})
+        return auths
 
     def _names_a_site(self) -> bool:
         """A `site` query parameter that must name an existing site answers 404 when it does not."""
