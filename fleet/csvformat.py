@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fleet.sim.schema import SENSORS, STATUSES
+from fleet.window import ReadingWindow
 
 KEY_COLUMNS = ("site", "equipment", "ts", "status")
 #: Timestamps are written like this (UTC, microseconds); any ISO 8601 time with a zone is accepted.
@@ -123,8 +124,12 @@ def _has_zone(ts: pd.Series) -> np.ndarray:
     return zulu
 
 
-def validate_chunk(chunk: pd.DataFrame, *, kind: str, first_line: int, lookup: Lookup) -> ChunkResult:
+def validate_chunk(
+    chunk: pd.DataFrame, *, kind: str, first_line: int, lookup: Lookup, window: ReadingWindow
+) -> ChunkResult:
     """Check every row of `chunk` (whose first row is file line `first_line`) without a Python loop per row.
+
+    A time outside `window` (older than retention keeps, or too far ahead of now) is a bad row.
 
     Returns the readings (equipment_id, ts, status, sensors) or the number of bad rows and the first few.
     """
@@ -144,6 +149,11 @@ def validate_chunk(chunk: pd.DataFrame, *, kind: str, first_line: int, lookup: L
         problems.add(~zone, "ts", lambda row: f"{ts_text.iat[row]!r} has no time zone (add Z or +HH:MM)")
         ts = pd.to_datetime(ts_text.where(zone), format="ISO8601", utc=True, errors="coerce")
     problems.add(ts.isna().to_numpy(), "ts", lambda row: f"{ts_text.iat[row]!r} is not an ISO 8601 time")
+    for outside, reason in (
+        (window.too_old(ts), window.too_old_reason),
+        (window.too_new(ts), window.too_new_reason),
+    ):
+        problems.add(outside, "ts", lambda row, why=reason: f"{ts_text.iat[row]!r} {why}")
 
     status = raw["status"]
     valid_statuses = {member.value for member in STATUSES[kind]}

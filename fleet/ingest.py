@@ -49,7 +49,7 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
     Idempotent on (equipment, ts): a re-sent reading is accepted and counted as a duplicate. Bad items are
     rejected with reasons per field; they never stop the good ones.
     """
-    now = now or timezone.now()
+    window = readings.kept_window(now or timezone.now())
     report = TelemetryReport(received=len(items))
     by_kind: dict[str, list[int]] = {}
     for position, item in enumerate(items):
@@ -67,10 +67,10 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
         wanted = {item.get("equipment_id") for item in kind_items}
         ids = [value for value in wanted if isinstance(value, int) and not isinstance(value, bool)]
         known = _known_equipment(model, ids, units.get(kind).limit_column)
-        checked = telemetry.check(kind, kind_items, np.asarray(positions), known, now)
+        checked = telemetry.check(kind, kind_items, np.asarray(positions), known, window)
         report.rejected += [{"index": index, "errors": errors} for index, errors in checked.errors.items()]
         if len(checked.readings):
-            result = readings.ingest_readings(kind, checked.readings)
+            result = readings.ingest_readings(kind, checked.readings, window=window)
             report.inserted += result.inserted
             report.duplicates += result.duplicates
             report.accepted += len(checked.readings)
@@ -186,6 +186,7 @@ def _import_rows(
     lookup = _equipment_lookup(kind, create_missing=create_missing, created=report.created_equipment)
     bad_rows, problems = 0, []
     line = 2
+    window = readings.kept_window()
     try:
         with warnings.catch_warnings():
             # pandas only warns (and drops the extra values) when the first row is too long; later rows raise.
@@ -194,14 +195,16 @@ def _import_rows(
                 rows, header=None, names=header, chunksize=chunk_rows, **csvformat.read_options(kind)
             )
             for chunk in _parsed_ahead(chunks):
-                checked = csvformat.validate_chunk(chunk, kind=kind, first_line=line, lookup=lookup)
+                checked = csvformat.validate_chunk(
+                    chunk, kind=kind, first_line=line, lookup=lookup, window=window
+                )
                 line += len(chunk)
                 report.rows += len(chunk)
                 if checked.bad_rows:
                     bad_rows += checked.bad_rows
                     problems += checked.problems[: csvformat.MAX_REPORTED - len(problems)]
                 elif not bad_rows:  # after the first bad row keep validating (to count), but stop writing
-                    result = readings.ingest_readings(kind, checked.readings)
+                    result = readings.ingest_readings(kind, checked.readings, window=window)
                     report.inserted += result.inserted
                     report.duplicates += result.duplicates
     except pd.errors.ParserWarning:

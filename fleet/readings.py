@@ -6,7 +6,8 @@ updates each piece of equipment's current state from its newest reading, inside 
 
 Partitions (see docs/history.md): readings are partitioned by UTC day, rollups by UTC month. A batch whose
 days have no partition yet gets them created on demand, so ingestion never fails on an unprepared date; the
-hourly beat task creates the next week ahead and drops whole partitions past the retention period.
+hourly beat task creates the next week ahead and drops whole partitions past the retention period. Readings
+outside the window retention keeps (fleet.window) are refused, so no partition is created outside it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.db.models import Model
 
 from fleet import units
 from fleet.sim.schema import SENSORS, STATUSES
+from fleet.window import ReadingWindow
 
 #: PostgreSQL stores timestamptz as microseconds since 2000-01-01 UTC (binary COPY format).
 PG_EPOCH_US = 946_684_800_000_000
@@ -226,6 +228,16 @@ def drop_expired_partitions(
 # --- Ingestion
 
 
+def kept_window(now: dt.datetime | None = None, *, ahead_s: float | None = None) -> ReadingWindow:
+    """The configured window at `now`: READINGS_RETENTION_DAYS back, READINGS_FUTURE_MARGIN_S (or
+    `ahead_s`) ahead."""
+    return ReadingWindow.at(
+        now or dt.datetime.now(dt.UTC),
+        retention_days=settings.READINGS_RETENTION_DAYS,
+        ahead_s=settings.READINGS_FUTURE_MARGIN_S if ahead_s is None else ahead_s,
+    )
+
+
 def _frame(kind: str, rows) -> pd.DataFrame:
     """Rows (a DataFrame, or an iterable of mappings) as a DataFrame with exactly the reading columns."""
     columns = history(kind).copy_columns
@@ -333,18 +345,23 @@ def _raw_cursor() -> psycopg.Cursor:
     return connection.connection.cursor()
 
 
-def ingest_readings(kind: str, rows, *, update_state: bool = True) -> IngestResult:
+def ingest_readings(
+    kind: str, rows, *, update_state: bool = True, window: ReadingWindow | None = None
+) -> IngestResult:
     """Store readings of one equipment kind and (by default) move each equipment's current state forward.
 
     `rows` is a pandas DataFrame or an iterable of dicts with `equipment_id`, `ts` (timezone-aware),
     `status` and every sensor of schema.SENSORS[kind]. Readings already stored (same equipment and time)
     are skipped and counted as duplicates. Runs in the caller's transaction (a savepoint inside it).
     Equipment state only moves forward: a reading older than `last_reading_at` never overwrites it.
+    A batch with a time outside `window` (default: kept_window() now) is refused with ValueError before
+    the database is touched.
     """
     item = history(kind)
     columns = _columns(kind, rows)
     if not len(columns):
         return IngestResult(0, 0)
+    _check_window(columns.ts_us, window or kept_window())
     table = item.reading._meta.db_table
     days = np.unique((columns.ts_us + PG_EPOCH_US) // US_PER_DAY)
     with transaction.atomic():
@@ -359,6 +376,14 @@ def ingest_readings(kind: str, rows, *, update_state: bool = True) -> IngestResu
             if update_state:
                 _update_state(cursor, item, columns)
     return IngestResult(inserted=inserted, duplicates=len(columns) - inserted)
+
+
+def _check_window(ts_us: np.ndarray, window: ReadingWindow) -> None:
+    pg_epoch = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    first, last = (pg_epoch + dt.timedelta(microseconds=int(us)) for us in (ts_us.min(), ts_us.max()))
+    refusal = window.refusal(first, last)
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _copy_skipping_duplicates(cursor: psycopg.Cursor, table: str, names: list[str], columns: _Columns) -> int:

@@ -7,7 +7,6 @@ NumPy mask per rule, never a Python loop per reading; messages are only formatte
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -15,12 +14,10 @@ import numpy as np
 import pandas as pd
 
 from fleet.sim.schema import SENSORS, STATUSES
+from fleet.window import ReadingWindow
 
 #: Readings accepted in one request: a minute of 80 trucks at 1 Hz, or a second of 5,000 units.
 MAX_BATCH = 5000
-#: A reading stamped further ahead than this is refused: a gateway with a wrong clock would otherwise
-#: freeze the equipment's current state (state only ever moves forward).
-MAX_CLOCK_AHEAD = dt.timedelta(minutes=5)
 #: Limits checked against the equipment itself: sensor -> (its limit column, words for the message).
 EQUIPMENT_LIMITS = {"truck": ("fuel_l", "fuel tank"), "stockpile": ("level_t", "capacity")}
 
@@ -83,8 +80,12 @@ def _times(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     return parsed, not_time, ~zoned & ~not_time
 
 
-def check(kind: str, items: list[Mapping], index: np.ndarray, known: Known, now: dt.datetime) -> Checked:
-    """Validate readings of one kind; `index` gives each item's position in the batch."""
+def check(kind: str, items: list[Mapping], index: np.ndarray, known: Known, window: ReadingWindow) -> Checked:
+    """Validate readings of one kind; `index` gives each item's position in the batch.
+
+    A time outside `window` is refused: older than retention keeps, or ahead of now by more than the margin
+    (a gateway with a wrong clock would otherwise freeze the equipment's state, which only moves forward).
+    """
     sensors = SENSORS[kind]
     frame = pd.DataFrame.from_records(items, columns=["equipment_id", "ts", "status", *sensors])
     errors = _Errors(index)
@@ -103,8 +104,8 @@ def check(kind: str, items: list[Mapping], index: np.ndarray, known: Known, now:
         not_time & raw_ts.notna().to_numpy(), "ts", "must be an ISO 8601 time, e.g. 2025-03-01T06:00:05Z"
     )
     errors.add(naive, "ts", "has no time zone: add Z or +HH:MM")
-    ahead = (ts > pd.Timestamp(now + MAX_CLOCK_AHEAD)).to_numpy(dtype=bool, na_value=False)
-    errors.add(ahead, "ts", f"is more than {MAX_CLOCK_AHEAD.seconds // 60} minutes in the future")
+    errors.add(window.too_old(ts), "ts", window.too_old_reason)
+    errors.add(window.too_new(ts), "ts", window.too_new_reason)
 
     status = frame["status"]
     allowed = [member.value for member in STATUSES[kind]]

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from fleet import dispatch, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
-from fleet.readings import history_kinds, ingest_readings
+from fleet.readings import history_kinds, ingest_readings, kept_window
 from fleet.sim import SiteState, set_operator_status, step
 from smartmine.platform import live, metrics
 
@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 MAX_CATCH_UP_S = 300.0
 #: A tick earlier than this share of the interval after the previous one is a duplicate firing.
 MIN_INTERVAL_SHARE = 0.5
+#: Simulated time may run ahead of the wall clock (SIMULATION_SPEED > 1; `simulate` continuing a site's clock
+#: for up to its largest --hours, 8784): the engine's readings may be this far ahead of now. Older than
+#: retention keeps is refused for them as for any reading (docs/history.md).
+SIMULATED_AHEAD_S = 366 * 86_400
 
 
 @dataclass
@@ -164,6 +168,7 @@ def save_steps(
 ) -> dict[str, int]:
     """Write several steps at once (the headless `simulate` batches them), ending at `state`."""
     readings = 0
+    window = kept_window(now, ahead_s=SIMULATED_AHEAD_S)
     for kind in history_kinds():  # the engine reads out every kind that keeps a history
         rows = [
             {**row, "equipment_id": row["id"], "ts": dt.datetime.fromtimestamp(record.clock_s, dt.UTC)}
@@ -171,7 +176,7 @@ def save_steps(
             for row in record.readings.get(kind, ())
         ]
         if rows:
-            ingest_readings(kind, rows)
+            ingest_readings(kind, rows, window=window)
             metrics.READINGS_INGESTED.labels(kind=kind, source="simulator").inc(len(rows))
             readings += len(rows)
     _save_unit_state(state)

@@ -81,6 +81,7 @@ class Config:
     metrics_token: str = ""
     metrics_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     readings_retention_days: int = 30
+    readings_future_margin_s: int = 300
     rollup_retention_days: int = 365
     installation_id: str = ""
     database: dict[str, Any] = field(default_factory=dict)
@@ -319,6 +320,7 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
             "comma-separated networks such as 10.0.0.0/8",
         ),
         readings_retention_days=read.integer("READINGS_RETENTION_DAYS", 30, 1, 36500),
+        readings_future_margin_s=read.integer("READINGS_FUTURE_MARGIN_S", 300, 0, 86400),
         rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
         installation_id=read.parse(
             "INSTALLATION_ID",

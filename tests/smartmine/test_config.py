@@ -19,6 +19,7 @@ def test_the_original_backend_defaults_hold_when_nothing_is_set():
     assert (config.log_level, config.log_file) == ("INFO", "smartmine.log")
     assert config.cors_origins == ("http://localhost:3000", "http://localhost:5173")
     assert config.api_allow_anonymous_read is False
+    assert config.readings_future_margin_s == 300
 
 
 def test_values_are_parsed_into_their_types():
@@ -32,6 +33,7 @@ def test_values_are_parsed_into_their_types():
             "CORS_ORIGINS": "https://a.example, http://b.example:8080/",
             "DATABASE_URL": "postgres://mine:secret@db.internal:6543/twin",
             "API_ALLOW_ANONYMOUS_READ": "yes",
+            "READINGS_FUTURE_MARGIN_S": "60",
         }
     )
     assert config.api_port == 8000 and config.api_debug is True
@@ -41,6 +43,7 @@ def test_values_are_parsed_into_their_types():
     assert config.database["NAME"] == "twin" and config.database["PORT"] == 6543
     assert config.database_url_explicit is True and config.redis_url_explicit is False
     assert config.api_allow_anonymous_read is True
+    assert config.readings_future_margin_s == 60
 
 
 @pytest.mark.parametrize(
@@ -69,6 +72,8 @@ def test_values_are_parsed_into_their_types():
         ("INSTALLATION_ID", "Production", "lower-case letters, digits and hyphens"),
         ("INSTALLATION_ID", "../models", "lower-case letters, digits and hyphens"),
         ("INSTALLATION_ID", "x" * 33, "1 to 32"),
+        ("READINGS_FUTURE_MARGIN_S", "-1", "a whole number from 0 to 86400"),
+        ("READINGS_FUTURE_MARGIN_S", "a week", "a whole number from 0 to 86400"),
     ],
 )
 def test_a_bad_value_names_the_variable_the_value_and_what_is_accepted(name, value, accepted):

@@ -16,15 +16,18 @@ from tqdm import tqdm
 
 from fleet import seeding, selectors
 from fleet.models import Site
+from fleet.readings import kept_window
 from fleet.sim import SiteState, step
 from fleet.sim.state import new_rng_state
-from fleet.ticking import StepRecord, dispatcher_for, load_state, save_steps
+from fleet.ticking import SIMULATED_AHEAD_S, StepRecord, dispatcher_for, load_state, save_steps
 
 #: Simulated seconds per engine step: the engine sub-steps at 10 s anyway, and one reading per unit per
 #: step at this spacing is what live ticks at the default interval produce.
 STEP_S = 10.0
 #: Steps written per transaction: large enough for COPY to pay off, small enough to show progress.
 BATCH_STEPS = 360
+#: A clock older than retention keeps starts this far inside the window, so the first batch is still kept.
+STALE_CLOCK_MARGIN = dt.timedelta(hours=1)
 
 
 def positive_hours(value: str) -> float:
@@ -62,8 +65,9 @@ class Command(BaseCommand):
         dispatcher = dispatcher_for(site_row)
         if seed is not None:
             state.seed, state.rng_state = seed, new_rng_state(seed)
-        start_clock = state.clock_s
         total_steps = math.ceil(hours * 3600 / STEP_S)
+        self.keep_inside_the_window(site_row.name, state, total_steps * STEP_S, dry_run)
+        start_clock = state.clock_s
         progress = tqdm(total=total_steps, unit="step", file=sys.stderr, disable=not sys.stderr.isatty())
         started = time.perf_counter()
         readings = events = 0
@@ -93,6 +97,24 @@ class Command(BaseCommand):
                     out, kind="truck", site=site_row.slug, start=start, end=end
                 )
             self.stdout.write(f"exported {rows:,} truck readings to {export}")
+
+    def keep_inside_the_window(self, name: str, state: SiteState, span_s: float, dry_run: bool) -> None:
+        """History older than retention keeps is refused: a stale clock skips forward (as a late tick
+        does); a run that would end more than SIMULATED_AHEAD_S ahead of now is refused before it starts."""
+        window = kept_window(ahead_s=SIMULATED_AHEAD_S)
+        oldest = window.start + STALE_CLOCK_MARGIN
+        if state.clock_s < oldest.timestamp():
+            self.stdout.write(
+                f"{name!r}'s simulated clock is older than the {window.retention_days} days of history kept: "
+                f"starting at {oldest:%Y-%m-%d %H:%M} UTC"
+            )
+            state.clock_s = oldest.timestamp()
+        end = dt.datetime.fromtimestamp(state.clock_s + span_s, dt.UTC)
+        if end > window.end and not dry_run:
+            raise CommandError(
+                f"{name!r}'s simulated clock would reach {end:%Y-%m-%d %H:%M} UTC, more than "
+                f"{SIMULATED_AHEAD_S // 86_400} days ahead of now: simulate fewer hours or a new site"
+            )
 
     def site_for(self, name: str, seed: int | None) -> Site:
         found = Site.objects.filter(name=name).first()
