@@ -22,7 +22,7 @@ import pandas as pd
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from fleet import csvformat, readings, telemetry, units
+from fleet import csvformat, locks, readings, telemetry, units
 from fleet.models import Site
 from fleet.sim.schema import SENSORS
 
@@ -61,21 +61,27 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
             report.rejected.append({"index": position, "errors": {"kind": [reason]}})
         else:
             by_kind.setdefault(kind, []).append(position)
-    for kind, positions in by_kind.items():
-        model = readings.history(kind).equipment
+    accepted: dict[str, tuple[pd.DataFrame, list[int]]] = {}
+    for kind in sorted(by_kind, key=list(SENSORS).index):  # kinds in one order, as the tick writes them
+        positions = by_kind[kind]
         kind_items = [items[position] for position in positions]
         wanted = {item.get("equipment_id") for item in kind_items}
         ids = [value for value in wanted if isinstance(value, int) and not isinstance(value, bool)]
-        known = _known_equipment(model, ids, units.get(kind).limit_column)
+        known = _known_equipment(readings.history(kind).equipment, ids, units.get(kind).limit_column)
         checked = telemetry.check(kind, kind_items, np.asarray(positions), known, window)
         report.rejected += [{"index": index, "errors": errors} for index, errors in checked.errors.items()]
         if len(checked.readings):
-            result = readings.ingest_readings(kind, checked.readings, window=window)
-            report.inserted += result.inserted
-            report.duplicates += result.duplicates
-            report.accepted += len(checked.readings)
             live_ids = np.unique(checked.readings["equipment_id"].to_numpy()).tolist()
-            report.marked_live += _mark_live(model, live_ids)
+            accepted[kind] = (checked.readings, live_ids)
+    # The lock order (fleet.locks): the batch's sites before its equipment, so a tick of those sites runs
+    # wholly before or wholly after this batch, never interleaved with it.
+    locks.lock_sites_of({readings.history(kind).equipment: ids for kind, (_, ids) in accepted.items()})
+    for kind, (checked_readings, live_ids) in accepted.items():
+        result = readings.ingest_readings(kind, checked_readings, window=window)
+        report.inserted += result.inserted
+        report.duplicates += result.duplicates
+        report.accepted += len(checked_readings)
+        report.marked_live += _mark_live(readings.history(kind).equipment, live_ids)
     report.rejected.sort(key=lambda item: item["index"])
     return report
 
@@ -96,6 +102,7 @@ def _mark_live(model: type[models.Model], ids: list[int]) -> int:
     """Mark equipment fed by telemetry; fleet.ticking reads the flag and the simulator leaves it alone."""
     with connection.cursor() as cursor:
         table = model._meta.db_table
+        locks.lock_units(cursor, table, ids)  # ascending (np.unique)
         cursor.execute(f'UPDATE "{table}" SET live = true WHERE id = ANY(%s) AND NOT live', [ids])
         return cursor.rowcount
 
@@ -185,6 +192,7 @@ def _import_rows(
     report = ImportReport(kind=kind)
     lookup = _equipment_lookup(kind, create_missing=create_missing, created=report.created_equipment)
     bad_rows, problems = 0, []
+    newest: pd.DataFrame | None = None
     line = 2
     window = readings.kept_window()
     try:
@@ -204,9 +212,12 @@ def _import_rows(
                     bad_rows += checked.bad_rows
                     problems += checked.problems[: csvformat.MAX_REPORTED - len(problems)]
                 elif not bad_rows:  # after the first bad row keep validating (to count), but stop writing
-                    result = readings.ingest_readings(kind, checked.readings, window=window)
+                    result = readings.ingest_readings(
+                        kind, checked.readings, update_state=False, window=window
+                    )
                     report.inserted += result.inserted
                     report.duplicates += result.duplicates
+                    newest = _newest(newest, checked.readings)
     except pd.errors.ParserWarning:
         raise csvformat.CsvFormatError(f"line {line} has more than {len(header)} fields") from None
     except pd.errors.ParserError as error:
@@ -218,7 +229,24 @@ def _import_rows(
         raise csvformat.CsvFormatError(f"{bad_rows} bad row(s), nothing imported: {listed}")
     if not report.rows:
         raise csvformat.CsvFormatError("no readings after the header")
+    if newest is not None:
+        # Equipment state last, once, after the sites (the lock order, fleet.locks): ticks of those sites
+        # wait only for this update and the commit, not for the whole file.
+        locks.lock_sites_of({units.get(kind).model: newest["equipment_id"].tolist()})
+        readings.update_equipment_state(kind, newest)
     return report
+
+
+def _newest(previous: pd.DataFrame | None, chunk: pd.DataFrame) -> pd.DataFrame:
+    """Each equipment's newest reading so far, as updating the state chunk by chunk would leave it: in a
+    chunk the last of equal times wins, across chunks the earlier one (the state takes only newer times)."""
+    chunk = chunk.reset_index(drop=True)
+    last_first = chunk.iloc[::-1]
+    chunk = chunk.loc[last_first.groupby("equipment_id")["ts"].idxmax().to_numpy()]
+    if previous is None:
+        return chunk.reset_index(drop=True)
+    both = pd.concat([previous, chunk], ignore_index=True)
+    return both.loc[both.groupby("equipment_id")["ts"].idxmax().to_numpy()].reset_index(drop=True)
 
 
 def _parsed_ahead(chunks: Iterator[pd.DataFrame], depth: int = 2) -> Iterator[pd.DataFrame]:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 
-from fleet import units
+from fleet import locks, units
 from fleet.sim.schema import SENSORS, STATUSES
 from fleet.window import ReadingWindow
 
@@ -386,6 +386,15 @@ def _check_window(ts_us: np.ndarray, window: ReadingWindow) -> None:
         raise ValueError(refusal)
 
 
+def update_equipment_state(kind: str, rows) -> None:
+    """Move each equipment's current state forward to its newest reading among `rows` (stored already, e.g.
+    by `ingest_readings(update_state=False)`), in the caller's transaction."""
+    columns = _columns(kind, rows)
+    if len(columns):
+        with _raw_cursor() as cursor:
+            _update_state(cursor, history(kind), columns)
+
+
 def _copy_skipping_duplicates(cursor: psycopg.Cursor, table: str, names: list[str], columns: _Columns) -> int:
     """The slow path: COPY into a temporary staging table, then INSERT … ON CONFLICT DO NOTHING."""
     staging = f"_ingest_{table}"
@@ -406,7 +415,8 @@ def _copy_skipping_duplicates(cursor: psycopg.Cursor, table: str, names: list[st
 
 
 def _update_state(cursor: psycopg.Cursor, item: History, columns: _Columns) -> None:
-    """Copy each equipment's newest reading in the batch onto its row, when newer than what it shows.
+    """Copy each equipment's newest reading in the batch onto its row, when newer than what it shows; rows
+    are locked in id order first (fleet.locks).
 
     Few rows go as arrays in one statement. Many go by binary COPY into a temporary table first: psycopg
     adapts Python lists value by value, which at a thousand units costs more than the COPY of the readings,
@@ -415,6 +425,7 @@ def _update_state(cursor: psycopg.Cursor, item: History, columns: _Columns) -> N
     order = np.lexsort((columns.ts_us, columns.equipment_id))
     ids = columns.equipment_id[order]
     latest = columns.take(order[np.append(ids[1:] != ids[:-1], True)])
+    locks.lock_units(cursor, item.equipment._meta.db_table, latest.equipment_id.tolist())  # ids ascending
     if len(latest) <= _ARRAY_UPDATE_MAX_ROWS:
         _update_state_from_arrays(cursor, item, latest)
         return

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.db import models, transaction
 
-from fleet import units
+from fleet import locks, units
 from fleet.choices import DispatchStrategy
 from fleet.models import Site
 from fleet.schedules import TICK_TASK
@@ -36,12 +36,9 @@ def _set_status(equipment: Iterable[models.Model], *, to_maintenance: bool, acto
         kinds[type(item)] = unit_kind
     changed = 0
     states: dict[int, SiteState | None] = {}
-    # Lock sites in a fixed order first: the simulation tick locks the site too, so it never overwrites
-    # a status change with its own in-flight copy of the state.
-    site_ids = sorted({item.site_id for item in items})
-    sites = {
-        site.pk: site for site in Site.objects.select_for_update().filter(pk__in=site_ids).order_by("pk")
-    }
+    # The lock order (fleet.locks): sites first, so the tick never overwrites a status change with its own
+    # in-flight copy of the state; then the units, by kind and id.
+    sites = locks.lock_sites(item.site_id for item in items)
     for item in sorted(items, key=lambda unit: (unit._meta.label_lower, unit.pk)):
         unit_kind = kinds[type(item)]
         target = MAINTENANCE if to_maintenance else str(unit_kind.in_service)
@@ -88,7 +85,7 @@ def set_site_paused(*, sites: Iterable[Site], paused: bool, actor=None) -> int:
     """Pause or resume the simulation of sites; returns how many changed."""
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-    ids = [site.pk for site in sites]
+    ids = sorted(locks.lock_sites(site.pk for site in sites))
     to_change = list(Site.objects.filter(pk__in=ids).exclude(paused=paused))
     audit.record(actor=actor, action=AuditAction.PAUSE_SITE, targets=to_change, paused=paused)
     changed = Site.objects.filter(pk__in=ids).exclude(paused=paused).update(paused=paused)
@@ -102,6 +99,7 @@ def set_dispatch_strategy(*, site: Site, strategy: str, actor=None) -> bool:
     """Choose how the site's dispatcher assigns trucks; the next tick uses it. Returns whether it changed."""
     if strategy not in DispatchStrategy.values:
         raise ValueError(f"unknown dispatch strategy {strategy!r}")
+    locks.lock_sites([site.pk])  # a tick in progress finishes with the strategy it started with
     changed = Site.objects.filter(pk=site.pk).exclude(dispatch_strategy=strategy)
     if changed.exists():
         audit.record(

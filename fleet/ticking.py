@@ -1,10 +1,12 @@
 """One simulation tick of one site: lock, load, step the pure engine, save in one transaction, publish.
 
-Why a row lock and not a Redis lock: `SELECT … FOR UPDATE SKIP LOCKED` on the site row lives exactly as long
-as the transaction that writes the tick, so a second worker can never tick the same site concurrently, and
-a worker killed mid-tick releases it with its connection and leaves nothing half-written. The tick number
-only grows, and a tick that comes too soon after the last one (beat firing twice, two beats) is skipped, so
-each interval of simulated time is applied once.
+Why a row lock and not a Redis lock: `SELECT … FOR NO KEY UPDATE` on the site row lives exactly as long as
+the transaction that writes the tick, so a second worker can never tick the same site concurrently, and a
+worker killed mid-tick releases it with its connection and leaves nothing half-written. Telemetry and
+operators take the same lock first (fleet.locks: the one lock order), for milliseconds, so the tick waits
+for them up to SITE_LOCK_WAIT_S rather than skipping; a second firing that waits out a running tick then
+finds it too soon after it. The tick number only grows, and a tick that comes too soon after the last one
+(beat firing twice, two beats) is skipped, so each interval of simulated time is applied once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet import dispatch, units
+from fleet import dispatch, locks, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.readings import history_kinds, ingest_readings, kept_window
 from fleet.sim import SiteState, set_operator_status, step
@@ -38,6 +40,10 @@ MIN_INTERVAL_SHARE = 0.5
 #: for up to its largest --hours, 8784): the engine's readings may be this far ahead of now. Older than
 #: retention keeps is refused for them as for any reading (docs/history.md).
 SIMULATED_AHEAD_S = 366 * 86_400
+#: How long a tick waits for its site's lock: telemetry and operator actions hold it for milliseconds; a
+#: holder longer than this is another tick, an import's state update or the headless `simulate`, and the
+#: tick is skipped (the next one catches up the wall time).
+SITE_LOCK_WAIT_S = 0.5
 
 
 @dataclass
@@ -79,9 +85,10 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
     """Advance one site by the wall time since its last tick (or by dt_s simulated seconds, headless)."""
     started = time.perf_counter()
     with transaction.atomic():
-        site = Site.objects.select_for_update(skip_locked=True).filter(pk=site_id).first()
+        site = locks.lock_site_waiting(site_id, wait_s=SITE_LOCK_WAIT_S)
         if site is None:
-            reason = "ticking elsewhere" if Site.objects.filter(pk=site_id).exists() else "no such site"
+            reason = "site busy (another tick or a long write)"
+            reason = reason if Site.objects.filter(pk=site_id).exists() else "no such site"
             return _skipped(site_id, reason)
         if site.paused:
             return _skipped(site_id, "paused")
@@ -235,7 +242,7 @@ def _save_unit_state(state: SiteState) -> None:
 
 
 def update_rows(model, fields: list[str], rows: list[tuple]) -> None:
-    """Set `fields` of many rows in one `UPDATE … FROM unnest(…)`: rows are (pk, *values).
+    """Set `fields` of many rows in one `UPDATE … FROM unnest(…)`: rows are (pk, *values), locked in id order.
 
     Django's bulk_update builds a CASE WHEN per row and field, which costs more than the whole engine step
     at 1,000 trucks; arrays keep it one statement with constant SQL.
@@ -251,6 +258,7 @@ def update_rows(model, fields: list[str], rows: list[tuple]) -> None:
     aliases = ", ".join(f'"{name}"' for name in names)
     values = [list(column) for column in zip(*rows, strict=True)]
     with connection.cursor() as cursor:
+        locks.lock_units(cursor, model._meta.db_table, sorted(values[0]))
         cursor.execute(
             f'UPDATE "{model._meta.db_table}" AS t SET {assignments} '
             f"FROM unnest({arrays}) AS v({aliases}) WHERE t.id = v.id",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from fleet.locks import lock_sites
 from fleet.models import Site
 from fleet.seeding import sensor_values
 from fleet.sim.schema import SENSORS
@@ -24,6 +25,7 @@ def set_reclaim_rate(*, stockpile: Stockpile, reclaim_rate_tph: float, actor=Non
     """Set the rate operators reclaim the pile at; the simulator follows it from its next tick."""
     if not 0 <= reclaim_rate_tph <= MAX_RECLAIM_RATE_TPH:
         raise ValueError(f"reclaim rate must be between 0 and {MAX_RECLAIM_RATE_TPH:g} t/h")
+    lock_sites([stockpile.site_id])  # the lock order (fleet.locks): the site, then the pile
     audit.record(
         actor=actor,
         action=AuditAction.RECLAIM_RATE,
