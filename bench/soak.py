@@ -1,7 +1,7 @@
 """Soak: the real system for half an hour under a big site and many live clients; does anything drift?
 
 Runs on a private bench database and a private Redis: one site of --trucks trucks (loaders, crushers and
-stockpiles in bench_tick's proportions), daphne, a Celery worker and Celery beat started with runsystem's
+stockpiles in bench_tick's proportions), daphne, the Celery workers and Celery beat started with runsystem's
 command lines, beat firing the site's tick every --interval seconds through its django-celery-beat entry
 (so lag is real lag), and --clients WebSocket clients of bench.ws_client on the default subscription.
 Every SAMPLE_EVERY_S it records each process's memory and CPU time, the ticks applied, tick duration and
@@ -37,7 +37,7 @@ from bench.bench_ws import stop
 from bench.common import ROOT, BenchDatabase, setup_django
 from bench.soak_analysis import summarise
 from bench.soak_clients import SoakClients
-from bench.soak_processes import Service, server_commands, server_env, start_service
+from bench.soak_processes import WORKER_SERVICES, Service, server_commands, server_env, start_service
 from bench.soak_report import (
     DOCS_FILE,
     RESULTS_DIR,
@@ -126,10 +126,10 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         services["redis"] = start_service("redis", redis_argv, env, workdir)
         wait_for_port(redis_port)
         commands = server_commands(port=port, workdir=workdir)
-        for name in ("daphne", "worker"):
+        for name in ("daphne", *WORKER_SERVICES):
             services[name] = start_service(name, commands[name], env, workdir)
         wait_for_port(port)
-        wait_for_worker(f"worker@{socket.gethostname()}", timeout_s=90, broker_url=redis_url)
+        wait_for_worker(f"worker-ticks@{socket.gethostname()}", timeout_s=90, broker_url=redis_url)
         fleet = SoakClients(f"ws://127.0.0.1:{port}/", clients)
         teardown.callback(fleet.close)
         print(f"connecting {clients:,} WebSocket clients in {fleet.processes} processes ...", flush=True)
@@ -157,7 +157,7 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         soak.end_run()
         final, per_client = soak.finish_clients()
         counters = system_counters(workdir / "prometheus")
-        for name in ("daphne", "worker", "redis"):
+        for name in ("daphne", *WORKER_SERVICES, "redis"):
             stop(services[name].process)
         soak.read_logs()
         summary = summarise(soak, duration_s=duration_s, connected=connected, final=final,

@@ -25,6 +25,8 @@ from bench.common import ROOT, connection_url
 ERROR_LINE = re.compile(r"\b(?:ERROR|CRITICAL)\b|Traceback")
 WARNING_LINE = re.compile(r"\bWARNING\b")
 PR_SET_PDEATHSIG = 1
+#: The soak's workers, as `make run` starts them; "worker" serves the tick queue.
+WORKER_SERVICES = ("worker", "worker-periodic", "worker-batch")
 LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child only calls into it
 
 
@@ -115,7 +117,7 @@ def total_cpu_s(pids: list[int]) -> float:
 
 
 def server_commands(*, port: int, workdir: Path) -> dict[str, list[str]]:
-    """runsystem's command lines on our port, at INFO (the worker's tick lines), with our beat pid file."""
+    """runsystem's command lines on our port, at INFO (the tick worker's lines), with our beat pid file."""
     from django.conf import settings
     from django.test import override_settings
 
@@ -128,7 +130,10 @@ def server_commands(*, port: int, workdir: Path) -> dict[str, list[str]]:
         commands = {name: shlex.split(line) for name, line in process_commands(sys.executable).items()}
     beat = commands["beat"]
     beat[beat.index("--pidfile") + 1] = str(workdir / "beat.pid")
-    return {"daphne": commands["web"], "worker": commands["worker"], "beat": beat}
+    # "worker" is the tick worker (the soak reads the ticks from its log); the others run as make run does.
+    workers = {"worker": commands["worker-ticks"], "worker-periodic": commands["worker-periodic"],
+               "worker-batch": commands["worker-batch"]}  # fmt: skip
+    return {"daphne": commands["web"], **workers, "beat": beat}
 
 
 def server_env(*, port: int, redis_url: str, interval_s: float, workdir: Path) -> dict[str, str]:

@@ -209,6 +209,27 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the task for ano
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Workload isolation: every task has a queue, and each queue its own worker process (runsystem's
+# process_commands; docs/operations.md). Ticks have a queue nothing else is routed to, so a scenario or a
+# retraining can never hold the process a tick needs. Anything unrouted lands in "periodic", never in "ticks".
+# Routing is by task name, the names beat entries and queued messages store.
+TICK_QUEUE, PERIODIC_QUEUE, BATCH_QUEUE = "ticks", "periodic", "batch"
+CELERY_TASK_QUEUES = {
+    TICK_QUEUE: {"routing_key": TICK_QUEUE},  # each site's tick, every SIMULATION_INTERVAL
+    PERIODIC_QUEUE: {"routing_key": PERIODIC_QUEUE},  # short, frequent: partitions, rollups, predictions
+    BATCH_QUEUE: {"routing_key": BATCH_QUEUE},  # long, on demand: scenarios and retraining
+}
+CELERY_TASK_DEFAULT_QUEUE = PERIODIC_QUEUE
+CELERY_TASK_ROUTES = {
+    "fleet.tasks.tick_site_task": {"queue": TICK_QUEUE},
+    "fleet.tasks.maintain_partitions_task": {"queue": PERIODIC_QUEUE},
+    "fleet.tasks.rollup_readings_task": {"queue": PERIODIC_QUEUE},
+    "analytics.tasks.refresh_active_sites_task": {"queue": PERIODIC_QUEUE},
+    "analytics.tasks.refresh_predictions_task": {"queue": PERIODIC_QUEUE},
+    "analytics.tasks.fail_lost_scenarios_task": {"queue": PERIODIC_QUEUE},
+    "analytics.scenario_tasks.run_scenario_task": {"queue": BATCH_QUEUE},
+    "analytics.tasks.retrain_models_task": {"queue": BATCH_QUEUE},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 CHANNEL_LAYERS = {

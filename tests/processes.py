@@ -7,6 +7,7 @@ machine takes its tasks) and stops them before pytest-django empties the databas
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -20,7 +21,10 @@ from pathlib import Path
 from smartmine.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["ROOT", "celery_client", "current_database_url", "free_port", "running_system", "wait_for_port"]
+__all__ = [
+    "ROOT", "celery_client", "current_database_url", "free_port", "private_redis", "running_layout",
+    "running_system", "wait_for_port",
+]  # fmt: skip
 
 
 def celery_client(broker_url: str | None = None, installation_id: str | None = None):
@@ -119,6 +123,64 @@ def running_system(*, web: bool = True, worker: bool = True, **env_overrides: st
                 broker_url=env_overrides.get("REDIS_URL"),
                 installation_id=system.env["INSTALLATION_ID"],
             )
+        yield system
+    finally:
+        for process in system.processes.values():
+            process.terminate()
+        for process in system.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextmanager
+def private_redis(workdir: Path) -> Iterator[str]:
+    """A Redis of the test's own: the real queue names of `make run` without meeting anyone else's workers."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)], stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def running_layout(
+    *, redis_url: str, workdir: Path, names: tuple[str, ...] | None = None, **env_overrides: str
+) -> Iterator[System]:
+    """The processes `make run` starts (runsystem.process_commands: web, a worker per queue, beat) with their
+    own command lines, on the test database and a private Redis; logs in workdir/<name>.log."""
+    from django.test import override_settings
+
+    from smartmine.management.commands.runsystem import WORKERS, process_commands
+
+    system = System(env={}, api_port=free_port())
+    system.ws_port = system.api_port
+    with override_settings(API_HOST="127.0.0.1", API_PORT=system.api_port, WEBSOCKET_PORT=system.api_port):
+        commands = {name: shlex.split(line) for name, line in process_commands(sys.executable).items()}
+    beat = commands["beat"]
+    beat[beat.index("--pidfile") + 1] = str(workdir / "beat.pid")
+    system.env = {
+        **os.environ, "DATABASE_URL": current_database_url(), "REDIS_URL": redis_url,
+        "API_PORT": str(system.api_port), "WEBSOCKET_PORT": str(system.api_port), "LOG_FILE": "",
+        "LOG_LEVEL": "INFO", **env_overrides,
+    }  # fmt: skip
+    try:
+        for name in names or tuple(commands):
+            with (workdir / f"{name}.log").open("ab") as log:
+                system.processes[name] = subprocess.Popen(
+                    commands[name], cwd=ROOT, env=system.env, stdout=log, stderr=subprocess.STDOUT
+                )
+        if "web" in system.processes:
+            wait_for_port(system.api_port)
+        for name in system.processes.keys() & WORKERS.keys():
+            wait_for_worker(f"{name}@{socket.gethostname()}", broker_url=redis_url)
         yield system
     finally:
         for process in system.processes.values():

@@ -1,15 +1,19 @@
 """REST endpoints of what-if scenarios: engineers create and cancel them, anyone signed in reads them.
 
 POST /api/scenarios validates the changes against the site's engine state (unknown loader, too many seeds
-...) and answers 202 with the queued scenario; GET /api/scenarios/{id} shows its progress and results.
+...) and answers 202 with the queued scenario, or 429 when the site or the engineer has too many queued or
+running; GET /api/scenarios/{id} shows its progress and results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import django_filters
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,9 +24,9 @@ from analytics.scenarios import engine, runner, services
 from analytics.scenarios.models import Scenario, ScenarioKind, ScenarioStatus
 from fleet.choices import DispatchStrategy
 from fleet.models import Site
-from smartmine.platform.api.errors import Conflict
+from smartmine.platform.api.errors import Conflict, LimitReached, error_body
 from smartmine.platform.api.fields import ChoiceField
-from smartmine.platform.api.schema import error_response
+from smartmine.platform.api.schema import ErrorSerializer, error_response
 
 DEFAULT_SHIFT_HOURS = 8.0
 DEFAULT_SEEDS = 5
@@ -160,6 +164,32 @@ class ScenarioFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(site_id=int(value)) if value.isdigit() else Q(site__slug=value))
 
 
+_LIMIT_RESPONSE = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many scenarios queued or running for the site (`details.site`) or the engineer "
+    "(`details.created_by`)",
+    examples=[
+        OpenApiExample(
+            "Site at its limit",
+            value=error_body(
+                "too_many_scenarios",
+                "Pilbara demo pit has 6 scenarios queued or running (the limit is 6): wait for one to finish "
+                "or cancel one (#12, #13, #14, #15, #16, #17)",
+                {"site": ["Pilbara demo pit has 6 scenarios queued or running (the limit is 6): ..."]},
+            ),
+        )
+    ],
+)
+
+
+@contextmanager
+def _limits_as_429() -> Iterator[None]:
+    try:
+        yield
+    except services.TooManyScenarios as exc:
+        raise LimitReached(str(exc), code="too_many_scenarios", details={exc.field: [str(exc)]}) from exc
+
+
 _EXAMPLE = {
     "site": "pilbara-demo-pit",
     "name": "Two more trucks while SH-02 is down",
@@ -179,10 +209,12 @@ _EXAMPLE = {
             "the baseline (unchanged) and the scenario run headless on the same seeds in a worker. Answers "
             "202 with the queued scenario; poll it for `progress_pct` and `results`. With `fleet_sizes` it "
             "is a sweep over the number of trucks. Limits: at most 20 seeds, 24 h, 500 trucks per run, 12 "
-            "fleet sizes and 60,000 simulated truck-hours in all."
+            "fleet sizes and 60,000 simulated truck-hours in all (400 naming `seeds`, `shift_hours` and the "
+            "trucks). At most 6 scenarios queued or running per site and 4 per engineer: beyond that, 429 "
+            "`too_many_scenarios` with `details.site` or `details.created_by` listing them."
         ),
         request=ScenarioRequestSerializer,
-        responses={202: ScenarioSerializer},
+        responses={202: ScenarioSerializer, 429: _LIMIT_RESPONSE},
         examples=[OpenApiExample("Two more trucks", value=_EXAMPLE, request_only=True)],
     ),
     cancel=extend_schema(
@@ -193,19 +225,38 @@ _EXAMPLE = {
         request=None,
         responses={200: ScenarioSerializer, 409: error_response(409)},
     ),
+    rerun=extend_schema(
+        summary="Run a finished scenario again",
+        description="Engineers only. Queues a new scenario with the same request and name (e.g. one that "
+        "failed because its worker was lost); 202 with the new scenario, 409 while this one is queued or "
+        "running, 429 at the limits of a new scenario.",
+        request=None,
+        responses={202: ScenarioSerializer, 409: error_response(409), 429: _LIMIT_RESPONSE},
+    ),
 )
 class ScenarioViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Scenario.objects.select_related("created_by").order_by("-created_at", "-id")
     serializer_class = ScenarioSerializer
     filterset_class = ScenarioFilterSet
     lookup_value_regex = r"\d+"
-    action_permissions = {"create": RUN_SCENARIOS, "cancel": RUN_SCENARIOS}
+    action_permissions = {"create": RUN_SCENARIOS, "cancel": RUN_SCENARIOS, "rerun": RUN_SCENARIOS}
 
     def create(self, request: Request) -> Response:
         body = ScenarioRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        scenario = services.create_scenario(**body.validated_data, actor=request.user)
+        with _limits_as_429():
+            scenario = services.create_scenario(**body.validated_data, actor=request.user)
         return Response(self.get_serializer(scenario).data, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def rerun(self, request: Request, pk: str) -> Response:
+        scenario = get_object_or_404(Scenario.objects.select_related("site"), pk=pk)
+        try:
+            with _limits_as_429():
+                again = services.rerun_scenario(scenario=scenario, actor=request.user)
+        except services.ScenarioNotFinished as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(self.get_serializer(again).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def cancel(self, request: Request, pk: str) -> Response:

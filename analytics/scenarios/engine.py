@@ -147,12 +147,16 @@ def problems(state: SiteState, plan: Plan) -> dict[str, list[str]]:
     if plan.fleet_sizes and (changes.add_trucks or changes.remove_trucks or changes.remove_truck_ids):
         add("fleet_sizes", "a sweep sets the number of trucks itself: leave out adding and removing trucks")
     truck_hours = sum(run_sizes(state, plan)) * plan.shift_hours * len(plan.seeds)
-    if truck_hours > MAX_TRUCK_HOURS:
-        add(
-            "non_field_errors",
-            f"this asks for {truck_hours:,.0f} simulated truck-hours; the limit is {MAX_TRUCK_HOURS:,.0f} "
-            "(fewer seeds, a shorter shift or fewer fleet sizes)",
-        )
+    if truck_hours > MAX_TRUCK_HOURS:  # the budget: named on each field that spends it
+        spenders = ["seeds", "shift_hours"]
+        if plan.fleet_sizes or changes.add_trucks:
+            spenders.append("fleet_sizes" if plan.fleet_sizes else "changes.add_trucks")
+        for field in spenders:
+            add(
+                field,
+                f"this asks for {truck_hours:,.0f} simulated truck-hours (runs x trucks x hours); the "
+                f"budget is {MAX_TRUCK_HOURS:,.0f} (fewer seeds, a shorter shift, fewer trucks or sizes)",
+            )
     return found
 
 

@@ -19,6 +19,7 @@ from analytics.scenarios.models import Scenario, ScenarioStatus
 from fleet.models import Site
 from fleet.sim import SiteState
 from fleet.ticking import load_state
+from smartmine.platform import locks
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ STARTS = (START_CURRENT, START_SAVED)
 #: verdict holds until the fleet or the pit changes, which a day covers without going stale for weeks).
 FLEET_SIZING_KIND = "fleet_sizing"
 FLEET_SIZING_TTL = dt.timedelta(days=1)
+#: The advisory lock a run holds (smartmine.platform.locks), keyed by the scenario id.
+RUN_LOCK = "analytics.scenario.run"
+WORKER_LOST = "the worker running it was lost (killed, out of memory or its machine gone): run it again"
 
 
 def base_state(site: Site, start: str = START_CURRENT) -> SiteState | None:
@@ -73,14 +77,59 @@ class _Checkpoint:
 def run_scenario(scenario_id: int) -> str | None:
     """Run a queued scenario to its end: done, cancelled (partial results) or failed (with the reason).
 
-    Returns the final status, or None when there was nothing to run (cancelled while queued, already taken
-    by another worker, or deleted). Never raises for a failed run: the scenario row is the record.
+    The run holds the scenario's advisory lock (RUN_LOCK) from before it claims the row to the end, so a
+    `running` row whose lock is free has lost its worker. A redelivered task (acks_late: its worker was
+    killed) therefore finds the row running and the lock free, and marks it failed; a duplicate delivery
+    while the run goes on finds the lock taken and does nothing.
+
+    Returns the final status, or None when there was nothing to run (cancelled while queued, running in
+    another worker, or deleted). Never raises for a failed run: the scenario row is the record.
     """
-    claimed = Scenario.objects.filter(pk=scenario_id, status=ScenarioStatus.QUEUED).update(
-        status=ScenarioStatus.RUNNING, started_at=timezone.now(), progress_pct=0
+    # A killed worker's connection may take a moment to close: wait that long before calling the run live.
+    with locks.session_lock(RUN_LOCK, scenario_id, wait_s=2.0) as mine:
+        if not mine:
+            return None
+        claimed = Scenario.objects.filter(pk=scenario_id, status=ScenarioStatus.QUEUED).update(
+            status=ScenarioStatus.RUNNING, started_at=timezone.now(), progress_pct=0
+        )
+        if not claimed:
+            return ScenarioStatus.FAILED if _fail_lost(scenario_id) else None
+        return _run(scenario_id)
+
+
+def fail_lost_scenarios() -> list[int]:
+    """Mark failed every running scenario whose worker is gone (its run lock is free); returns their ids.
+
+    The periodic sweep (fail_lost_scenarios_task, every minute) catches a worker lost with its message:
+    one killed whole, or a machine gone, whose task Redis redelivers only after its visibility timeout.
+    """
+    lost = []
+    running = (
+        Scenario.objects.filter(status=ScenarioStatus.RUNNING).order_by("pk").values_list("pk", flat=True)
     )
-    if not claimed:
-        return None
+    for scenario_id in running:
+        with locks.session_lock(RUN_LOCK, scenario_id) as free:
+            if free and _fail_lost(scenario_id):
+                lost.append(scenario_id)
+    return lost
+
+
+def runner_alive(scenario_id: int) -> bool:
+    """Whether a worker is running this scenario now (holds its run lock)."""
+    return locks.is_held(RUN_LOCK, scenario_id)
+
+
+def _fail_lost(scenario_id: int) -> bool:
+    """Call only while holding the run lock: a row still `running` then has no worker."""
+    failed = Scenario.objects.filter(pk=scenario_id, status=ScenarioStatus.RUNNING).update(
+        status=ScenarioStatus.FAILED, finished_at=timezone.now(), error=WORKER_LOST
+    )
+    if failed:
+        logger.warning("scenario lost its worker", extra={"scenario": scenario_id})
+    return bool(failed)
+
+
+def _run(scenario_id: int) -> str:
     scenario = Scenario.objects.select_related("site").get(pk=scenario_id)
     site = scenario.site
     try:
@@ -115,7 +164,9 @@ def run_scenario(scenario_id: int) -> str | None:
 
 
 def _finish(scenario_id: int, status: str, **fields: Any) -> None:
-    Scenario.objects.filter(pk=scenario_id).update(status=status, finished_at=timezone.now(), **fields)
+    Scenario.objects.filter(pk=scenario_id, status=ScenarioStatus.RUNNING).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
 
 
 def recommend_fleet_size(*, site: Site, scenario_id: int, sizing: dict[str, Any], shift_hours: float) -> None:

@@ -18,6 +18,7 @@ from analytics.scoring import registry, selectors
 from analytics.scoring.models import ModelVersion, Prediction
 from analytics.scoring.tasks import retrain_models_task
 from smartmine.platform import audit
+from smartmine.platform.api.errors import Conflict
 from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.schema import error_response
 from smartmine.platform.models import AuditAction
@@ -144,9 +145,13 @@ def _version_item(version: ModelVersion, live: dict) -> dict:
     ),
     retrain=extend_schema(
         summary="Retrain models now (in the background)",
-        description="Engineers only (analytics.retrain_models). Queues the retraining task; audited.",
+        description="Engineers only (analytics.retrain_models). Queues the retraining task; audited. "
+        "409 while a retraining is running (one at a time, wherever it was started).",
         request=RetrainRequestSerializer,
-        responses={202: inline_serializer("RetrainQueued", {"queued": serializers.ListField()})},
+        responses={
+            202: inline_serializer("RetrainQueued", {"queued": serializers.ListField()}),
+            409: error_response(409),
+        },
     ),
 )
 class ModelVersionViewSet(viewsets.GenericViewSet):
@@ -173,6 +178,8 @@ class ModelVersionViewSet(viewsets.GenericViewSet):
         except ValueError as exc:
             raise exceptions.ValidationError({"kinds": [str(exc)]}) from None
         force = body.validated_data["force"]
+        if registry.retrain_running():
+            raise Conflict("retraining is already running: try again when it has finished")
         audit.record(actor=request.user, action=AuditAction.RETRAIN, targets=["models: " + ", ".join(kinds)],
                      queued=True, force=force)  # fmt: skip
         transaction.on_commit(lambda: retrain_models_task.delay(kinds, force))

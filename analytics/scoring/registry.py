@@ -32,7 +32,7 @@ from analytics.ml.train import NotEnoughFailures, time_split, train_failure_mode
 from analytics.scoring import frames
 from analytics.scoring.models import ModelKind, ModelVersion
 from fleet.models import Site
-from smartmine.platform import audit
+from smartmine.platform import audit, locks
 from smartmine.platform.models import AuditAction
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,14 @@ KIND_GROUPS = {"all": list(ModelKind.values), "failure": list(FAILURE_KINDS), "a
 DEFAULT_TRAINING_WINDOW = dt.timedelta(days=7)
 VALID_SHARE = 0.3  # the later 30 % of the window validates both candidate and active model
 ANOMALY_WARM_UP = dt.timedelta(hours=3)  # the longest trailing median: context before validation rows
+
+
+#: The advisory lock (smartmine.platform.locks) a retraining holds from start to end.
+RETRAIN_LOCK = "analytics.retrain"
+
+
+class RetrainRunning(ValueError):
+    """Another retraining holds RETRAIN_LOCK."""
 
 
 class RegistryError(Exception):
@@ -329,7 +337,36 @@ def retrain(
     site_ids: list[int] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> list[RetrainResult]:
-    """Retrain `kinds` on the sites' recent history; promote the no-worse ones; audit what was done."""
+    """Retrain `kinds` on the sites' recent history; promote the no-worse ones; audit what was done.
+
+    One retraining at a time, wherever it was started (task, command, several machines): it holds
+    RETRAIN_LOCK, and a second one raises RetrainRunning instead of training beside it.
+    """
+    with locks.session_lock(RETRAIN_LOCK) as mine:
+        if not mine:
+            raise RetrainRunning(
+                "retraining is already running (the nightly task, the API or `manage.py retrain_models`): "
+                "try again when it has finished"
+            )
+        return _retrain(
+            kinds=kinds, since=since, force=force, actor=actor, site_ids=site_ids, progress=progress
+        )
+
+
+def retrain_running() -> bool:
+    """Whether a retraining holds RETRAIN_LOCK now."""
+    return locks.is_held(RETRAIN_LOCK)
+
+
+def _retrain(
+    *,
+    kinds: list[str],
+    since: dt.datetime | dt.timedelta | None,
+    force: bool,
+    actor: Any,
+    site_ids: list[int] | None,
+    progress: Callable[[str], None],
+) -> list[RetrainResult]:
     progress(f"reading history ({since or 'the last 7 days'} of each site) ...")
     started = time.perf_counter()
     histories = training_histories(kinds=kinds, since=since, site_ids=site_ids)

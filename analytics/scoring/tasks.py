@@ -43,8 +43,15 @@ def refresh_predictions_task(site_id: int) -> dict:
 # acks_late=False: a retrain killed midway is not worth repeating at once.
 @shared_task(name="analytics.tasks.retrain_models_task", ignore_result=True, acks_late=False)
 def retrain_models_task(kinds: list[str] | None = None, force: bool = False) -> list[dict]:
-    """Retrain the models on the last week of every site's history; promote only no-worse candidates."""
-    results = registry.retrain(kinds=registry.parse_kinds(kinds), force=force, progress=log.info)
+    """Retrain the models on the last week of every site's history; promote only no-worse candidates.
+
+    Skipped (logged) while another retraining runs: registry.retrain holds one lock wherever it runs.
+    """
+    try:
+        results = registry.retrain(kinds=registry.parse_kinds(kinds), force=force, progress=log.info)
+    except registry.RetrainRunning as exc:
+        log.warning("retraining skipped: %s", exc)
+        return []
     return [
         {"kind": r.kind, "version": r.version.label if r.version else None, "promoted": r.promoted}
         for r in results

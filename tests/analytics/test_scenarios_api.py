@@ -1,13 +1,17 @@
 """POST/GET /api/scenarios: who may do what, what is refused and why, and what a request queues."""
 
+import psycopg
 import pytest
 from django.test import override_settings
 
+from analytics.scenarios import runner
 from analytics.scenarios import tasks as scenario_tasks
 from analytics.scenarios.models import Scenario
 from fleet import seeding
+from smartmine.platform import locks
 from smartmine.platform.models import AuditEntry
 from tests.apiclients import assert_error, role_client
+from tests.processes import current_database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +135,8 @@ def test_a_request_beyond_the_work_budget_is_refused(site):
         role_client("engineer").post("/api/scenarios", body, format="json"), 400, "invalid"
     )
 
-    assert "truck-hours" in details["non_field_errors"][0]
+    for field in ("seeds", "shift_hours", "changes.add_trucks"):  # each field that spends the budget
+        assert "truck-hours" in details[field][0] and "budget is 60,000" in details[field][0]
 
 
 def test_a_site_that_is_not_simulated_is_refused(site):
@@ -158,7 +163,9 @@ def test_engineers_cancel_a_queued_scenario_once(site):
 def test_cancelling_a_running_scenario_asks_it_to_stop(site):
     scenario = Scenario.objects.create(site=site, request=QUICK, status="running")
 
-    body = role_client("engineer").post(f"/api/scenarios/{scenario.pk}/cancel").json()
+    with psycopg.connect(current_database_url(), autocommit=True) as worker:  # the worker running it
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", locks._keys(runner.RUN_LOCK, scenario.pk))
+        body = role_client("engineer").post(f"/api/scenarios/{scenario.pk}/cancel").json()
 
     assert body["status"] == "running" and body["cancel_requested"] is True
 

@@ -72,7 +72,7 @@ def test_problems_keep_runs_bounded(tiny_site):
     assert "changes" in problems(tiny_site, plan(Changes(remove_trucks=3)))
     assert "changes.loaders_down" in problems(tiny_site, plan(Changes(loaders_down=[1, 2])))
     huge = plan(Changes(add_trucks=400), shift_hours=24.0, seeds=list(range(20)))
-    assert "truck-hours" in problems(tiny_site, huge)["non_field_errors"][0]
+    assert {"seeds", "shift_hours", "changes.add_trucks"} <= problems(tiny_site, huge).keys()
     assert "fleet_sizes" in problems(tiny_site, plan(Changes(add_trucks=1), fleet_sizes=[2, 4]))
 
 

@@ -1,4 +1,4 @@
-"""`make run`: prepare the database and demo logins, then run web, worker and beat in the foreground."""
+"""`make run`: prepare the database and demo logins, then run web, the workers and beat in the foreground."""
 
 from __future__ import annotations
 
@@ -28,8 +28,27 @@ def bind_address(host: str) -> str:
     return "127.0.0.1" if host == "localhost" else host
 
 
+#: The Celery workers of a running SmartMine: name -> (queues it serves, pool processes). Ticks have a worker
+#: of their own, with a process per site ticking at once (a tick takes the site's row lock, so two processes
+#: never tick one site; different sites tick in parallel); the other queues never make a tick wait.
+WORKERS = {
+    "worker-ticks": ((settings.TICK_QUEUE,), 2),
+    "worker-periodic": ((settings.PERIODIC_QUEUE,), 1),
+    "worker-batch": ((settings.BATCH_QUEUE,), 1),
+}
+
+
+def worker_command(python: str, name: str, *, level: str) -> list[str]:
+    """One worker's command line: its queues, its concurrency, prefetch 1 (settings), node name@host."""
+    queues, concurrency = WORKERS[name]
+    return [
+        python, "-m", "celery", "-A", "smartmine", "worker", "-l", level, "-Q", ",".join(queues),
+        "--concurrency", str(concurrency), "-n", f"{name}@%h",
+    ]  # fmt: skip
+
+
 def process_commands(python: str) -> dict[str, str]:
-    """The three processes of a running SmartMine, with their command lines."""
+    """The processes of a running SmartMine, with their command lines: web, one worker per queue, beat."""
     endpoints = [(settings.API_HOST, settings.API_PORT)]
     if settings.WEBSOCKET_PORT != settings.API_PORT:  # the same ASGI app also serves the original WS port
         endpoints.append((settings.WEBSOCKET_HOST, settings.WEBSOCKET_PORT))
@@ -40,22 +59,7 @@ def process_commands(python: str) -> dict[str, str]:
     level = settings.CONFIG.log_level
     return {
         "web": shlex.join(daphne),
-        "worker": shlex.join(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "smartmine",
-                "worker",
-                "-l",
-                level,
-                "--concurrency",
-                "2",
-                "-n",
-                "worker@%h",
-            ]
-        ),
+        **{name: shlex.join(worker_command(python, name, level=level)) for name in WORKERS},
         "beat": shlex.join(
             [
                 python,
@@ -74,7 +78,7 @@ def process_commands(python: str) -> dict[str, str]:
 
 
 class Command(BaseCommand):
-    help = "Migrate, seed the default site if empty, create demo logins, then run daphne, a worker and beat."
+    help = "Migrate, seed the default site if empty, create demo logins, then run daphne, workers and beat."
 
     def add_arguments(self, parser):
         parser.add_argument("--prepare-only", action="store_true", help="set everything up, start nothing")

@@ -91,7 +91,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     assert isinstance(exc, exceptions.APIException)
-    details = _flatten(exc.detail) if isinstance(exc, exceptions.ValidationError) else {}
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten(exc.detail)
+    else:
+        details = getattr(exc, "details", {})  # LimitReached names what is at its limit
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else exc.default_code
     response.data = error_body(code, _message(exc, details), details)
@@ -180,6 +183,21 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The resource is not in a state that allows this."
     default_code = "conflict"
+
+
+class LimitReached(exceptions.APIException):
+    """Valid, but the caller has as much work queued as a limit allows: retry once some of it is done.
+
+    `details` names what is at its limit (the one error body's `details`), e.g. {"site": ["..."]}.
+    """
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "A limit on work in progress is reached."
+    default_code = "limit_reached"
+
+    def __init__(self, detail: str, *, code: str | None = None, details: dict[str, list[str]] | None = None):
+        super().__init__(detail, code)
+        self.details = details or {}
 
 
 class PayloadTooLarge(exceptions.APIException):
