@@ -25,7 +25,7 @@ from fleet.models import Site
 from fleet.schedules import sync_tick_schedules
 from smartmine.celery import app
 from smartmine.management.commands.runsystem import WORKERS
-from tests.factories import engineer
+from tests.factories import UserFactory
 from tests.processes import current_database_url, private_redis, running_layout
 from tests.smartmine.test_faults import wait_until
 
@@ -79,7 +79,7 @@ def tick_age_s(site: Site) -> float:
 def test_a_scenario_storm_does_not_delay_ticks(tmp_path):
     site = small_site("Storm pit")
     sync_tick_schedules(interval_s=1)
-    token = Token.objects.create(user=engineer()).key
+    token = Token.objects.create(user=UserFactory(is_superuser=True)).key  # groups are flushed here
     with (
         private_redis(tmp_path) as redis_url,
         running_layout(redis_url=redis_url, workdir=tmp_path, **INTERVAL) as system,
@@ -132,7 +132,7 @@ def test_a_tick_never_waits_behind_another_sites_tick(tmp_path):
 
 def test_a_worker_killed_mid_scenario_leaves_it_failed_and_it_can_run_again(tmp_path):
     site = small_site("Killed pit")
-    token = Token.objects.create(user=engineer()).key
+    token = Token.objects.create(user=UserFactory(is_superuser=True)).key  # groups are flushed here
     long_run = {"site": site.slug, "seeds": 20, "shift_hours": 24}
     with (
         private_redis(tmp_path) as redis_url,
