@@ -38,7 +38,10 @@ def celery_client(broker_url: str | None = None, installation_id: str | None = N
 
     if broker_url is None and installation_id is None:
         return app
-    client = Celery("smartmine-test-client", broker=broker_url or settings.CELERY_BROKER_URL)
+    # Not the current app: shared tasks sent later in the session must still go to the project's broker.
+    client = Celery(
+        "smartmine-test-client", broker=broker_url or settings.CELERY_BROKER_URL, set_as_current=False
+    )
     prefix = redis_prefix(installation_id or settings.INSTALLATION_ID)
     client.conf.broker_transport_options = {"global_keyprefix": prefix}
     return client
