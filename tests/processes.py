@@ -159,6 +159,7 @@ def running_layout(
 ) -> Iterator[System]:
     """The processes `make run` starts (runsystem.process_commands: web, a worker per queue, beat) with their
     own command lines, on the test database and a private Redis; logs in workdir/<name>.log."""
+    from django.conf import settings
     from django.test import override_settings
 
     from smartmine.management.commands.runsystem import WORKERS, process_commands
@@ -172,7 +173,7 @@ def running_layout(
     system.env = {
         **os.environ, "DATABASE_URL": current_database_url(), "REDIS_URL": redis_url,
         "API_PORT": str(system.api_port), "WEBSOCKET_PORT": str(system.api_port), "LOG_FILE": "",
-        "LOG_LEVEL": "INFO", **env_overrides,
+        "LOG_LEVEL": "INFO", "INSTALLATION_ID": settings.INSTALLATION_ID, **env_overrides,
     }  # fmt: skip
     try:
         for name in names or tuple(commands):
