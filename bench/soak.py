@@ -126,8 +126,12 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         services["redis"] = start_service("redis", redis_argv, env, workdir)
         wait_for_port(redis_port)
         commands = server_commands(port=port, workdir=workdir)
+        # The tick worker logs Celery's line per task at LOG_LEVEL=DEBUG (its `-l INFO` keeps the rest).
+        worker_env = {**env, "LOG_LEVEL": "DEBUG"}
         for name in ("daphne", *WORKER_SERVICES):
-            services[name] = start_service(name, commands[name], env, workdir)
+            services[name] = start_service(
+                name, commands[name], worker_env if name == "worker" else env, workdir
+            )
         wait_for_port(port)
         wait_for_worker(f"worker-ticks@{socket.gethostname()}", timeout_s=90, broker_url=redis_url)
         fleet = SoakClients(f"ws://127.0.0.1:{port}/", clients)

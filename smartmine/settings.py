@@ -63,6 +63,9 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Its "AXES: BEGIN …" line at every process start, and the user agent in its log lines, only at DEBUG;
+# failed logins and lock-outs are logged (username and address) at any level.
+AXES_VERBOSE = CONFIG.log_level == "DEBUG"
 
 ROOT_URLCONF = "smartmine.urls"
 ASGI_APPLICATION = "smartmine.asgi.application"

@@ -69,6 +69,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_record_fields(record), default=str)
 
 
+#: Loggers whose INFO lines are routine, several per tick: shown only with LOG_LEVEL=DEBUG. Their warnings
+#: and errors (a failed task, a beat that cannot send) always show.
+ROUTINE_LOGGERS = (
+    "daphne",  # every connection and request
+    "celery.worker.strategy",  # "Task … received", with the whole message
+    "celery.app.trace",  # "Task … succeeded in …", with arguments and result
+    "celery.beat",  # "Scheduler: Sending due task …", once per tick
+)
+
+
+def detail_level(level: str) -> str:
+    """The level of a routine logger: everything at DEBUG, otherwise WARNING or the configured level above."""
+    if level == "DEBUG":
+        return level
+    return max(level, "WARNING", key=logging.getLevelName)  # the name's number
+
+
 def logging_config(*, level: str, log_file: str, log_format: str, log_dir: Path) -> dict[str, Any]:
     """The dictConfig for every process; LOG_FILE is rotated, and a relative path lands in var/log/."""
     formatter = "json" if log_format == "json" else "keyvalue"
@@ -101,7 +118,7 @@ def logging_config(*, level: str, log_file: str, log_format: str, log_dir: Path)
         "root": {"handlers": list(handlers), "level": level},
         "loggers": {
             "django.db.backends": {"level": "INFO"},  # SQL only when asked for explicitly
-            "daphne": {"level": "WARNING" if level != "DEBUG" else "DEBUG"},
+            **{name: {"level": detail_level(level)} for name in ROUTINE_LOGGERS},
         },
     }
 

@@ -1,7 +1,19 @@
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from smartmine.platform.logs import JsonFormatter, KeyValueFormatter, request_id_var, task_id_var
+from smartmine.platform.logs import (
+    JsonFormatter,
+    KeyValueFormatter,
+    detail_level,
+    request_id_var,
+    task_id_var,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _record(message="tick done", **extra):
@@ -32,3 +44,54 @@ def test_every_response_carries_a_request_id(client):
     assert response["X-Request-ID"] == "trace-42"
     generated = client.get("/api/version")["X-Request-ID"]
     assert len(generated) == 32
+
+
+def _log_through_config(level: str) -> str:
+    """What a fresh process configured by logging_config(level) writes for Celery's per-task lines."""
+    script = (
+        "import logging, logging.config, pathlib, sys\n"
+        "from smartmine.platform.logs import logging_config\n"
+        f"logging.config.dictConfig(logging_config(level={level!r}, log_file='', log_format='keyvalue',"
+        " log_dir=pathlib.Path('.')))\n"
+        "logging.getLogger('celery.worker.strategy').info('Task fleet.tasks.tick_site_task[1] received')\n"
+        "logging.getLogger('celery.app.trace').info('Task fleet.tasks.tick_site_task[1] succeeded')\n"
+        "logging.getLogger('celery.beat').info('Scheduler: Sending due task')\n"
+        "logging.getLogger('celery.app.trace').error('Task fleet.tasks.tick_site_task[2] raised')\n"
+        "logging.getLogger('fleet.tick_summary').info('tick summary')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stderr
+
+
+def test_at_info_celerys_lines_per_task_are_left_out_but_failures_and_the_summary_stay():
+    output = _log_through_config("INFO")
+    assert "received" not in output and "succeeded" not in output and "Sending due task" not in output
+    assert "level=ERROR logger=celery.app.trace" in output and 'msg="tick summary"' in output
+    assert len(output.splitlines()) == 2
+
+
+def test_at_debug_celerys_lines_per_task_come_back():
+    output = _log_through_config("DEBUG")
+    assert "received" in output and "succeeded" in output and "Sending due task" in output
+    assert len(output.splitlines()) == 5
+
+
+def test_routine_loggers_never_speak_below_the_configured_level():
+    assert [detail_level(level) for level in ("DEBUG", "INFO", "WARNING", "ERROR")] == [
+        "DEBUG", "WARNING", "WARNING", "ERROR",
+    ]  # fmt: skip
+
+
+def test_a_manage_py_command_does_not_announce_axes_unless_at_debug():
+    def check(level: str) -> str:
+        env = {**os.environ, "LOG_LEVEL": level, "LOG_FILE": ""}
+        done = subprocess.run(
+            [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=120, check=True,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    assert "AXES" not in check("INFO")
+    assert "AXES: BEGIN" in check("DEBUG")
