@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from fleet import readings
@@ -50,6 +51,7 @@ def tick_site_task(site_id: int) -> dict:
     firings are skipped by the tick (row lock, minimum spacing), so retries and double beats are harmless;
     a tick that loses its database connection rolled back, and is retried.
     """
+    from fleet.tick_summary import note_tick
     from fleet.ticking import tick_site
 
     outcome = tick_site(site_id)
@@ -58,4 +60,13 @@ def tick_site_task(site_id: int) -> dict:
             "tick applied",
             extra={"site": site_id, "tick": outcome.tick, "readings": outcome.readings, **outcome.timings_s},
         )
+    note_tick(outcome)  # the console's line once a minute
     return {"applied": outcome.applied, "reason": outcome.reason, "tick": outcome.tick}
+
+
+@worker_ready.connect(weak=False)
+def _fresh_tick_summary(**_: object) -> None:
+    """A worker that starts summarises its own run's ticks, not those left by the run before."""
+    from fleet.tick_summary import forget
+
+    forget()
