@@ -7,6 +7,7 @@ import platform
 import django
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.log import log_response
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
@@ -119,7 +120,14 @@ def health_view(request: Request) -> Response:
         "components": {name: result.as_dict() for name, result in results.items()},
         "metrics": health.metrics_summary(),
     }
-    return Response(body, status=503 if failed else 200)
+    response = Response(body, status=503 if failed else 200)
+    if failed:
+        # A degraded answer is the endpoint working, not failing: a warning that names the components
+        # (a worker still starting is one). Django would log any 503 as a server error otherwise.
+        log_response(
+            "Health degraded: %s", ", ".join(failed), response=response, request=request, level="warning"
+        )
+    return response
 
 
 @extend_schema(

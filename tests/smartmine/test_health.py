@@ -3,6 +3,7 @@
 (How its `metrics` follow real events is in test_metrics.py, next to /metrics.)
 """
 
+import logging
 import os
 import socket
 import subprocess
@@ -109,6 +110,21 @@ def test_health_is_degraded_when_the_database_is_unreachable(client):
     body = response.json()
     assert response.status_code == 503
     assert "database" in body["failed"] and body["components"]["database"]["status"] == "failed"
+
+
+def test_a_degraded_answer_is_logged_as_a_warning_naming_the_components_not_as_an_error(
+    client, monkeypatch, caplog
+):
+    def no_worker():
+        raise RuntimeError("no Celery worker answered")  # what the first probe of a start-up meets
+
+    monkeypatch.setattr(health, "CHECKS", {"database": lambda: {}, "worker": no_worker})
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        response = client.get("/api/health")
+
+    assert response.status_code == 503
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "django.request"]
+    assert logged == [("WARNING", "Health degraded: worker")]
 
 
 def test_a_check_that_hangs_is_reported_as_a_timeout_within_the_deadline():
