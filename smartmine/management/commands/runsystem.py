@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from honcho.compat import ProcessManager
 from honcho.manager import Manager
 
 from fleet.choices import OPERATORS_GROUP
@@ -77,6 +80,33 @@ def process_commands(python: str) -> dict[str, str]:
     }
 
 
+#: honcho's exit status when it stopped everything because it was told to (Ctrl-C, or SIGTERM).
+STOPPED_ON_REQUEST = {130, 143}
+
+
+class _SignalEachProgram(ProcessManager):
+    """SIGTERM to each program, not to its whole process group as honcho does: a Celery worker then stops
+    its pool itself once the running task is done (warm shutdown), instead of its pool processes being
+    killed under a tick. SIGKILL, honcho's last resort after 5 s, still takes each whole group."""
+
+    def terminate(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def run_processes(commands: dict[str, str], *, env: dict[str, str], cwd: str) -> int:
+    """Run the processes in the foreground, their output prefixed by name, until one of them stops or
+    Ctrl-C (SIGINT) or SIGTERM stops them all; the exit status is 0 for a stop that was asked for, else
+    that of the first process to stop."""
+    manager = Manager()
+    manager._procmgr = _SignalEachProgram()  # honcho 2.0 has no option for it (pinned)
+    for name, command in commands.items():
+        # honcho runs `sh -c COMMAND`; exec makes the program the process honcho knows and signals
+        manager.add_process(name, f"exec {command}", env=env, cwd=cwd)
+    manager.loop()  # SIGINT and SIGTERM: honcho sends SIGTERM to each process and waits for them
+    return 0 if manager.returncode in STOPPED_ON_REQUEST else manager.returncode
+
+
 class Command(BaseCommand):
     help = "Migrate, seed the default site if empty, create demo logins, then run daphne, workers and beat."
 
@@ -91,12 +121,8 @@ class Command(BaseCommand):
         self.print_banner(logins)
         if prepare_only:
             return
-        manager = Manager()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir())}
-        for name, command in process_commands(sys.executable).items():
-            manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
-        manager.loop()  # returns when all have stopped; Ctrl-C terminates all of them
-        sys.exit(manager.returncode)
+        sys.exit(run_processes(process_commands(sys.executable), env=env, cwd=str(settings.BASE_DIR)))
 
     def seed_default_site(self) -> None:
         site_model = apps.get_model("fleet", "Site")
