@@ -4,6 +4,7 @@ anomalies raised as alerts and broadcast, and the health-prediction endpoint."""
 import asyncio
 import datetime as dt
 import json
+import re
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from analytics.alerts.models import Alert
+from analytics.management.commands import retrain_models
 from analytics.ml.artifacts import save_artifact
 from analytics.ml.features import KEYS
 from analytics.ml.history import simulate_history
@@ -226,6 +228,52 @@ def test_the_retrain_command_trains_records_and_promotes_no_worse_models(site, m
     from smartmine.platform.models import AuditEntry
 
     assert AuditEntry.objects.filter(action="retrain").count() == 3  # one per version trained
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The cells of each row of retrain_models' final table (columns are two or more spaces apart)."""
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["kind", "version", "training", "window", "(UTC)", "rows", "validation",
+                                "promoted", "why"] and set(lines[1]) == {"-", " "}  # fmt: skip
+    return [re.split(r" {2,}", line) for line in lines[2:]]
+
+
+def test_the_retrain_command_ends_with_a_table_of_each_kind_and_the_registrys_verdict(site, capsys):
+    call_command("retrain_models", kind=["anomaly_crusher,failure_truck"], since="3h")
+    first = capsys.readouterr()
+    call_command("retrain_models", kind=["anomaly_crusher"], since="3h")
+    second = capsys.readouterr()
+
+    crusher, truck = table_rows(first.out)
+    assert crusher[:2] == ["anomaly_crusher", "anomaly_crusher@1"] and crusher[3] == "181"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d to \d{4}-\d\d-\d\d \d\d:\d\d", crusher[2])
+    assert crusher[4:] == ["0 detected", "yes", "first model of its kind"]
+    assert truck == ["failure_truck", "-", "-", "-", "-", "no",
+                     "skipped: no labelled truck failures to learn from"]  # fmt: skip
+    assert "training failure_truck ...\nfailure_truck: skipped" in first.err  # progress: start and end
+    [again] = table_rows(second.out)
+    assert again[1] == "anomaly_crusher@2" and again[5] == "no"  # 3 h hold no injected anomaly to score
+    assert again[6] == "active version kept: precision not measured, recall not measured"
+
+
+def test_the_table_names_the_figures_a_kept_candidate_lost_on():
+    promotion = {"by_metric": {
+        "roc_auc": {"candidate": 0.712, "active": 0.8, "ok": False, "why": "better by -0.088"},
+        "brier": {"candidate": 0.05, "active": 0.06, "ok": True, "why": "better by +0.01"},
+    }}  # fmt: skip
+    now = dt.datetime(2026, 5, 8, tzinfo=dt.UTC)
+    version = ModelVersion(
+        kind="failure_truck", version=4, training_start=now - dt.timedelta(days=7), training_end=now,
+        metadata={"rows": 12345}, promotion=promotion,
+    )  # fmt: skip
+    metrics = {"roc_auc": 0.712, "pr_auc": float("nan"), "brier": 0.05, "median_lead_h": 6.04, "rows": 900}
+    result = registry.RetrainResult("failure_truck", version, False, "worse on roc_auc", metrics=metrics)
+
+    assert retrain_models.result_row(result) == (
+        "failure_truck", "failure_truck@4", "2026-05-01 00:00 to 2026-05-08 00:00", "12,345",
+        "ROC-AUC 0.712  Brier 0.050  median lead 6.0 h", "no",
+        "active version kept: roc_auc 0.712 (active 0.800)",
+    )  # fmt: skip
 
 
 def test_a_worse_candidate_is_recorded_but_the_active_model_stays(tiny_truck_model):

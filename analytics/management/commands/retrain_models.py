@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from analytics.scoring import registry
+from analytics.scoring.registry import RetrainResult
 
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[hd])$")
 
@@ -70,22 +72,74 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        for result in results:
-            if result.version is None:
-                self.stdout.write(f"{result.kind}: skipped: {result.reason}")
-                continue
-            state = "active" if result.promoted else "kept inactive"
-            figures = ", ".join(
-                f"{name} {value:.3f}"
-                for name, value in result.metrics.items()
-                if name in ("roc_auc", "pr_auc", "brier", "median_lead_h", "precision", "recall")
-                and isinstance(value, float)
-            )
-            self.stdout.write(
-                f"{result.version.label}: {state} ({result.reason}); {figures or 'no validation figures'}; "
-                f"{result.seconds:.1f} s"
-            )
+        rows = [result_row(result) for result in results]
+        self.stdout.write(format_table(RESULT_COLUMNS, rows, right={"rows"}))
 
     def progress(self, message: str) -> None:
         self.stderr.write(message)
         self.stderr.flush()
+
+
+RESULT_COLUMNS = ("kind", "version", "training window (UTC)", "rows", "validation", "promoted", "why")
+#: The validation figures shown, in this order, when measured (the registry stores them all).
+SHOWN_FIGURES = {
+    "roc_auc": "ROC-AUC {:.3f}",
+    "pr_auc": "PR-AUC {:.3f}",
+    "brier": "Brier {:.3f}",
+    "median_lead_h": "median lead {:.1f} h",
+    "precision": "precision {:.3f}",
+    "recall": "recall {:.3f}",
+    "detected_events": "{:d} detected",
+}
+
+
+def result_row(result: RetrainResult) -> tuple[str, ...]:
+    """One line of the final table: what was trained on what, how it scored, and the registry's verdict."""
+    version = result.version
+    if version is None:
+        return (result.kind, "-", "-", "-", "-", "no", f"skipped: {result.reason}")
+    start, end = (moment.astimezone(dt.UTC) for moment in (version.training_start, version.training_end))
+    rows = version.metadata.get("rows")
+    return (
+        result.kind,
+        version.label,
+        f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}",
+        "-" if rows is None else f"{rows:,}",
+        "  ".join(
+            shown.format(result.metrics[name])
+            for name, shown in SHOWN_FIGURES.items()
+            if _measured(result.metrics.get(name))
+        )
+        or "-",
+        "yes" if result.promoted else "no",
+        result.reason if result.promoted else why_kept(version.promotion) or result.reason,
+    )
+
+
+def why_kept(promotion: dict) -> str:
+    """Why the active version stayed: each figure the candidate lost on, or could not be measured on."""
+    lost = [
+        f"{name} not measured"
+        if verdict["candidate"] is None
+        else f"{name} {verdict['candidate']:.3f} (active {verdict['active']:.3f})"
+        for name, verdict in promotion.get("by_metric", {}).items()
+        if not verdict["ok"]
+    ]
+    return f"active version kept: {', '.join(lost)}" if lost else ""
+
+
+def _measured(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], *, right: set[str]) -> str:
+    """Columns padded to their widest cell (those named in `right` right-aligned), a rule under the header."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    align = [str.rjust if header in right else str.ljust for header in headers]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            pad(cell, width) for pad, cell, width in zip(align, cells, widths, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * width for width in widths), *map(line, rows)])
