@@ -26,8 +26,6 @@ from fleet.ticking import TickOutcome
 logger = logging.getLogger(__name__)
 
 SUMMARY_EVERY_S = 60.0
-OUTCOMES_KEY = "smartmine:tick-summary:outcomes"
-SINCE_KEY = "smartmine:tick-summary:since"  # when the current minute began (Unix time)
 #: Outcomes older than this are dropped with their keys: a worker stopped for an hour starts a fresh minute.
 FORGET_AFTER_S = 3600
 MAX_OUTCOMES = 100_000  # far beyond a minute of ticks, however many sites: a bound, not a limit
@@ -74,6 +72,16 @@ def summarise(outcomes: Sequence[TickOutcome], *, window_s: float) -> TickSummar
     )
 
 
+def outcomes_key() -> str:
+    """The installation's list of the minute's outcomes (its Redis prefix keeps installations apart)."""
+    return f"{settings.REDIS_PREFIX}tick-summary:outcomes"
+
+
+def since_key() -> str:
+    """When the installation's current minute began (Unix time)."""
+    return f"{settings.REDIS_PREFIX}tick-summary:since"
+
+
 def note_tick(outcome: TickOutcome, *, now: float | None = None) -> TickSummary | None:
     """Add a tick task's outcome to the minute's; log and return the summary if this call ends the minute.
 
@@ -89,26 +97,27 @@ def note_tick(outcome: TickOutcome, *, now: float | None = None) -> TickSummary 
 def forget() -> None:
     """Start a fresh minute (a worker starting): the ticks of a run before it are not this run's."""
     try:
-        _client(settings.REDIS_URL).delete(OUTCOMES_KEY, SINCE_KEY)
+        _client(settings.REDIS_URL).delete(outcomes_key(), since_key())
     except redis.RedisError as error:
         logger.warning("tick summary not reset: Redis did not answer: %s", error)
 
 
 def _note(client: redis.Redis, outcome: TickOutcome, now: float) -> TickSummary | None:
+    outcomes, since_at = outcomes_key(), since_key()
     pipe = client.pipeline()
-    pipe.rpush(OUTCOMES_KEY, json.dumps(_encode(outcome)))
-    pipe.ltrim(OUTCOMES_KEY, -MAX_OUTCOMES, -1)
-    pipe.set(SINCE_KEY, now, nx=True)
-    pipe.get(SINCE_KEY)
-    pipe.expire(OUTCOMES_KEY, FORGET_AFTER_S)
-    pipe.expire(SINCE_KEY, FORGET_AFTER_S)
+    pipe.rpush(outcomes, json.dumps(_encode(outcome)))
+    pipe.ltrim(outcomes, -MAX_OUTCOMES, -1)
+    pipe.set(since_at, now, nx=True)
+    pipe.get(since_at)
+    pipe.expire(outcomes, FORGET_AFTER_S)
+    pipe.expire(since_at, FORGET_AFTER_S)
     since = float(pipe.execute()[3])
     # Only one process deletes the key: that one takes the minute (a tick noted meanwhile joins it).
-    if now - since < SUMMARY_EVERY_S or not client.delete(SINCE_KEY):
+    if now - since < SUMMARY_EVERY_S or not client.delete(since_at):
         return None
     pipe = client.pipeline()
-    pipe.lrange(OUTCOMES_KEY, 0, -1)
-    pipe.delete(OUTCOMES_KEY)
+    pipe.lrange(outcomes, 0, -1)
+    pipe.delete(outcomes)
     noted = pipe.execute()[0]
     summary = summarise([_decode(item) for item in noted], window_s=now - since)
     logger.info("tick summary", extra=summary.log_fields())

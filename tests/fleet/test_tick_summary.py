@@ -63,14 +63,12 @@ def test_a_minute_without_an_applied_tick_has_no_duration_or_lag():
 
 
 @pytest.fixture
-def private_keys(monkeypatch, settings):
+def private_keys(settings):
     """The summary's Redis keys of this test only, on the configured Redis."""
-    prefix = f"test-tick-summary-{os.getpid()}"
-    monkeypatch.setattr(tick_summary, "OUTCOMES_KEY", f"{prefix}:outcomes")
-    monkeypatch.setattr(tick_summary, "SINCE_KEY", f"{prefix}:since")
+    settings.REDIS_PREFIX = f"test-tick-summary-{os.getpid()}:"
     client = redis.Redis.from_url(settings.REDIS_URL)
     yield client
-    client.delete(f"{prefix}:outcomes", f"{prefix}:since")
+    client.delete(tick_summary.outcomes_key(), tick_summary.since_key())
     client.close()
 
 
@@ -89,7 +87,7 @@ def test_the_first_tick_after_a_minute_logs_the_summary_once(private_keys, caplo
     )
     [record] = [r for r in caplog.records if r.getMessage() == "tick summary"]
     assert (record.levelname, record.applied, record.skipped, record.p95_ms) == ("INFO", 2, 1, 400)
-    assert private_keys.llen(tick_summary.OUTCOMES_KEY) == 1  # the tick of the next minute
+    assert private_keys.llen(tick_summary.outcomes_key()) == 1  # the tick of the next minute
 
 
 def test_a_worker_that_starts_begins_a_fresh_minute(private_keys):
