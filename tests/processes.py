@@ -128,13 +128,7 @@ def running_system(*, web: bool = True, worker: bool = True, **env_overrides: st
             )
         yield system
     finally:
-        for process in system.processes.values():
-            process.terminate()
-        for process in system.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(system.processes.values())
 
 
 @contextmanager
@@ -187,10 +181,15 @@ def running_layout(
             wait_for_worker(f"{name}@{socket.gethostname()}", broker_url=redis_url)
         yield system
     finally:
-        for process in system.processes.values():
-            process.terminate()
-        for process in system.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(system.processes.values())
+
+
+def stop(processes) -> None:
+    """Ask every process to stop (SIGTERM) at once, then wait for each, killing one that takes over 30 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
