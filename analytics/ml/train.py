@@ -43,6 +43,9 @@ def failure_targets(
     failures = failures.assign(ts=failures["fail_ts"] - pd.Timedelta(microseconds=1)).sort_values("ts")
     if "site_id" not in failures:
         failures["site_id"] = left["site_id"].iloc[0] if len(left) else 0
+    # The join keys take the features' dtypes: a history with no breakdown leaves them object-typed, and
+    # merge_asof refuses to match a string column with an object one.
+    failures = failures.astype({key: left[key].dtype for key in KEYS})
     joined = pd.merge_asof(left, failures, on="ts", by=KEYS, direction="forward")
     joined = joined.set_index("index").reindex(features.index)
     ttf_h = (joined["fail_ts"] - features["ts"]).dt.total_seconds() / 3600.0

@@ -37,6 +37,18 @@ def test_rows_within_the_horizon_of_a_breakdown_are_positive():
     assert targets["fail_mode"].iloc[10] == "bearing_wear"
 
 
+def test_a_history_without_a_breakdown_has_no_positive_and_no_error():
+    """Events of other kinds only (a fresh site): the breakdown frame is empty, its keys object-typed."""
+    events = pd.DataFrame(
+        {"site_id": [1], "ts": [T0 + pd.Timedelta(hours=3)], "kind": ["refuelled"], "unit_kind": ["truck"],
+         "unit_id": [3], "data": [{}]}
+    )  # fmt: skip
+    features = grid(50).astype({"unit_kind": "string"})
+    targets = failure_targets(features, events, T0 + pd.Timedelta(hours=50), horizon_h=24)
+    assert targets["ttf_h"].isna().all()
+    assert (targets["y"].iloc[:26] == 0).all() and targets["y"].iloc[27:].isna().all()
+
+
 def test_every_validation_row_is_after_every_training_row_and_the_embargo():
     ts = pd.Series([T0 + pd.Timedelta(minutes=10 * i) for i in range(1000)]).sample(frac=1.0, random_state=1)
     train, valid, cut = time_split(ts, valid_share=0.3, embargo_h=24)
