@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := $(PY) -m smartmine.devservices run --
+# The tests' own namespace on a shared Redis: tasks they queue are never run by a `make run` of this checkout.
+TEST_INSTALLATION_ID ?= smartmine-tests
 
 .PHONY: run test lint format bench soak install services stop-services clean
 
@@ -26,7 +28,7 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m smartmine.devservices browser
-	$(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
+	INSTALLATION_ID=$(TEST_INSTALLATION_ID) $(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (QUICK=1 for a small version); never part of `make test`
 bench: install
