@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 
 
@@ -33,5 +35,5 @@ class FleetConfig(AppConfig):
         )
         units.register(units.UnitKind("loader", Loader, "loaders", in_service=LoaderStatus.IDLE))
         live.register_stream("trucks", selectors.fleet_rows)
-        live.register_equipment("truck", selectors.truck_site)
-        live.register_equipment("loader", selectors.loader_site)
+        live.register_equipment("truck", partial(selectors.site_of, Truck))
+        live.register_equipment("loader", partial(selectors.site_of, Loader))

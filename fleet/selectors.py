@@ -132,18 +132,6 @@ def site_of(model: type[models.Model], pk: int) -> int | None:
     return model.objects.filter(pk=pk).values_list("site_id", flat=True).first()
 
 
-def truck_site(pk: int) -> int | None:
-    from fleet.models import Truck
-
-    return site_of(Truck, pk)
-
-
-def loader_site(pk: int) -> int | None:
-    from fleet.models import Loader
-
-    return site_of(Loader, pk)
-
-
 def loader_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) -> list[dict]:
     """Loaders as dicts, tagged kind=loader (they travel on the fleet stream with the trucks)."""
     from fleet.models import Loader

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 
 
@@ -9,6 +11,7 @@ class PlantsConfig(AppConfig):
 
     def ready(self) -> None:
         from fleet import units
+        from fleet.selectors import site_of
         from fleet.sim.schema import SENSORS
         from plants import selectors, services
         from plants.choices import CrusherStatus
@@ -31,4 +34,4 @@ class PlantsConfig(AppConfig):
             )
         )
         live.register_stream("crushers", selectors.crusher_rows)
-        live.register_equipment("crusher", selectors.crusher_site)
+        live.register_equipment("crusher", partial(site_of, Crusher))

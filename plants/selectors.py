@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from django.db.models import F, FloatField, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from fleet.selectors import site_of
 from plants.models import Crusher
 
 #: Fields every crusher row carries (the same in `/api/crushers`, `crusher_update` and snapshots).
@@ -32,7 +31,3 @@ def crusher_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None
     )
     rows = queryset.annotate(utilisation_pct=utilisation).values(*CRUSHER_ROW_FIELDS, "utilisation_pct")
     return [{"kind": "crusher", **row} for row in rows]
-
-
-def crusher_site(pk: int) -> int | None:
-    return site_of(Crusher, pk)

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 
 
@@ -9,6 +11,7 @@ class StockpilesConfig(AppConfig):
 
     def ready(self) -> None:
         from fleet import units
+        from fleet.selectors import site_of
         from fleet.sim.schema import SENSORS
         from smartmine.platform import live
         from stockpiles import selectors, services
@@ -28,4 +31,4 @@ class StockpilesConfig(AppConfig):
             )
         )
         live.register_stream("stockpiles", selectors.stockpile_rows)
-        live.register_equipment("stockpile", selectors.stockpile_site)
+        live.register_equipment("stockpile", partial(site_of, Stockpile))

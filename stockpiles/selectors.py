@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 from django.db.models import F
 
-from fleet.selectors import site_of
 from stockpiles.models import Stockpile
 
 #: Fields every stockpile row carries (the same in `/api/stockpiles`, `stockpile_update` and snapshots).
@@ -28,7 +27,3 @@ def stockpile_rows(*, site_id: int | None = None, ids: Iterable[int] | None = No
         *STOCKPILE_ROW_FIELDS, "material_name", "material_kind"
     )
     return [{"kind": "stockpile", **row} for row in rows]
-
-
-def stockpile_site(pk: int) -> int | None:
-    return site_of(Stockpile, pk)
