@@ -68,7 +68,8 @@ class History:
 
 def history_kinds() -> list[str]:
     """Kinds that keep a reading history, in the engine schema's order (truck, crusher, stockpile)."""
-    return [kind for kind in SENSORS if kind in _registered_histories()]
+    registered = _registered_histories()
+    return [kind for kind in SENSORS if kind in registered]
 
 
 def _registered_histories() -> dict[str, History]:
@@ -89,7 +90,8 @@ def history(kind: str) -> History:
 
 
 def histories() -> list[History]:
-    return [history(kind) for kind in history_kinds()]
+    registered = _registered_histories()
+    return [registered[kind] for kind in SENSORS if kind in registered]
 
 
 # --- Partitions
