@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import psycopg
 from django.db import OperationalError, connection, models, transaction
+from django.db.models.expressions import RawSQL
 
 from fleet.models import Site
 
@@ -53,6 +54,9 @@ def lock_units(cursor, table: str, ids: Iterable[int]) -> None:
 def lock_site_waiting(site_id: int, *, wait_s: float) -> Site | None:
     """The site, locked; None when another holder keeps it for longer than `wait_s` (or it does not exist).
 
+    The engine state (`sim_state`) is left unread: the tick reads it only when its worker does not hold it
+    already (fleet.state_cache), by `row_version`, the row's xmin, annotated here.
+
     The wait is bounded by `lock_timeout`, set for this statement only (the savepoint undoes it on a time-out,
     and it is put back otherwise), so the rest of the caller's transaction waits as it always did.
     """
@@ -63,7 +67,13 @@ def lock_site_waiting(site_id: int, *, wait_s: float) -> Site | None:
             cursor.execute(
                 "SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(wait_s * 1000))}ms"]
             )
-            site = Site.objects.select_for_update(no_key=True).filter(pk=site_id).first()
+            site = (
+                Site.objects.select_for_update(no_key=True)
+                .defer("sim_state")
+                .annotate(row_version=RawSQL(f'"{Site._meta.db_table}".xmin::text', ()))
+                .filter(pk=site_id)
+                .first()
+            )
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
             return site
     except OperationalError as error:

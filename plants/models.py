@@ -41,7 +41,7 @@ class Crusher(sensor_columns("crusher", default=0.0), SiteObject):
     status = models.CharField(max_length=16, choices=CrusherStatus, default=CrusherStatus.IDLE, db_index=True)
     lat = models.FloatField("latitude (deg)", default=0.0)
     lon = models.FloatField("longitude (deg)", default=0.0)
-    last_reading_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_reading_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(SiteObject.Meta):
         constraints = unique_name_per_site("plants_crusher")

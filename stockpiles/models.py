@@ -47,7 +47,7 @@ class Stockpile(sensor_columns("stockpile", default=0.0), SiteObject):
     status = models.CharField(
         max_length=16, choices=StockpileStatus, default=StockpileStatus.NORMAL, db_index=True
     )
-    last_reading_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_reading_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(SiteObject.Meta):
         constraints = unique_name_per_site("stockpiles_stockpile")

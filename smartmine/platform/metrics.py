@@ -35,6 +35,11 @@ TICK_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 TICKS = Counter("smartmine_ticks_total", "Simulation ticks (rate() gives ticks per minute)", ["outcome"])
+TICK_STATE_LOADS = Counter(
+    "smartmine_tick_state_loads_total",
+    "Engine states a tick started from: kept in the worker's memory, or parsed from the site row",
+    ["source"],
+)
 TICK_LAG = Gauge(
     "smartmine_tick_lag_seconds",
     "How far the last tick ran behind its schedule",
