@@ -30,6 +30,9 @@ class SeedResult:
 
 #: The engine's default site name (one source: fleet.sim.layout.default_site).
 DEFAULT_SITE_NAME: str = inspect.signature(layout.default_site).parameters["name"].default
+#: Every seeded site is laid out around layout.SITE_ORIGIN, in the Pilbara, so its shifts run on Western
+#: Australian time (AWST, UTC+8, no daylight saving).
+SITE_TIMEZONE = "Australia/Perth"
 
 
 @transaction.atomic
@@ -65,6 +68,7 @@ def seed_site(
     site = Site.objects.create(
         name=name,
         slug=_unique_slug(name),
+        timezone=SITE_TIMEZONE,
         centre_lat=layout.SITE_ORIGIN[0],
         centre_lon=layout.SITE_ORIGIN[1],
         tick=state.tick,

@@ -94,17 +94,46 @@ KpiQueues = _serializer(
         }
     ),
 )
+KpiTimeUsage = _serializer(
+    "KpiTimeUsage",
+    {
+        name: serializers.FloatField(help_text=text)
+        for name, text in {
+            "calendar": "hours that hold data (unit-hours): downtime + available",
+            "downtime": "planned + unplanned downtime (h)",
+            "planned_downtime": "maintenance (h)",
+            "unplanned_downtime": "breakdowns (h)",
+            "available": "standby + utilised (h)",
+            "standby": "available, not used: a truck without assignment, a starved crusher (h)",
+            "utilised": "operating delays + operating (h)",
+            "operating_delay": "queueing and refuelling trucks, a blocked crusher (h)",
+            "operating": "hauling, loading, dumping, returning trucks; a running crusher (h)",
+        }.items()
+    },
+)
+_TIME_FIELDS = {
+    **_floats(
+        {
+            "physical_availability_pct": "available / calendar time (%): only downtime is lost",
+            "use_of_availability_pct": "utilised / available time (%): standby is available, not used",
+            "effective_utilisation_pct": "utilised / calendar time (%): availability x use of availability",
+            "operating_share_pct": "operating / utilised time (%): what operating delays leave",
+            "coverage_pct": "share of the window that holds data (%)",
+        }
+    ),
+    "time_usage_h": KpiTimeUsage(help_text="the GMG time usage model's buckets, in hours"),
+}
 KpiTrucks = _serializer(
     "KpiTrucks",
     {
         "trucks": serializers.IntegerField(help_text="trucks that loaded in the window"),
         **_floats(
             {
-                "truck_hours": "truck-hours of history in the window",
-                "physical_availability_pct": "(total - maintenance - breakdown) / total (%)",
-                "utilisation_pct": "(available - standby) / available (%)",
+                "truck_hours": "truck-hours of history in the window (calendar time)",
+                "utilisation_pct": "use of availability: utilised / available time (%)",
             }
         ),
+        **_TIME_FIELDS,
     },
 )
 KpiMatch = _serializer(
@@ -135,17 +164,21 @@ KpiPayload = _serializer(
 KpiFuel = _serializer(
     "KpiFuel", _floats({"burned_l": "fuel burned (L)", "l_per_t": "fuel per tonne moved (L/t)"})
 )
-_CRUSHER_FIELDS = _floats(
-    {
-        "tonnes_t": "crushed (t)",
-        "throughput_tph": "mean throughput over the window (t/h)",
-        "utilisation_pct": "running / total time (%)",
-        "availability_pct": "running / (total - planned maintenance) (%)",
-        "performance_pct": "tonnes / (rated x running hours) (%)",
-        "quality_pct": "100: no off-spec measure yet",
-        "oee_pct": "availability x performance x quality (%)",
-    }
-)
+_CRUSHER_FIELDS = {
+    **_floats(
+        {
+            "tonnes_t": "crushed (t)",
+            "throughput_tph": "tonnes per covered hour (t/h); the plant's is the sum of its crushers' rates",
+            "utilisation_pct": "use of availability: utilised / available time (%)",
+            "availability_pct": "physical availability: available / calendar time (%)",
+            "oee_availability_pct": "OEE's availability: operating / (calendar - planned downtime) (%)",
+            "performance_pct": "tonnes / (rated x operating hours) (%)",
+            "quality_pct": "100: no off-spec measure yet",
+            "oee_pct": "OEE availability x performance x quality (%)",
+        }
+    ),
+    **_TIME_FIELDS,
+}
 KpiCrusher = _serializer(
     "KpiCrusher",
     {
@@ -155,7 +188,21 @@ KpiCrusher = _serializer(
         **_CRUSHER_FIELDS,
     },
 )
-KpiCrushers = _serializer("KpiCrushers", {**_CRUSHER_FIELDS, "items": KpiCrusher(many=True)})
+KpiOeeLosses = _serializer(
+    "KpiOeeLosses",
+    {
+        factor: serializers.ListField(child=serializers.CharField(), help_text=text)
+        for factor, text in {
+            "availability": "time buckets OEE's availability counts as lost (planned downtime is not)",
+            "performance": "what performance counts as lost",
+            "quality": "what quality counts as lost (nothing measured yet)",
+        }.items()
+    },
+)
+KpiCrushers = _serializer(
+    "KpiCrushers",
+    {**_CRUSHER_FIELDS, "oee_losses": KpiOeeLosses(), "items": KpiCrusher(many=True)},
+)
 KpiStockpile = _serializer(
     "KpiStockpile",
     {
@@ -198,14 +245,31 @@ class KpiWindowSerializer(serializers.Serializer):
     locals()["from"] = serializers.DateTimeField(help_text="inclusive start")
     to = serializers.DateTimeField(help_text="exclusive end")
     hours = serializers.FloatField()
+    timezone = serializers.CharField(help_text="the site's IANA time zone, in which shifts start")
+
+
+class KpiCoverageSerializer(serializers.Serializer):
+    window_hours = serializers.FloatField()
+    covered_hours = serializers.FloatField(
+        allow_null=True, help_text="hours of the window with truck data (mean per truck that reported)"
+    )
+    pct = serializers.FloatField(allow_null=True, help_text="the lower of trucks_pct and crushers_pct (%)")
+    trucks_pct = serializers.FloatField(allow_null=True, help_text="truck-hours held / (trucks x window) (%)")
+    crushers_pct = serializers.FloatField(
+        allow_null=True, help_text="crusher-hours held / (crushers x window) (%)"
+    )
+    low = serializers.BooleanField(help_text="less than 80 % of the window holds data, or none does")
+    note = serializers.CharField(allow_null=True, help_text="what low coverage means for the figures")
 
 
 class KpiSerializer(serializers.Serializer):
     site = KpiSiteSerializer()
     window = KpiWindowSerializer()
     tonnes = KpiTonnes()
-    production_rate_tph = serializers.FloatField(allow_null=True, help_text="material moved per hour (t/h)")
-    ore_rate_tph = serializers.FloatField(allow_null=True, help_text="ore moved per hour (t/h)")
+    production_rate_tph = serializers.FloatField(
+        allow_null=True, help_text="material moved per covered hour (t/h)"
+    )
+    ore_rate_tph = serializers.FloatField(allow_null=True, help_text="ore moved per covered hour (t/h)")
     truck_cycle = KpiCycle()
     queue_time = KpiQueues()
     trucks = KpiTrucks()
@@ -214,6 +278,7 @@ class KpiSerializer(serializers.Serializer):
     fuel = KpiFuel()
     crushers = KpiCrushers()
     stockpiles = KpiStockpiles()
+    coverage = KpiCoverageSerializer(help_text="how much of the window holds data")
 
 
 class KpiView(APIView):
@@ -223,11 +288,13 @@ class KpiView(APIView):
         summary="Mining KPIs of a site over a window",
         description=(
             "Tonnes moved (ore, waste), production rate, truck cycle time and its parts, queue time at "
-            "loaders and crushers, truck physical availability and utilisation, match factor, payload "
-            "compliance (10/10/20), fuel per tonne, crusher throughput, utilisation and OEE, stockpile level "
-            "and hours of cover. Each is defined in docs/kpis.md. A value is null when its denominator is "
-            "zero (no data). Choose `window` (shift, 24h, 7d; ending at the site's simulated clock) or "
-            "`from` and `to`."
+            "loaders and crushers, the GMG time usage model of trucks and crushers (hours per bucket, "
+            "physical availability, use of availability, effective utilisation), match factor, payload "
+            "compliance (10/10/20), fuel per tonne, crusher throughput and OEE, stockpile level and hours "
+            "of cover, and how much of the window holds data (`coverage`: rates are per covered hour). Each "
+            "is defined in docs/kpis.md. A value is null when its denominator is zero (no data). Choose "
+            "`window` (shift, 24h, 7d; ending at the site's simulated clock; shifts in the site's time "
+            "zone) or `from` and `to`."
         ),
         parameters=[KpiQuerySerializer],
         responses={200: KpiSerializer},
@@ -243,7 +310,13 @@ class KpiView(APIView):
             name = params.get("window", "24h")
             start, end = formulas.window(name, site.sim_clock or timezone.now(), site.timezone)
         figures = formulas.mine_kpis(selectors.kpi_aggregates(site.pk, start=start, end=end))
-        window = {"name": name, "from": start, "to": end, "hours": (end - start).total_seconds() / 3600}
+        window = {
+            "name": name,
+            "from": start,
+            "to": end,
+            "hours": (end - start).total_seconds() / 3600,
+            "timezone": site.timezone,
+        }
         return Response(
             {"site": {"id": site.pk, "name": site.name, "slug": site.slug}, "window": window, **figures}
         )

@@ -9,9 +9,12 @@ every formula is tested on hand-computed values without a database.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fleet.sim.schema import CrusherStatus, TruckStatus
 
 #: Truck statuses that make up a haul cycle, and the name of each part of the cycle.
 CYCLE_PARTS = {
@@ -22,15 +25,14 @@ CYCLE_PARTS = {
     "dumping": "dump_min",
     "returning": "return_min",
 }
-#: Out of service: planned (maintenance) or not (broken down). Physical availability excludes both.
-DOWN_STATUSES = ("maintenance", "broken_down")
-#: Available but not working: no assignment from dispatch (standby).
-STANDBY_STATUSES = ("waiting",)
 #: The 10/10/20 payload policy: mean payload at most rated, at most 10 % of loads above 110 % of rated,
 #: none above 120 %.
 PAYLOAD_OVER_LIMIT_SHARE = 0.10
 #: 12-hour shifts start at these local hours.
 SHIFT_START_HOURS = (6, 18)
+#: Below this share of the window holding data, the response says so: its figures describe the covered
+#: hours only (a fresh start's ten minutes are not a day).
+LOW_COVERAGE_SHARE = 0.8
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -48,19 +50,135 @@ def minutes(seconds: float, count: float) -> float | None:
     return None if value is None else value / 60.0
 
 
+# --- The time usage model (GMG, "A Standardized Time Classification Framework for Mobile Equipment in
+# Surface Mining", 2020): calendar time -> downtime (planned, unplanned) or available time; available time
+# -> standby or utilised time; utilised time -> operating delays or operating time.
+
+
+class TimeCategory(enum.StrEnum):
+    """The lowest buckets of the time usage model that the simulator's statuses fall into."""
+
+    PLANNED_DOWNTIME = "planned_downtime"
+    UNPLANNED_DOWNTIME = "unplanned_downtime"
+    STANDBY = "standby"
+    OPERATING_DELAY = "operating_delay"
+    OPERATING = "operating"
+
+
+#: Each truck status in its bucket (docs/kpis.md says why for each).
+TRUCK_TIME_CATEGORIES: dict[str, TimeCategory] = {
+    TruckStatus.RETURNING: TimeCategory.OPERATING,  # includes the drive to the fuel bay
+    TruckStatus.LOADING: TimeCategory.OPERATING,
+    TruckStatus.HAULING: TimeCategory.OPERATING,
+    TruckStatus.DUMPING: TimeCategory.OPERATING,
+    TruckStatus.QUEUED_AT_LOADER: TimeCategory.OPERATING_DELAY,
+    TruckStatus.QUEUED_AT_DUMP: TimeCategory.OPERATING_DELAY,
+    TruckStatus.REFUELLING: TimeCategory.OPERATING_DELAY,  # crewed, in service, caused by operating
+    TruckStatus.WAITING: TimeCategory.STANDBY,  # available, no assignment from dispatch
+    TruckStatus.MAINTENANCE: TimeCategory.PLANNED_DOWNTIME,
+    TruckStatus.BROKEN_DOWN: TimeCategory.UNPLANNED_DOWNTIME,
+}
+#: Each crusher status in its bucket.
+CRUSHER_TIME_CATEGORIES: dict[str, TimeCategory] = {
+    CrusherStatus.RUNNING: TimeCategory.OPERATING,
+    CrusherStatus.BLOCKED: TimeCategory.OPERATING_DELAY,  # chamber blockage or full product pile
+    CrusherStatus.IDLE: TimeCategory.STANDBY,  # starved: available, nothing in the feed bin
+    CrusherStatus.MAINTENANCE: TimeCategory.PLANNED_DOWNTIME,
+    CrusherStatus.BROKEN_DOWN: TimeCategory.UNPLANNED_DOWNTIME,
+}
+TIME_CATEGORIES = {"truck": TRUCK_TIME_CATEGORIES, "crusher": CRUSHER_TIME_CATEGORIES}
+
+
+@dataclass(frozen=True)
+class TimeUsage:
+    """Seconds in each bucket of the time usage model; calendar time is the time that holds data."""
+
+    planned_downtime_s: float = 0.0
+    unplanned_downtime_s: float = 0.0
+    standby_s: float = 0.0
+    operating_delay_s: float = 0.0
+    operating_s: float = 0.0
+
+    @property
+    def downtime_s(self) -> float:
+        return self.planned_downtime_s + self.unplanned_downtime_s
+
+    @property
+    def utilised_s(self) -> float:
+        return self.operating_delay_s + self.operating_s
+
+    @property
+    def available_s(self) -> float:
+        return self.standby_s + self.utilised_s
+
+    @property
+    def calendar_s(self) -> float:
+        return self.downtime_s + self.available_s
+
+    def hours(self) -> dict[str, float]:
+        """Every bucket, the sums included, in hours (the API's `time_usage_h`)."""
+        names = ("calendar", "downtime", "planned_downtime", "unplanned_downtime", "available", "standby")
+        names += ("utilised", "operating_delay", "operating")
+        return {name: getattr(self, f"{name}_s") / 3600.0 for name in names}
+
+
+def time_usage(state_s: Mapping[str, float], kind: str) -> TimeUsage:
+    """Bucket seconds per status of one kind of equipment (`truck`, `crusher`) into the time usage model.
+
+    A status without a bucket is an error, not time that silently disappears from every KPI.
+    """
+    try:
+        categories = TIME_CATEGORIES[kind]
+    except KeyError:
+        raise ValueError(f"time usage: no time categories for equipment kind {kind!r}") from None
+    buckets = dict.fromkeys(TimeCategory, 0.0)
+    for status, seconds in state_s.items():
+        if status not in categories:
+            raise ValueError(
+                f"time usage: {kind} status {status!r} has no time category (known: "
+                f"{', '.join(sorted(categories))})"
+            )
+        if seconds < 0:
+            raise ValueError(f"time usage: {kind} status {status!r} has negative time ({seconds} s)")
+        buckets[categories[status]] += seconds
+    return TimeUsage(**{f"{category}_s": seconds for category, seconds in buckets.items()})
+
+
+def time_kpis(usage: TimeUsage) -> dict[str, float | None]:
+    """Physical availability = available / calendar (only downtime is lost); use of availability =
+    utilised / available (standby is available, not used); effective utilisation = utilised / calendar
+    = the product of the two; operating share = operating / utilised (what operating delays leave)."""
+    return {
+        "physical_availability_pct": pct(usage.available_s, usage.calendar_s),
+        "use_of_availability_pct": pct(usage.utilised_s, usage.available_s),
+        "effective_utilisation_pct": pct(usage.utilised_s, usage.calendar_s),
+        "operating_share_pct": pct(usage.operating_s, usage.utilised_s),
+    }
+
+
+def coverage(*, covered_s: float, units: int, window_s: float) -> float | None:
+    """Share of the window that holds data: unit-seconds with a status over units x window seconds.
+
+    Units are those that reported in the window; None when none did (there is nothing to cover).
+    """
+    if window_s <= 0:
+        raise ValueError(f"coverage: the window must be longer than zero seconds, not {window_s}")
+    return ratio(covered_s, units * window_s)
+
+
 # --- Trucks
 
 
-def truck_time(state_s: Mapping[str, float]) -> dict[str, float | None]:
-    """Physical availability = (total - down) / total; utilisation = (available - standby) / available."""
-    total_s = sum(state_s.values())
-    down_s = sum(state_s.get(status, 0.0) for status in DOWN_STATUSES)
-    available_s = total_s - down_s
-    operating_s = available_s - sum(state_s.get(status, 0.0) for status in STANDBY_STATUSES)
+def truck_time(state_s: Mapping[str, float], *, units: int, window_s: float) -> dict:
+    """The fleet's time usage model: buckets in hours, physical availability, use of availability
+    (`utilisation_pct` too), effective utilisation and coverage of the window by `units` trucks."""
+    usage = time_usage(state_s, "truck")
     return {
-        "truck_hours": total_s / 3600.0,
-        "physical_availability_pct": pct(available_s, total_s),
-        "utilisation_pct": pct(operating_s, available_s),
+        "truck_hours": usage.calendar_s / 3600.0,
+        **time_kpis(usage),
+        "utilisation_pct": time_kpis(usage)["use_of_availability_pct"],
+        "coverage_pct": _pct_or_none(coverage(covered_s=usage.calendar_s, units=units, window_s=window_s)),
+        "time_usage_h": usage.hours(),
     }
 
 
@@ -109,26 +227,51 @@ def oee(availability: float | None, performance: float | None, quality: float | 
     return availability * performance * quality
 
 
-def crusher(
-    *, total_s: float, running_s: float, maintenance_s: float, tonnes_t: float, rated_tph: float
-) -> dict:
-    """Throughput, utilisation and OEE of one crusher over a window.
+#: What crusher OEE counts as lost time in its availability factor (planned downtime is not planned
+#: production time, so it is left out), and what its other two factors lose.
+OEE_LOSSES = {
+    "availability": (
+        TimeCategory.UNPLANNED_DOWNTIME,
+        TimeCategory.OPERATING_DELAY,
+        TimeCategory.STANDBY,
+    ),
+    "performance": ("rate below rated capacity while operating",),
+    "quality": (),  # no off-spec measure in the history yet
+}
 
-    Availability = running / (total - planned maintenance); performance = tonnes / (rated x running hours);
-    quality = 1 (the history has no off-spec measure). Utilisation = running / total.
+
+def crusher(
+    *, state_s: Mapping[str, float], tonnes_t: float, rated_tph: float, window_s: float, units: int = 1
+) -> dict:
+    """One crusher, or the plant of `units` crushers, over a window: the time usage model, throughput per
+    covered hour (of the plant: the sum of the crushers' rates), OEE.
+
+    OEE keeps its own split: availability = operating / (calendar - planned downtime), so starved and
+    blocked time are losses to OEE though not to physical availability; performance = tonnes / (rated x
+    operating hours); quality = 1.
     """
-    availability = ratio(running_s, total_s - maintenance_s)
-    performance = ratio(tonnes_t, rated_tph * running_s / 3600.0)
+    usage = time_usage(state_s, "crusher")
+    kpis = time_kpis(usage)
+    availability = ratio(usage.operating_s, usage.calendar_s - usage.planned_downtime_s)
+    performance = ratio(tonnes_t, rated_tph * usage.operating_s / 3600.0)
     value = oee(availability, performance)
     return {
         "tonnes_t": tonnes_t,
-        "throughput_tph": ratio(tonnes_t, total_s / 3600.0),
-        "utilisation_pct": pct(running_s, total_s),
-        "availability_pct": None if availability is None else 100.0 * availability,
-        "performance_pct": None if performance is None else 100.0 * performance,
+        "throughput_tph": ratio(tonnes_t * units, usage.calendar_s / 3600.0),
+        **kpis,
+        "utilisation_pct": kpis["use_of_availability_pct"],
+        "availability_pct": kpis["physical_availability_pct"],
+        "oee_availability_pct": _pct_or_none(availability),
+        "performance_pct": _pct_or_none(performance),
         "quality_pct": 100.0,
-        "oee_pct": None if value is None else 100.0 * value,
+        "oee_pct": _pct_or_none(value),
+        "coverage_pct": _pct_or_none(coverage(covered_s=usage.calendar_s, units=units, window_s=window_s)),
+        "time_usage_h": usage.hours(),
     }
+
+
+def _pct_or_none(share: float | None) -> float | None:
+    return None if share is None else 100.0 * share
 
 
 def hours_of_cover(level_t: float, reclaim_tph: float | None) -> float | None:
@@ -141,15 +284,45 @@ def hours_of_cover(level_t: float, reclaim_tph: float | None) -> float | None:
 
 @dataclass
 class Aggregates:
-    """What the SQL returns for one site and window (see analytics.kpis.selectors.kpi_aggregates)."""
+    """What the SQL returns for one site and window (see analytics.kpis.selectors.kpi_aggregates).
+
+    Crusher rows carry `id`, `name`, `rated_tph`, `tonnes_t` and `state_s` (seconds per status).
+    """
 
     hours: float
     truck_state_s: dict[str, float] = field(default_factory=dict)
+    trucks_reporting: int = 0
     queue_at_dump_s: dict[str, float] = field(default_factory=dict)  # "crusher"/"dump" -> seconds
     fuel_burned_l: float = 0.0
     events: dict[str, float] = field(default_factory=dict)
     crushers: list[dict] = field(default_factory=list)
     stockpiles: list[dict] = field(default_factory=list)
+
+
+def window_coverage(agg: Aggregates, trucks: Mapping, crushers: Mapping) -> dict:
+    """How much of the window holds data, and a note when too little does to read the figures as the
+    window's: rates are then over the covered hours, not extrapolated to the whole window."""
+    shares = [share for share in (trucks["coverage_pct"], crushers["coverage_pct"]) if share is not None]
+    covered_pct = min(shares) if shares else None
+    covered_h = ratio(trucks["truck_hours"], agg.trucks_reporting)
+    low = covered_pct is None or covered_pct < 100.0 * LOW_COVERAGE_SHARE
+    note = None
+    if covered_pct is None:
+        note = f"no readings in the {agg.hours:g} h window"
+    elif low:
+        note = (
+            f"only {covered_pct:.1f} % of the {agg.hours:g} h window holds data: rates are per covered hour, "
+            "totals are for the covered hours only"
+        )
+    return {
+        "window_hours": agg.hours,
+        "covered_hours": covered_h,
+        "pct": covered_pct,
+        "trucks_pct": trucks["coverage_pct"],
+        "crushers_pct": crushers["coverage_pct"],
+        "low": low,
+        "note": note,
+    }
 
 
 def mine_kpis(agg: Aggregates) -> dict:
@@ -160,23 +333,35 @@ def mine_kpis(agg: Aggregates) -> dict:
     loads, dumps = int(events.get("loads", 0)), int(events.get("dumps", 0))
     cycle = cycle_breakdown(agg.truck_state_s, dumps)
     load_min = minutes(agg.truck_state_s.get("loading", 0.0), loads)
+    window_s = agg.hours * 3600.0
+    trucks = truck_time(agg.truck_state_s, units=agg.trucks_reporting, window_s=window_s)
     crushers = [
         {
             "id": row["id"],
             "name": row["name"],
             "rated_capacity_tph": row["rated_tph"],
-            **crusher(**_crusher_args(row)),
+            **crusher(
+                state_s=row["state_s"],
+                tonnes_t=row["tonnes_t"],
+                rated_tph=row["rated_tph"],
+                window_s=window_s,
+            ),
         }
         for row in agg.crushers
     ]
+    plant_state_s: dict[str, float] = {}
+    for row in agg.crushers:
+        for status, seconds in row["state_s"].items():
+            plant_state_s[status] = plant_state_s.get(status, 0.0) + seconds
     crusher_total = crusher(
-        total_s=sum(row["total_s"] for row in agg.crushers),
-        running_s=sum(row["running_s"] for row in agg.crushers),
-        maintenance_s=sum(row["maintenance_s"] for row in agg.crushers),
+        state_s=plant_state_s,
         tonnes_t=sum(row["tonnes_t"] for row in agg.crushers),
         rated_tph=_time_weighted_rating(agg.crushers),
+        window_s=window_s,
+        units=len(agg.crushers),
     )
-    crusher_total["throughput_tph"] = ratio(crusher_total["tonnes_t"], agg.hours)  # the plant, not per unit
+    covered = window_coverage(agg, trucks, crusher_total)
+    fleet_h = covered["covered_hours"] or 0.0
     piles = [
         {
             "id": row["id"],
@@ -201,8 +386,8 @@ def mine_kpis(agg: Aggregates) -> dict:
             "loads": loads,
             "dumps": dumps,
         },
-        "production_rate_tph": ratio(moved_t, agg.hours),
-        "ore_rate_tph": ratio(ore_t, agg.hours),
+        "production_rate_tph": ratio(moved_t, fleet_h),
+        "ore_rate_tph": ratio(ore_t, fleet_h),
         "truck_cycle": cycle,
         "queue_time": {
             "at_loaders_min": minutes(agg.truck_state_s.get("queued_at_loader", 0.0), loads),
@@ -213,7 +398,7 @@ def mine_kpis(agg: Aggregates) -> dict:
                 agg.queue_at_dump_s.get("dump", 0.0), events.get("dumps_to_dumps", 0)
             ),
         },
-        "trucks": {"trucks": int(events.get("trucks", 0)), **truck_time(agg.truck_state_s)},
+        "trucks": {"trucks": int(events.get("trucks", 0)), **trucks},
         "match_factor": {
             "value": match_factor(
                 trucks=int(events.get("trucks", 0)),
@@ -233,25 +418,26 @@ def mine_kpis(agg: Aggregates) -> dict:
             over_120=int(events.get("over_120", 0)),
         ),
         "fuel": {"burned_l": agg.fuel_burned_l, "l_per_t": ratio(agg.fuel_burned_l, moved_t)},
-        "crushers": {**crusher_total, "items": crushers},
+        "crushers": {**crusher_total, "oee_losses": _oee_losses(), "items": crushers},
         "stockpiles": {
             "level_t": level_t,
             "capacity_t": sum(row["capacity_t"] for row in agg.stockpiles),
             "hours_of_cover": hours_of_cover(level_t, reclaim_tph),
             "items": piles,
         },
+        "coverage": covered,
     }
 
 
-def _crusher_args(row: Mapping) -> dict:
-    keys = ("total_s", "running_s", "maintenance_s", "tonnes_t")
-    return {**{key: row[key] for key in keys}, "rated_tph": row["rated_tph"]}
+def _oee_losses() -> dict[str, list[str]]:
+    return {factor: [str(loss) for loss in losses] for factor, losses in OEE_LOSSES.items()}
 
 
 def _time_weighted_rating(rows: list[Mapping]) -> float:
-    """Rated capacity of the plant as a whole, weighted by each crusher's running time (for performance)."""
-    running = sum(row["running_s"] for row in rows)
-    return sum(row["rated_tph"] * row["running_s"] for row in rows) / running if running else 0.0
+    """Rated capacity of the plant as a whole, weighted by each crusher's operating time (for performance)."""
+    operating = [(row["rated_tph"], time_usage(row["state_s"], "crusher").operating_s) for row in rows]
+    running = sum(seconds for _, seconds in operating)
+    return sum(rated * seconds for rated, seconds in operating) / running if running else 0.0
 
 
 # --- Windows
@@ -260,14 +446,23 @@ def _time_weighted_rating(rows: list[Mapping]) -> float:
 def shift_start(
     now: dt.datetime, timezone: str, start_hours: tuple[int, ...] = SHIFT_START_HOURS
 ) -> dt.datetime:
-    """Start of the shift `now` falls in, shifts starting at `start_hours` local time of the site."""
-    local = now.astimezone(ZoneInfo(timezone))
+    """Start of the shift `now` falls in, shifts starting at `start_hours` local time of the site: a mine's
+    shifts change on its own clock, not on UTC's."""
+    local = now.astimezone(site_zone(timezone))
     starts = [
         (local + dt.timedelta(days=offset)).replace(hour=hour, minute=0, second=0, microsecond=0)
         for offset in (-1, 0)
         for hour in start_hours
     ]
     return max(start for start in starts if start <= local).astimezone(dt.UTC)
+
+
+def site_zone(name: str) -> ZoneInfo:
+    """The site's IANA time zone, or an error that names the bad value."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"site time zone {name!r} is not an IANA time zone (e.g. Australia/Perth)") from None
 
 
 #: Named windows ending now.

@@ -26,9 +26,12 @@ def _query(sql: str, params: dict) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def truck_state_seconds(site_id: int, *, start: dt.datetime, end: dt.datetime) -> tuple[dict, dict, float]:
+def truck_state_seconds(
+    site_id: int, *, start: dt.datetime, end: dt.datetime
+) -> tuple[dict, dict, float, int]:
     """Truck-seconds in each status, queue seconds at tipping points by destination kind (crusher, dump),
-    and litres of fuel burned (the sum of each truck's fuel drops between readings; refuels are rises).
+    litres of fuel burned (the sum of each truck's fuel drops between readings; refuels are rises) and the
+    number of trucks that reported in the window (for coverage).
 
     The queue's destination is the `at` of the truck's latest `queued` event at or before the reading.
     """
@@ -44,7 +47,8 @@ def truck_state_seconds(site_id: int, *, start: dt.datetime, end: dt.datetime) -
             WINDOW w AS (PARTITION BY r.equipment_id ORDER BY r.ts)
         )
         SELECT r.status, q.at, sum(r.held_s)::float8 AS seconds,
-               COALESCE(sum(r.burned_l), 0)::float8 AS burned_l
+               COALESCE(sum(r.burned_l), 0)::float8 AS burned_l,
+               (SELECT count(DISTINCT equipment_id) FROM r) AS trucks
         FROM r LEFT JOIN LATERAL (
             SELECT e.data->>'at' AS at FROM fleet_simevent e
             WHERE r.status = 'queued_at_dump' AND e.unit_kind = 'truck' AND e.unit_id = r.equipment_id
@@ -61,7 +65,8 @@ def truck_state_seconds(site_id: int, *, start: dt.datetime, end: dt.datetime) -
         states[row["status"]] = states.get(row["status"], 0.0) + row["seconds"]
         if row["status"] == TruckStatus.QUEUED_AT_DUMP and row["at"]:
             queues[row["at"]] = queues.get(row["at"], 0.0) + row["seconds"]
-    return states, queues, sum(row["burned_l"] for row in rows)
+    trucks = rows[0]["trucks"] if rows else 0
+    return states, queues, sum(row["burned_l"] for row in rows), trucks
 
 
 def haul_events(site_id: int, *, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
@@ -97,9 +102,9 @@ def haul_events(site_id: int, *, start: dt.datetime, end: dt.datetime) -> dict[s
 
 
 def crusher_seconds(site_id: int, *, start: dt.datetime, end: dt.datetime) -> list[dict]:
-    """Per crusher of the site: seconds in the window, running, in maintenance, and tonnes crushed
-    (throughput x time held)."""
-    return _query(
+    """Per crusher of the site that reported in the window: seconds in each status (`state_s`) and tonnes
+    crushed (throughput x time held)."""
+    rows = _query(
         f"""
         WITH r AS (
             SELECT r.equipment_id, r.status, r.throughput_tph, {_HELD} AS held_s
@@ -108,17 +113,30 @@ def crusher_seconds(site_id: int, *, start: dt.datetime, end: dt.datetime) -> li
               AND r.equipment_id IN (SELECT id FROM plants_crusher WHERE site_id = %(site)s)
             WINDOW w AS (PARTITION BY r.equipment_id ORDER BY r.ts)
         )
-        SELECT c.id, c.name, c.rated_capacity_tph AS rated_tph,
-               sum(r.held_s)::float8 AS total_s,
-               COALESCE(sum(r.held_s) FILTER (WHERE r.status = 'running'), 0)::float8 AS running_s,
-               COALESCE(sum(r.held_s) FILTER (WHERE r.status = 'maintenance'), 0)::float8 AS maintenance_s,
+        SELECT c.id, c.name, c.rated_capacity_tph AS rated_tph, r.status,
+               sum(r.held_s)::float8 AS seconds,
                sum(r.throughput_tph * r.held_s / 3600.0)::float8 AS tonnes_t
         FROM r JOIN plants_crusher c ON c.id = r.equipment_id
-        GROUP BY c.id, c.name, c.rated_capacity_tph
-        ORDER BY c.name
+        GROUP BY c.id, c.name, c.rated_capacity_tph, r.status
+        ORDER BY c.name, r.status
         """,
         {"site": site_id, "start": start, "end": end, "held": MAX_HELD},
     )
+    crushers: dict[int, dict] = {}
+    for row in rows:
+        unit = crushers.setdefault(
+            row["id"],
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "rated_tph": row["rated_tph"],
+                "tonnes_t": 0.0,
+                "state_s": {},
+            },
+        )
+        unit["state_s"][row["status"]] = row["seconds"]
+        unit["tonnes_t"] += row["tonnes_t"]
+    return list(crushers.values())
 
 
 def stockpile_levels(site_id: int, *, start: dt.datetime, end: dt.datetime) -> list[dict]:
@@ -137,10 +155,11 @@ def stockpile_levels(site_id: int, *, start: dt.datetime, end: dt.datetime) -> l
 
 def kpi_aggregates(site_id: int, *, start: dt.datetime, end: dt.datetime) -> formulas.Aggregates:
     """Everything analytics.kpis.formulas.mine_kpis needs for one site and window: four SQL statements."""
-    states, queues, burned_l = truck_state_seconds(site_id, start=start, end=end)
+    states, queues, burned_l, trucks = truck_state_seconds(site_id, start=start, end=end)
     return formulas.Aggregates(
         hours=(end - start).total_seconds() / 3600.0,
         truck_state_s=states,
+        trucks_reporting=trucks,
         queue_at_dump_s=queues,
         fuel_burned_l=burned_l,
         events=haul_events(site_id, start=start, end=end),

@@ -121,8 +121,9 @@ def test_tonnes_moved_by_material_and_destination_come_from_dump_events(kpis):
         "ore_t": 210.0, "waste_t": 250.0, "total_t": 460.0, "to_crushers_t": 210.0, "to_waste_dumps_t": 250.0,
         "loads": 3, "dumps": 2,
     }  # fmt: skip
-    assert kpis["production_rate_tph"] == 460.0
-    assert kpis["ore_rate_tph"] == 210.0
+    # per covered hour: the one truck with readings holds 2,820 s of the hour
+    assert kpis["production_rate_tph"] == pytest.approx(460 / (2820 / 3600))
+    assert kpis["ore_rate_tph"] == pytest.approx(210 / (2820 / 3600))
 
 
 def test_cycle_time_is_the_sum_of_its_parts_per_dump(kpis):
@@ -140,11 +141,20 @@ def test_queue_time_at_loaders_and_crushers(kpis):
     )
 
 
-def test_physical_availability_and_utilisation_from_time_in_each_status(kpis):
-    # 2,820 truck-seconds: 900 down (600 maintenance + 300 breakdown), 720 waiting
-    assert kpis["trucks"] == pytest.approx(
+def test_the_truck_time_usage_model_from_time_in_each_status(kpis):
+    # 2,820 truck-seconds: 900 down (600 maintenance + 300 breakdown), 720 waiting (standby), 180 queued
+    # (operating delay), 1,020 in the cycle (480 returning, 180 loading, 300 hauling, 60 dumping)
+    trucks = kpis["trucks"]
+    assert trucks.pop("time_usage_h") == pytest.approx(
+        {"calendar": 2820 / 3600, "downtime": 900 / 3600, "planned_downtime": 600 / 3600,
+         "unplanned_downtime": 300 / 3600, "available": 1920 / 3600, "standby": 720 / 3600,
+         "utilised": 1200 / 3600, "operating_delay": 180 / 3600, "operating": 1020 / 3600}
+    )  # fmt: skip
+    assert trucks == pytest.approx(
         {"trucks": 2, "truck_hours": 2820 / 3600, "physical_availability_pct": 100 * 1920 / 2820,
-         "utilisation_pct": 62.5}
+         "use_of_availability_pct": 62.5, "utilisation_pct": 62.5,
+         "effective_utilisation_pct": 100 * 1200 / 2820, "operating_share_pct": 85.0,
+         "coverage_pct": 100 * 2820 / 3600}
     )  # fmt: skip
 
 
@@ -171,19 +181,76 @@ def test_fuel_per_tonne_counts_drops_not_refuels(kpis):
     assert kpis["fuel"] == pytest.approx({"burned_l": 70.0, "l_per_t": 70 / 460})
 
 
-def test_crusher_throughput_utilisation_and_oee(kpis):
+def test_crusher_time_usage_throughput_and_oee(kpis):
+    # 2,100 s: 900 running, 300 blocked, 300 idle (starved), 600 maintenance; 225 t crushed
     [crusher] = kpis["crushers"]["items"]
     assert crusher["rated_capacity_tph"] == 1000.0
-    figures = {k: v for k, v in crusher.items() if k not in ("id", "name", "rated_capacity_tph")}
+    assert crusher["time_usage_h"] == pytest.approx(
+        {"calendar": 2100 / 3600, "downtime": 600 / 3600, "planned_downtime": 600 / 3600,
+         "unplanned_downtime": 0.0, "available": 1500 / 3600, "standby": 300 / 3600, "utilised": 1200 / 3600,
+         "operating_delay": 300 / 3600, "operating": 900 / 3600}
+    )  # fmt: skip
+    figures = {
+        k: v for k, v in crusher.items() if k not in ("id", "name", "rated_capacity_tph", "time_usage_h")
+    }
     assert figures == pytest.approx(
         {
-            "tonnes_t": 225.0, "throughput_tph": 225 / (2100 / 3600), "utilisation_pct": 100 * 900 / 2100,
-            "availability_pct": 60.0, "performance_pct": 90.0, "quality_pct": 100.0, "oee_pct": 54.0,
+            "tonnes_t": 225.0, "throughput_tph": 225 / (2100 / 3600), "availability_pct": 100 * 1500 / 2100,
+            "physical_availability_pct": 100 * 1500 / 2100, "use_of_availability_pct": 80.0,
+            "utilisation_pct": 80.0, "effective_utilisation_pct": 100 * 1200 / 2100,
+            "operating_share_pct": 75.0, "oee_availability_pct": 60.0, "performance_pct": 90.0,
+            "quality_pct": 100.0, "oee_pct": 54.0, "coverage_pct": 100 * 2100 / 3600,
         }
     )  # fmt: skip
     assert kpis["crushers"]["tonnes_t"] == pytest.approx(225.0)
-    assert kpis["crushers"]["throughput_tph"] == pytest.approx(225.0)
+    assert kpis["crushers"]["throughput_tph"] == pytest.approx(225 / (2100 / 3600))  # per covered hour
     assert kpis["crushers"]["oee_pct"] == pytest.approx(54.0)
+    assert kpis["crushers"]["oee_losses"]["availability"] == [
+        "unplanned_downtime",
+        "operating_delay",
+        "standby",
+    ]
+
+
+def test_the_window_says_how_much_of_it_holds_data(kpis):
+    assert kpis["coverage"] == pytest.approx(
+        {"window_hours": 1.0, "covered_hours": 2820 / 3600, "pct": 100 * 2100 / 3600,
+         "trucks_pct": 100 * 2820 / 3600, "crushers_pct": 100 * 2100 / 3600, "low": True,
+         "note": kpis["coverage"]["note"]}
+    )  # fmt: skip
+    assert kpis["coverage"]["note"].startswith("only 58.3 % of the 1 h window holds data")
+
+
+def test_a_fresh_start_reports_its_rate_over_its_minutes_not_the_day():
+    site = SiteFactory(slug="fresh-pit")
+    truck = TruckFactory(site=site)
+    start = at("06:00")
+    readings.ingest_readings(
+        "truck",
+        [
+            reading("truck", truck.pk, start + dt.timedelta(minutes=m), "hauling", fuel_l=900)
+            for m in range(10)
+        ],
+    )
+    SimEvent.objects.create(
+        site=site, ts=start + dt.timedelta(minutes=9), kind="dumped", unit_kind="truck", unit_id=truck.pk,
+        data={"payload_t": 100.0, "material": "ore", "destination_kind": "crusher"},
+    )  # fmt: skip
+
+    body = (
+        role_client("viewer")
+        .get(
+            "/api/mining/kpis",
+            {"site": "fresh-pit", "from": "2025-03-01T00:00:00Z", "to": "2025-03-02T00:00:00Z"},
+        )
+        .json()
+    )
+
+    # ten readings a minute apart hold 9 min + the last one's 5 min: 14 covered minutes of 1,440
+    assert body["production_rate_tph"] == pytest.approx(100 / (14 / 60))  # not 4.2 t/h over 24 h
+    assert body["coverage"]["covered_hours"] == pytest.approx(14 / 60)
+    assert body["coverage"]["trucks_pct"] == pytest.approx(100 * 14 / 1440)
+    assert body["coverage"]["low"] is True and "1.0 % of the 24 h window" in body["coverage"]["note"]
 
 
 def test_stockpile_level_and_hours_of_cover(kpis):
@@ -220,6 +287,16 @@ def test_named_windows_end_at_the_site_simulated_clock(site):
     assert body["tonnes"]["total_t"] == 460.0
     shift = role_client("viewer").get("/api/mining/kpis", {"site": site.pk, "window": "shift"}).json()
     assert shift["window"]["from"] == "2025-03-01T06:00:00+00:00"
+
+
+def test_the_shift_window_starts_on_the_site_clock(site):
+    site.sim_clock, site.timezone = at("07:00"), "Australia/Perth"  # 15:00 in Perth: the day shift
+    site.save()
+
+    shift = role_client("viewer").get("/api/mining/kpis", {"site": site.pk, "window": "shift"}).json()
+
+    assert shift["window"]["from"] == "2025-02-28T22:00:00+00:00"  # 06:00 AWST
+    assert shift["window"]["timezone"] == "Australia/Perth"
 
 
 @pytest.mark.parametrize(

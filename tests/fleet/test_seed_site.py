@@ -93,3 +93,33 @@ def test_a_second_site_gets_its_own_slug_and_is_not_default():
     seed("--name", "Pilbara demo pit", "--trucks", "3")
 
     assert not Site.objects.get(name="Pilbara demo pit").is_default
+
+
+def test_a_seeded_site_keeps_perth_time_like_the_pilbara_it_lies_in(settings):
+    settings.MAX_TRUCKS, settings.MAX_CRUSHERS, settings.MAX_STOCKPILES = 2, 1, 1
+
+    seed()
+
+    assert Site.objects.get().timezone == "Australia/Perth"
+
+
+@pytest.mark.parametrize(
+    ("name", "zone", "after"),
+    [
+        ("Pilbara demo pit", "UTC", "Australia/Perth"),  # the demo on the old default moves
+        ("Pilbara demo pit", "Africa/Johannesburg", "Africa/Johannesburg"),  # an operator's choice stays
+        ("Operator's pit", "UTC", "UTC"),  # another site stays
+    ],
+)
+def test_the_migration_moves_only_a_demo_site_still_on_utc_to_perth(name, zone, after):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("fleet.migrations.0008_demo_site_perth_time")
+    site = SiteFactory(name=name, timezone=zone)
+
+    migration.demo_site_to_perth(apps, None)
+
+    site.refresh_from_db()
+    assert site.timezone == after
