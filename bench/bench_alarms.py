@@ -164,7 +164,9 @@ def _queue_truth(state: SiteState, since: dict, expected: list, by_code: dict) -
             elif key in since:
                 began = since.pop(key)
                 if state.clock_s - began >= rule.on_delay_s:
-                    expected.append(Expected(rule.code, kind, unit.id, began + rule.on_delay_s, state.clock_s))
+                    expected.append(
+                        Expected(rule.code, kind, unit.id, began + rule.on_delay_s, state.clock_s)
+                    )
 
 
 def score(run: dict) -> dict:
@@ -181,8 +183,8 @@ def score(run: dict) -> dict:
     matched = duplicates = late_clears = 0
     misses = []
     for e in run["expected"]:
-        raises = [a for a in alarms[(e.rule, e.unit_kind, e.unit_id)]
-                  if e.start_s - STEP_S <= a[0] <= (e.end_s if e.end_s is not None else run["end_s"])]  # fmt: skip
+        until = e.end_s if e.end_s is not None else run["end_s"]
+        raises = [a for a in alarms[(e.rule, e.unit_kind, e.unit_id)] if e.start_s - STEP_S <= a[0] <= until]
         on_time = [a for a in raises if abs(a[0] - e.start_s) <= STEP_S]
         if on_time:
             matched += 1
@@ -204,7 +206,9 @@ def score(run: dict) -> dict:
         by_rule[key[0]] += len(spans)
     return {
         "expected": len(run["expected"]),
-        "expected_by_rule": {code: sum(1 for e in run["expected"] if e.rule == code) for code in sorted(covered)},
+        "expected_by_rule": {
+            code: sum(1 for e in run["expected"] if e.rule == code) for code in sorted(covered)
+        },
         "recall_pct": round(100.0 * matched / len(run["expected"]), 2) if run["expected"] else None,
         "duplicates": duplicates,
         "clears_off_by_more_than_a_tick": late_clears,
@@ -242,8 +246,8 @@ def run(quick: bool = False, days: float = 7.0, seeds: tuple[int, ...] = (11, 12
         results[seed]["wall_s"] = round(time.perf_counter() - started, 1)
     big = time_big_site()
     rows = [
-        {"metric": f"alarm recall, seed {seed}, {days:g} d", "median": r["recall_pct"], "min": None, "max": None,
-         "unit": "%", "goal": "100 %", "met": r["recall_pct"] == 100.0}
+        {"metric": f"alarm recall, seed {seed}, {days:g} d", "median": r["recall_pct"], "min": None,
+         "max": None, "unit": "%", "goal": "100 %", "met": r["recall_pct"] == 100.0}
         for seed, r in results.items()
     ] + [
         {"metric": "alarm evaluation, 1,000 trucks", "median": big["eval_ms_median_1000_trucks"], "min": None,

@@ -68,12 +68,16 @@ class Rule:
         if self.comparison not in COMPARISONS:
             raise RuleError(f"{where}: comparison {self.comparison!r} is not one of {', '.join(COMPARISONS)}")
         if not self.field:
-            raise RuleError(f"{where}: field is empty (a sensor, 'status', {QUEUE_FIELD!r} or {SILENCE_FIELD!r})")
+            raise RuleError(
+                f"{where}: field is empty (a sensor, 'status', {QUEUE_FIELD!r} or {SILENCE_FIELD!r})"
+            )
         if self.comparison == "in":
             if not self.states:
                 raise RuleError(f"{where}: comparison 'in' needs at least one state")
         elif self.limit is None or not math.isfinite(self.limit):
-            raise RuleError(f"{where}: comparison {self.comparison!r} needs a finite limit, got {self.limit!r}")
+            raise RuleError(
+                f"{where}: comparison {self.comparison!r} needs a finite limit, got {self.limit!r}"
+            )
         for name in ("deadband", "on_delay_s", "off_delay_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -174,7 +178,9 @@ class AlarmEngine:
                         self._step(rule, unit_kind, unit_id, clock_s, value, transitions)
         return transitions
 
-    def evaluate_scores(self, clock_s: float, kind: str, scores: Mapping[tuple[str, int], float]) -> list[Transition]:
+    def evaluate_scores(
+        self, clock_s: float, kind: str, scores: Mapping[tuple[str, int], float]
+    ) -> list[Transition]:
         """ML results (kind ml_risk or anomaly): one score per (unit kind, unit id) just scored."""
         transitions: list[Transition] = []
         for rule in self.rules:
@@ -229,7 +235,9 @@ def capture(state: Any) -> dict[str, dict[int, dict[str, Any]]]:
         for loader in state.loaders
         if not loader.live
     }
-    crushers = {crusher.id: {QUEUE_FIELD: len(crusher.queue)} for crusher in state.crushers if not crusher.live}
+    crushers = {
+        crusher.id: {QUEUE_FIELD: len(crusher.queue)} for crusher in state.crushers if not crusher.live
+    }
     live = {
         kind: [unit.id for unit in getattr(state, plural) if unit.live]
         for kind, plural in (("truck", "trucks"), ("crusher", "crushers"), ("stockpile", "stockpiles"))

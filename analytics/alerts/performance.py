@@ -85,7 +85,11 @@ def performance(
            for n, key in counts]  # fmt: skip
     rate = total / hours / operators
     verdict = (
-        "acceptable" if rate <= ACCEPTABLE_PER_HOUR else "manageable" if rate <= MANAGEABLE_PER_HOUR else "overloaded"
+        "acceptable"
+        if rate <= ACCEPTABLE_PER_HOUR
+        else "manageable"
+        if rate <= MANAGEABLE_PER_HOUR
+        else "overloaded"
     )
     return Performance(
         hours=round(hours, 3), operators=operators, annunciated=total, per_hour_per_operator=round(rate, 3),
