@@ -19,6 +19,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Max
+from django.utils import timezone
 
 from analytics.alerts import engine
 from analytics.alerts.models import AlarmRule, Alert
@@ -187,7 +188,7 @@ def apply_transitions(
             changed += list(open_alarms.values_list("pk", flat=True))
             continue
         shelved = (
-            Alert.objects.filter(shelved_until__gt=at, **key)
+            Alert.objects.filter(shelved_until__gt=timezone.now(), **key)  # shelving runs on wall time
             .order_by("-shelved_until")
             .values("shelved_until", "shelved_reason", "shelved_by")
             .first()
