@@ -41,6 +41,11 @@ def alert_item(alert: Alert) -> dict[str, Any]:
         "acknowledged_by": alert.acknowledged_by_name,
         "cleared_at": _rest_time(alert.cleared_at),
         "cleared_by": alert.cleared_by_name,
+        "state": str(alert.state),
+        "rule": alert.rule.code if alert.rule_id else None,
+        "last_value": alert.last_value,
+        "shelved_until": _rest_time(alert.shelved_until),
+        "shelved_reason": alert.shelved_reason,
     }
 
 

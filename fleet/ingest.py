@@ -22,7 +22,7 @@ import pandas as pd
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from fleet import csvformat, locks, readings, telemetry, units
+from fleet import csvformat, hooks, locks, readings, telemetry, units
 from fleet.models import Site
 from fleet.sim.schema import SENSORS
 
@@ -82,6 +82,7 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
         report.duplicates += result.duplicates
         report.accepted += len(checked_readings)
         report.marked_live += _mark_live(readings.history(kind).equipment, live_ids)
+        hooks.after_telemetry(kind, checked_readings)  # alarm rules (analytics): fleet.hooks
     report.rejected.sort(key=lambda item: item["index"])
     return report
 

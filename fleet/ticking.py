@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet import dispatch, locks, state_cache, units
+from fleet import dispatch, hooks, locks, state_cache, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.readings import history_kinds, ingest_readings, kept_window
 from fleet.sim import SiteState, set_operator_status, step
@@ -192,10 +192,13 @@ class StepRecord:
     readings: dict[str, list[dict[str, Any]]]
     events: list
     labels: list[dict[str, Any]]
+    captured: dict[str, Any] = field(default_factory=dict)  # what fleet.hooks captures register
 
     @classmethod
     def of(cls, result) -> StepRecord:
-        return cls(result.state.clock_s, result.readings, result.events, result.labels)
+        return cls(
+            result.state.clock_s, result.readings, result.events, result.labels, hooks.capture(result.state)
+        )
 
 
 def save_tick(site: Site, result, *, now: dt.datetime) -> dict[str, int]:
@@ -246,6 +249,7 @@ def save_steps(
         batch_size=2000,
     )
     _save_labels(site, [label for record in records for label in record.labels])
+    hooks.after_steps(site, records, state)  # alarm rules (analytics), in this transaction: fleet.hooks
     site.tick += len(records)
     site.last_tick_at = now
     site.sim_clock = dt.datetime.fromtimestamp(state.clock_s, dt.UTC)

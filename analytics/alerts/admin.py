@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from analytics.alerts import services
-from analytics.alerts.models import Alert, AlertSeverity
+from analytics.alerts.models import AlarmRule, Alert, AlertSeverity
 from analytics.permissions import ACKNOWLEDGE_ALERT
 from fleet.admin import EQUIPMENT_INLINES
 from smartmine.platform.admin_mixins import ReadOnlyAdminMixin
@@ -120,3 +120,14 @@ class AlertAdmin(admin.ModelAdmin):
     def clear(self, request, queryset) -> None:
         count = services.clear_alerts(alerts=queryset, user=request.user)
         self.message_user(request, f"{count} alert(s) cleared.", messages.SUCCESS)
+
+
+@admin.register(AlarmRule)
+class AlarmRuleAdmin(admin.ModelAdmin):
+    """Operators and engineers tune the alarm rules here; a change applies from the next tick."""
+
+    list_display = ["name", "code", "kind", "unit_kind", "field", "comparison", "limit", "states", "deadband",
+                    "on_delay_s", "off_delay_s", "severity", "enabled"]  # fmt: skip
+    list_filter = ["kind", "unit_kind", "severity", "enabled"]
+    list_editable = ["limit", "deadband", "on_delay_s", "off_delay_s", "severity", "enabled"]
+    search_fields = ["code", "name", "explanation"]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.alerts import selectors, services
-from analytics.alerts.models import Alert, AlertSeverity
+from analytics.alerts.models import AlarmState, Alert, AlertSeverity
 from analytics.permissions import ACKNOWLEDGE_ALERT
 from fleet.api.filters import SiteFilterSet
 
@@ -28,13 +31,16 @@ class AlertSerializer(serializers.ModelSerializer):
     cleared_by = serializers.CharField(
         source="cleared_by_name", read_only=True, allow_null=True, help_text="username"
     )
+    state = serializers.ChoiceField(choices=AlarmState.choices, read_only=True, help_text="ISA-18.2 state")
+    rule = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Alert
         fields = [
             "id", "site_id", "equipment_kind", "equipment_id", "equipment_name", "kind", "severity",
             "message", "raised_at", "last_raised_at", "repeat_count", "is_open", "acknowledged_at",
-            "acknowledged_by", "cleared_at", "cleared_by",
+            "acknowledged_by", "cleared_at", "cleared_by", "state", "rule", "last_value", "shelved_until",
+            "shelved_reason",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -49,6 +55,24 @@ class AlertActionResultSerializer(serializers.Serializer):
     changed = serializers.IntegerField(
         help_text="alerts changed (already acknowledged or cleared ones are not)"
     )
+
+
+class ShelveSerializer(serializers.Serializer):
+    minutes = serializers.IntegerField(
+        min_value=0, max_value=int(services.MAX_SHELVE.total_seconds() // 60), help_text="0 unshelves"
+    )
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, data: dict) -> dict:
+        if data["minutes"] and not data["reason"].strip():
+            raise ValidationError({"reason": ["a reason is required to shelve an alarm"]})
+        return data
+
+
+class PerformanceQuerySerializer(serializers.Serializer):
+    site = serializers.IntegerField(min_value=1)
+    hours = serializers.FloatField(min_value=0.1, max_value=24 * 31, default=24.0)
+    operators = serializers.IntegerField(min_value=1, max_value=100, default=1)
 
 
 class AlertFilterSet(SiteFilterSet):
@@ -104,6 +128,18 @@ def _alert_action_schema(verb: str, detail: bool):
     clear=_alert_action_schema("clear", detail=True),
     acknowledge_many=_alert_action_schema("acknowledge", detail=False),
     clear_many=_alert_action_schema("clear", detail=False),
+    shelve=extend_schema(
+        summary="Shelve an alarm for some minutes with a reason (0 minutes unshelves)",
+        description="Operators only (analytics.acknowledge_alert). A shelved alarm is hidden from the "
+        "operator; raises of the same rule on the same unit stay shelved until it runs out. Audited.",
+        request=ShelveSerializer,
+        responses={200: AlertActionResultSerializer},
+    ),
+    performance=extend_schema(
+        summary="Alarm-system performance (ISA-18.2 / EEMUA 191) of a site over the last hours",
+        parameters=[PerformanceQuerySerializer],
+        responses={200: dict},
+    ),
 )
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = selectors.named_alerts()
@@ -111,7 +147,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AlertFilterSet
     lookup_value_regex = r"\d+"
     action_permissions = dict.fromkeys(
-        ["acknowledge", "clear", "acknowledge_many", "clear_many"], ACKNOWLEDGE_ALERT
+        ["acknowledge", "clear", "acknowledge_many", "clear_many", "shelve"], ACKNOWLEDGE_ALERT
     )
 
     def _respond(self, changed: int) -> Response:
@@ -134,6 +170,25 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], url_path="clear", filter_backends=[], pagination_class=None)
     def clear_many(self, request: Request) -> Response:
         return self._respond(services.clear_alerts(alerts=self._listed(request), user=request.user))
+
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def shelve(self, request: Request, pk: str) -> Response:
+        body = ShelveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = get_object_or_404(Alert.objects.only("id"), pk=pk)
+        duration = dt.timedelta(minutes=body.validated_data["minutes"])
+        return self._respond(
+            services.shelve_alerts(
+                alerts=[alert], user=request.user, duration=duration, reason=body.validated_data["reason"]
+            )
+        )
+
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def performance(self, request: Request) -> Response:
+        query = PerformanceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        return Response(selectors.alarm_performance(**params).as_dict())
 
     def _listed(self, request: Request) -> list[Alert]:
         body = AlertIdsSerializer(data=request.data)

@@ -7,6 +7,7 @@ from django.db import models
 class AuditAction(models.TextChoices):
     ACKNOWLEDGE_ALERT = "acknowledge_alert", "Acknowledge alert"
     CLEAR_ALERT = "clear_alert", "Clear alert"
+    SHELVE_ALERT = "shelve_alert", "Shelve or unshelve alert"
     STATUS_CHANGE = "status_change", "Equipment status change"
     PAUSE_SITE = "pause_site", "Pause or resume a site"
     SITE_SETTINGS = "site_settings", "Site settings change"

@@ -32,7 +32,7 @@ ALTER TABLE fleet_loader RESET (fillfactor);
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fleet', '0007_gateways'),
+        ('fleet', '0008_demo_site_perth_time'),
     ]
 
     operations = [

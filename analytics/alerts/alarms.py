@@ -1,0 +1,206 @@
+"""The alarm rules at the edge: run the pure engine on each saved step and telemetry batch, persist only its
+transitions, publish them live after commit.
+
+Registered in fleet.hooks by AnalyticsConfig.ready(), so it runs inside the tick's (or the telemetry
+batch's) transaction. The engine of each site lives in this process's memory between ticks; it is trusted
+only while the site's tick number continues where it left off. Another worker process ticking the site, or
+a tick that rolled back, makes the numbers disagree, and the engine is rebuilt from the open alarms in the
+database (an on-delay then in progress starts again: documented in docs/alarms.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Max
+from django.utils import timezone
+
+from analytics.alerts import engine
+from analytics.alerts.models import AlarmRule, Alert
+from analytics.alerts.selectors import alert_items
+from fleet import units
+from smartmine.platform import live
+
+logger = logging.getLogger(__name__)
+#: Telemetry silence is measured against readings this recent (older ones: silent since at least then).
+SILENCE_LOOKBACK = dt.timedelta(hours=1)
+
+
+@dataclass
+class SiteAlarms:
+    engine: engine.AlarmEngine
+    rules: dict[int, AlarmRule]
+    next_tick: int | None
+
+
+_SITES: dict[int, SiteAlarms] = {}
+
+
+def forget(site_id: int | None = None) -> None:
+    """Drop the in-memory engines (tests; a site deleted)."""
+    if site_id is None:
+        _SITES.clear()
+    else:
+        _SITES.pop(site_id, None)
+
+
+def _site_alarms(site_id: int, tick: int | None, clock_s: float) -> SiteAlarms:
+    """The site's engine, rebuilt when the rules changed or the tick does not continue the cached one."""
+    rows = {rule.pk: rule for rule in AlarmRule.objects.filter(enabled=True)}
+    rules = [row.as_engine_rule() for row in rows.values()]
+    cached = _SITES.get(site_id)
+    if cached is not None and (tick is None or cached.next_tick == tick):
+        if cached.engine.rules != rules:
+            kept = {rule.id for rule in rules}
+            fresh = engine.AlarmEngine(rules, last_seen_s=cached.engine.last_seen_s)
+            fresh.points = {key: p for key, p in cached.engine.points.items() if key[0] in kept}
+            cached.engine = fresh
+        cached.rules = rows
+        return cached
+    fresh = engine.AlarmEngine(rules)
+    open_alarms = Alert.objects.filter(site_id=site_id, cleared_at__isnull=True, rule_id__in=list(rows))
+    fresh.restore_active(
+        ((rule_id, kind, unit_id) for rule_id, kind, unit_id in
+         open_alarms.values_list("rule_id", "equipment_type__model", "equipment_id")),
+        clock_s,
+    )  # fmt: skip
+    _SITES[site_id] = site_alarms = SiteAlarms(fresh, rows, tick)
+    return site_alarms
+
+
+def evaluate_steps(site: Any, records: list, state: Any) -> None:
+    """fleet.hooks after_steps: evaluate every rule at every saved step, persist the transitions."""
+    if not records:
+        return
+    alarms = _site_alarms(site.pk, site.tick, records[0].clock_s)
+    tanks = {truck.id: truck.fuel_tank_l for truck in state.trucks}
+    transitions: list[engine.Transition] = []
+    for record in records:
+        observed, live_units = engine.observations(record.readings, record.captured.get("alarms", {}), tanks)
+        if any(live_units.values()):
+            _note_live_readings(alarms.engine, live_units, record.clock_s)
+        transitions += alarms.engine.evaluate(record.clock_s, observed, live_units)
+    alarms.next_tick = site.tick + len(records)
+    if transitions:
+        apply_transitions(site.pk, transitions, alarms.rules)
+
+
+def _note_live_readings(
+    alarm_engine: engine.AlarmEngine, live_units: dict[str, list[int]], clock_s: float
+) -> None:
+    """Silence is measured from the newest stored reading (telemetry may arrive in another process)."""
+    since = dt.datetime.fromtimestamp(clock_s, dt.UTC) - SILENCE_LOOKBACK
+    for kind, ids in live_units.items():
+        reading = units.get(kind).reading if ids else None
+        if reading is None:
+            continue
+        newest = (
+            reading.objects.filter(equipment_id__in=ids, ts__gte=since)
+            .values("equipment_id")
+            .annotate(newest=Max("ts"))
+        )
+        for row in newest:
+            alarm_engine.note_seen(kind, row["equipment_id"], row["newest"].timestamp())
+
+
+def evaluate_telemetry(kind: str, readings: Any) -> None:
+    """fleet.hooks after_telemetry: sensor rules on the newest accepted reading of each unit."""
+    if readings is None or not len(readings):
+        return
+    newest = readings.sort_values("ts").groupby("equipment_id").tail(1)
+    sites = dict(
+        units.get(kind)
+        .model.objects.filter(pk__in=newest["equipment_id"].tolist())
+        .values_list("id", "site_id")
+    )
+    by_site: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    clocks: dict[int, float] = {}
+    for row in newest.to_dict("records"):
+        site_id = sites.get(int(row["equipment_id"]))
+        if site_id is None:
+            continue
+        ts_s = row["ts"].timestamp()
+        by_site[site_id][int(row["equipment_id"])] = row
+        clocks[site_id] = max(clocks.get(site_id, ts_s), ts_s)
+    for site_id, rows in by_site.items():
+        alarms = _site_alarms(site_id, None, clocks[site_id])
+        for unit_id, row in rows.items():
+            alarms.engine.note_seen(kind, unit_id, row["ts"].timestamp())
+        transitions = alarms.engine.evaluate(clocks[site_id], {kind: rows})
+        if transitions:
+            apply_transitions(site_id, transitions, alarms.rules)
+
+
+def _message(rule: AlarmRule | None, transition: engine.Transition) -> str:
+    value = transition.value
+    shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+    if rule is None:
+        return f"{transition.rule.title}: {transition.rule.field} {shown}"
+    limit = rule.states if rule.comparison == "in" else f"{rule.comparison} {rule.limit:g}"
+    return (
+        f"{rule.name}: {rule.field} {shown} (alarm {limit}). {rule.explanation} "
+        f"Action: {rule.operator_action}"
+    )
+
+
+def _numeric(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def apply_transitions(
+    site_id: int, transitions: list[engine.Transition], rules: dict[int, AlarmRule]
+) -> list[int]:
+    """Persist raises, updates and clears (idempotent: one open alarm per rule and unit) and publish them on
+    the `alerts` stream after commit; returns the ids of the alerts changed."""
+    changed: list[int] = []
+    types = {kind: ContentType.objects.get_for_model(units.get(kind).model) for kind in
+             {t.unit_kind for t in transitions}}  # fmt: skip
+    raised_ids: dict[str, set[int]] = defaultdict(set)
+    for t in transitions:
+        if t.action == "raise":
+            raised_ids[t.unit_kind].add(t.unit_id)
+    names = {
+        kind: {pk: str(unit) for pk, unit in units.get(kind).model.objects.in_bulk(list(ids)).items()}
+        for kind, ids in raised_ids.items()
+    }
+    for t in transitions:
+        at = dt.datetime.fromtimestamp(t.clock_s, dt.UTC)
+        rule = rules.get(t.rule.id)
+        key = {"equipment_type": types[t.unit_kind], "equipment_id": t.unit_id, "kind": t.rule.code}
+        open_alarms = Alert.objects.filter(cleared_at__isnull=True, **key)
+        value = _numeric(t.value)
+        if t.action == "clear":
+            changed += list(open_alarms.values_list("pk", flat=True))
+            open_alarms.update(cleared_at=at, last_value=value)
+            continue
+        message = _message(rule, t)
+        updated = open_alarms.update(
+            message=message, last_value=value, last_raised_at=at, severity=t.rule.severity,
+            repeat_count=models.F("repeat_count") + 1,
+        )  # fmt: skip
+        if updated or t.action == "update":
+            changed += list(open_alarms.values_list("pk", flat=True))
+            continue
+        shelved = (
+            Alert.objects.filter(shelved_until__gt=timezone.now(), **key)  # shelving runs on wall time
+            .order_by("-shelved_until")
+            .values("shelved_until", "shelved_reason", "shelved_by")
+            .first()
+        ) or {}  # shelving holds for the alarm (rule on unit), across its raises, until it runs out
+        alert = Alert.objects.create(
+            site_id=site_id,
+            equipment_name=names.get(t.unit_kind, {}).get(t.unit_id, f"{t.unit_kind} {t.unit_id}"),
+            severity=t.rule.severity, message=message, raised_at=at, last_raised_at=at, rule=rule,
+            last_value=value, **key, **{k: v for k, v in shelved.items() if k != "shelved_by"},
+            shelved_by_id=shelved.get("shelved_by"), annunciated=not shelved,
+        )  # fmt: skip
+        changed.append(alert.pk)
+    if changed:
+        live.publish_on_commit(site_id, {"alert": alert_items(ids=sorted(set(changed)))})
+    return changed

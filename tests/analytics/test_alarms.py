@@ -1,0 +1,159 @@
+"""Alarm rules at the edge: seeded rules, transitions persisted from steps, acknowledge, shelve, figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from analytics.alerts import alarms
+from analytics.alerts.defaults import DEFAULT_RULES
+from analytics.alerts.models import AlarmRule, AlarmState, Alert
+from fleet import hooks, seeding
+from fleet.ticking import StepRecord, tick_site
+from smartmine.platform.models import AuditAction, AuditEntry
+from tests.apiclients import role_client
+from tests.factories import TruckFactory
+
+pytestmark = pytest.mark.django_db
+T0 = dt.datetime(2031, 3, 1, 6, 0, tzinfo=dt.UTC).timestamp()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines():
+    alarms.forget()
+    yield
+    alarms.forget()
+
+
+def save_step(site, clock_s: float, trucks: list[dict]) -> None:
+    """What save_steps hands the hook for one step, then the tick number moves on as save_steps does."""
+    record = StepRecord(clock_s, {"truck": trucks}, [], [], {"alarms": {"live": {}}})
+    alarms.evaluate_steps(site, [record], SimpleNamespace(trucks=[]))
+    site.tick += 1
+
+
+def test_the_default_rules_are_seeded_and_valid():
+    rules = AlarmRule.objects.all()
+    assert {rule.code for rule in rules} == {spec["code"] for spec in DEFAULT_RULES}
+    assert {rule.kind for rule in rules} == set(AlarmRule.Kind.values)
+    for rule in rules:
+        rule.full_clean()
+
+
+def test_a_bad_rule_is_refused_in_admin_naming_the_field():
+    rule = AlarmRule(code="bad", name="bad", kind="sensor_threshold", unit_kind="truck",
+                     field="engine_temp_c", comparison=">=", limit=None, explanation="x",
+                     operator_action="y")  # fmt: skip
+    with pytest.raises(Exception, match="needs a finite limit"):
+        rule.full_clean()
+
+
+def test_a_breakdown_raises_one_alarm_while_it_lasts_and_clears_when_repaired():
+    truck = TruckFactory(name="HT-02")
+    site = truck.site
+    for i in range(3):
+        save_step(site, T0 + 10 * i, [{"id": truck.pk, "status": "broken_down"}])
+    [alarm] = Alert.objects.filter(kind="truck_breakdown")
+    assert alarm.is_open and alarm.rule.code == "truck_breakdown" and alarm.equipment_name == "HT-02"
+    assert alarm.state == AlarmState.UNACKNOWLEDGED and alarm.severity == "critical"
+    assert "Call maintenance" in alarm.message  # the rule's operator action travels with it
+
+    save_step(site, T0 + 30, [{"id": truck.pk, "status": "hauling"}])
+    alarm.refresh_from_db()
+    assert alarm.cleared_at == dt.datetime.fromtimestamp(T0 + 30, dt.UTC)
+    assert alarm.state == AlarmState.RTN_UNACKNOWLEDGED  # cleared alarms stay, waiting for acknowledgement
+
+    save_step(site, T0 + 40, [{"id": truck.pk, "status": "broken_down"}])
+    assert Alert.objects.filter(kind="truck_breakdown").count() == 2  # a new occurrence, history kept
+
+
+def test_a_new_worker_process_restores_open_alarms_instead_of_raising_them_again():
+    truck = TruckFactory()
+    site = truck.site
+    save_step(site, T0, [{"id": truck.pk, "status": "broken_down"}])
+    alarms.forget()  # another process: no engine in memory
+    site.tick += 5  # and the tick number does not continue the cached one
+    save_step(site, T0 + 60, [{"id": truck.pk, "status": "broken_down"}])
+    assert Alert.objects.filter(kind="truck_breakdown").count() == 1
+    save_step(site, T0 + 70, [{"id": truck.pk, "status": "waiting"}])
+    assert not Alert.objects.get(kind="truck_breakdown").is_open
+
+
+def test_a_disabled_rule_raises_nothing():
+    AlarmRule.objects.filter(code="truck_breakdown").update(enabled=False)
+    truck = TruckFactory()
+    save_step(truck.site, T0, [{"id": truck.pk, "status": "broken_down"}])
+    assert not Alert.objects.exists()
+
+
+def test_every_saved_tick_reaches_the_alarm_hook_with_its_captured_queues(monkeypatch):
+    site = seeding.seed_site(name="Alarm pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
+    seen = []
+    monkeypatch.setattr(hooks, "_after_steps", [lambda s, records, state: seen.append(records)])
+    outcome = tick_site(site.pk, dt_s=10.0)
+    assert outcome.applied
+    [[record]] = seen
+    assert set(record.captured["alarms"]) == {"loader", "crusher", "live"}
+
+
+def test_a_real_tick_with_the_default_rules_writes_no_alarm_for_a_healthy_site():
+    site = seeding.seed_site(name="Calm pit", trucks=4, crushers=1, stockpiles=1, loaders=2).site
+    assert tick_site(site.pk, dt_s=10.0).applied
+    assert not Alert.objects.filter(kind="truck_breakdown").exists()
+
+
+def test_operators_shelve_an_alarm_with_a_reason_audited_and_its_next_raise_stays_shelved():
+    truck = TruckFactory()
+    site = truck.site
+    save_step(site, T0, [{"id": truck.pk, "status": "broken_down"}])
+    alarm = Alert.objects.get()
+    operator = role_client("operator")
+
+    refused = operator.post(f"/api/alerts/{alarm.pk}/shelve", {"minutes": 30}, format="json")
+    assert refused.status_code == 400 and "reason" in refused.content.decode()
+    assert role_client("viewer").post(f"/api/alerts/{alarm.pk}/shelve", {}, format="json").status_code == 403
+
+    body = {"minutes": 30, "reason": "known: recovery truck on its way"}
+    assert operator.post(f"/api/alerts/{alarm.pk}/shelve", body, format="json").json() == {"changed": 1}
+    alarm.refresh_from_db()
+    assert alarm.state == AlarmState.SHELVED and alarm.shelved_reason == body["reason"]
+    entry = AuditEntry.objects.get(action=AuditAction.SHELVE_ALERT)
+    assert entry.detail["reason"] == body["reason"]
+
+    Alert.objects.filter(pk=alarm.pk).update(cleared_at=alarm.raised_at)
+    alarms.forget()
+    save_step(site, T0 + 20, [{"id": truck.pk, "status": "broken_down"}])
+    again = Alert.objects.get(cleared_at__isnull=True)
+    assert again.shelved_until == alarm.shelved_until and not again.annunciated
+
+
+def test_acknowledging_a_returned_to_normal_alarm_makes_it_normal():
+    truck = TruckFactory()
+    save_step(truck.site, T0, [{"id": truck.pk, "status": "broken_down"}])
+    save_step(truck.site, T0 + 10, [{"id": truck.pk, "status": "waiting"}])
+    alarm = Alert.objects.get()
+    assert role_client("operator").post(f"/api/alerts/{alarm.pk}/acknowledge").json() == {"changed": 1}
+    alarm.refresh_from_db()
+    assert alarm.state == AlarmState.NORMAL
+
+
+def test_the_performance_endpoint_gives_the_isa_figures_of_a_site():
+    truck = TruckFactory()
+    for i in range(4):  # four raises of one alarm inside a minute: chattering
+        save_step(truck.site, T0 + 15 * i, [{"id": truck.pk, "status": "broken_down"}])
+        save_step(truck.site, T0 + 15 * i + 5, [{"id": truck.pk, "status": "waiting"}])
+    end = dt.datetime.fromtimestamp(T0 + 3600, dt.UTC)
+    figures = alarms_performance(truck.site.pk, end)
+    assert figures["annunciated"] == 4 and figures["per_hour_per_operator"] == 4.0
+    assert len(figures["chattering"]) == 1
+    response = role_client("viewer").get(f"/api/alerts/performance?site={truck.site.pk}&hours=2")
+    assert response.status_code == 200 and {"peak_10min", "flood_windows", "standing"} <= set(response.json())
+    assert role_client("viewer").get("/api/alerts/performance?hours=2").status_code == 400
+
+
+def alarms_performance(site_id: int, end: dt.datetime) -> dict:
+    from analytics.alerts.selectors import alarm_performance
+
+    return alarm_performance(site=site_id, hours=1, end=end).as_dict()
