@@ -84,6 +84,8 @@ class Config:
     readings_future_margin_s: int = 300
     rollup_retention_days: int = 365
     installation_id: str = ""
+    tick_concurrency: int = 2
+    batch_concurrency: int = 1
     database: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -322,6 +324,8 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         readings_retention_days=read.integer("READINGS_RETENTION_DAYS", 30, 1, 36500),
         readings_future_margin_s=read.integer("READINGS_FUTURE_MARGIN_S", 300, 0, 86400),
         rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
+        tick_concurrency=read.integer("TICK_CONCURRENCY", 2, 1, 64),
+        batch_concurrency=read.integer("BATCH_CONCURRENCY", 1, 1, 64),
         installation_id=read.parse(
             "INSTALLATION_ID",
             derived_installation_id(database),

@@ -19,6 +19,9 @@ from django.db import connections
 
 from smartmine.platform import metrics
 
+#: How long the worker check collects replies: every worker answers within it (a broadcast has no count).
+WORKER_REPLY_S = 0.5
+
 OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
 
 
@@ -53,15 +56,25 @@ def check_redis() -> dict[str, Any]:
 
 
 def check_worker() -> dict[str, Any]:
-    """A Celery worker must answer a broadcast ping; no worker means ticks and retraining stop."""
+    """A Celery worker must serve the tick queue: without one the twin stops (other queues only wait).
+
+    Every worker answers with the queues it consumes (`active_queues`), so the check names what is missing.
+    """
     from smartmine.celery import app
 
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=1)
-        replies = app.control.ping(timeout=1.0, limit=1, connection=connection)
+        replies = app.control.inspect(timeout=WORKER_REPLY_S, connection=connection).active_queues() or {}
     if not replies:
         raise RuntimeError("no Celery worker answered")
-    return {"workers": sorted(name for reply in replies for name in reply)}
+    queues = {name: sorted(queue["name"] for queue in served) for name, served in replies.items()}
+    serving = {queue for served in queues.values() for queue in served}
+    missing = [queue for queue in settings.CELERY_TASK_QUEUES if queue not in serving]
+    if settings.TICK_QUEUE in missing:
+        raise RuntimeError(
+            f"no worker serves the {settings.TICK_QUEUE!r} queue: the simulation does not tick"
+        )
+    return {"workers": queues, **({"queues_without_worker": missing} if missing else {})}
 
 
 def check_simulation() -> dict[str, Any]:

@@ -223,6 +223,10 @@ CELERY_TASK_QUEUES = {
     BATCH_QUEUE: {"routing_key": BATCH_QUEUE},  # long, on demand: scenarios and retraining
 }
 CELERY_TASK_DEFAULT_QUEUE = PERIODIC_QUEUE
+#: Pool processes of the tick worker (sites ticking at once) and of the batch worker (scenarios and
+#: retraining at once): runsystem's sizes, one machine's; docs/operations.md scales them out.
+TICK_CONCURRENCY = CONFIG.tick_concurrency
+BATCH_CONCURRENCY = CONFIG.batch_concurrency
 CELERY_TASK_ROUTES = {
     "fleet.tasks.tick_site_task": {"queue": TICK_QUEUE},
     "fleet.tasks.maintain_partitions_task": {"queue": PERIODIC_QUEUE},

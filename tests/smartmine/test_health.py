@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def celery_worker_process():
-    """A real worker process on the configured broker, so the worker check has someone to answer."""
+    """A real worker process on the configured broker serving every queue, so the worker check is met."""
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-l", "WARNING",
-         "-n", f"health-test-{os.getpid()}@%h", "--without-mingle", "--without-gossip"],
+         "-Q", "ticks,periodic,batch", "-n", f"health-test-{os.getpid()}@%h", "--without-mingle",
+         "--without-gossip"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -78,6 +79,8 @@ def test_health_is_ok_when_every_component_answers(client, celery_worker_process
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["latency_ms"] >= 0
+    served = body["components"]["worker"]["workers"][f"health-test-{os.getpid()}@{socket.gethostname()}"]
+    assert served == ["batch", "periodic", "ticks"]
 
 
 @pytest.mark.django_db

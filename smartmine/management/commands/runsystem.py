@@ -35,9 +35,9 @@ def bind_address(host: str) -> str:
 #: of their own, with a process per site ticking at once (a tick takes the site's row lock, so two processes
 #: never tick one site; different sites tick in parallel); the other queues never make a tick wait.
 WORKERS = {
-    "worker-ticks": ((settings.TICK_QUEUE,), 2),
+    "worker-ticks": ((settings.TICK_QUEUE,), settings.TICK_CONCURRENCY),
     "worker-periodic": ((settings.PERIODIC_QUEUE,), 1),
-    "worker-batch": ((settings.BATCH_QUEUE,), 1),
+    "worker-batch": ((settings.BATCH_QUEUE,), settings.BATCH_CONCURRENCY),
 }
 
 
