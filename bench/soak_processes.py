@@ -137,6 +137,8 @@ def server_commands(*, port: int, workdir: Path) -> dict[str, list[str]]:
 
 
 def server_env(*, port: int, redis_url: str, interval_s: float, workdir: Path) -> dict[str, str]:
+    from django.conf import settings
+
     metrics_dir = workdir / "prometheus"
     metrics_dir.mkdir()
     return {
@@ -144,6 +146,9 @@ def server_env(*, port: int, redis_url: str, interval_s: float, workdir: Path) -
         "DJANGO_SETTINGS_MODULE": "smartmine.settings",
         "DATABASE_URL": connection_url(),
         "REDIS_URL": redis_url,
+        # The bench database's URL would derive another namespace than this process's: the soak's pings and
+        # the servers' control messages must meet (the Redis is private anyway).
+        "INSTALLATION_ID": settings.INSTALLATION_ID,
         "API_HOST": "127.0.0.1",
         "API_PORT": str(port),
         "WEBSOCKET_HOST": "127.0.0.1",
