@@ -47,8 +47,13 @@ def print_table(section: str, rows: list[dict]) -> None:
 #: What limits the figures of each section, for docs/performance.md.
 LIMITS = {
     "bench_sim": "pure Python engine on one core; no database.",
-    "bench_tick": "one worker process; persist is PostgreSQL COPY plus the engine state as JSON "
-    "(grows with units).",
+    "bench_tick": "one worker process. Where a tick's time goes: load (the site row lock, the engine state "
+    "kept in the worker's memory or, as `load.state` cold, parsed from the row; operator changes from the "
+    "unit rows), step (the pure engine), persist (readings by COPY and each unit's current state, unit rows "
+    "that changed, events, alarm hooks, the engine state as one lz4-compressed json value; then the commit), "
+    "broadcast (the changed rows read back and published). Persist does not depend on history size: COPY "
+    "appends to today's partition, BRIN and the (equipment, time) key grow by log n, current-state updates "
+    "are HOT (no index on the columns they change).",
     "bench_ingest": "PostgreSQL's COPY into a partitioned table with a unique index: the server's CPU "
     "is the limit.",
     "bench_api": "one daphne process (one core) serving 50 wrk connections on the same 2-core machine as "

@@ -124,7 +124,9 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
             dt_s = min(wall_s, MAX_CATCH_UP_S) * settings.SIMULATION_SPEED
             lag_s = max(0.0, wall_s - interval_s)
             metrics.TICK_LAG.labels(site=str(site_id)).set(lag_s)
+        state_started = time.perf_counter()
         kept = _stored_state(site)
+        state_s = time.perf_counter() - state_started
         state = apply_unit_rows(site, kept.state)
         if scheduled and wall_s > MAX_CATCH_UP_S and settings.SIMULATION_SPEED == 1:
             state.clock_s = max(state.clock_s, now.timestamp() - dt_s)  # skip the gap, documented
@@ -133,7 +135,9 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         result = step(state, dt_s, dispatcher=dispatcher)
         site.dispatch_state = dispatcher.to_dict() if hasattr(dispatcher, "to_dict") else {}
         persist_started = time.perf_counter()
-        counts = save_steps(site, [StepRecord.of(result)], result.state, now=now, written=kept.written)
+        parts: dict[str, float] = {}
+        records = [StepRecord.of(result)]
+        counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)
         broadcast_s: list[float] = []
 
@@ -146,8 +150,10 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
     broadcast = sum(broadcast_s)  # the on-commit callback ran as the block above committed
     timings = {
         "load": step_started - started,
+        "load.state": state_s,  # kept in memory (fleet.state_cache) or parsed from the row
         "step": persist_started - step_started,
         "persist": done - persist_started - broadcast,  # includes the commit
+        **{f"persist.{part}": seconds for part, seconds in parts.items()},
         "broadcast": broadcast,
         "total": done - started,
     }
@@ -213,13 +219,15 @@ def save_steps(
     *,
     now: dt.datetime,
     written: dict[str, dict[int, tuple]] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Write several steps at once (the headless `simulate` batches them), ending at `state`.
 
     `written` is what the previous save wrote to the unit rows (fleet.state_cache): unchanged rows are left
     alone, and it is updated with what this save writes. The site row's new version is set on
-    `site.row_version`.
+    `site.row_version`. `timings` receives the seconds of each part (readings, units, events, hooks, state).
     """
+    clock = _PartClock(timings)
     readings = 0
     window = kept_window(now, ahead_s=SIMULATED_AHEAD_S)
     for kind in history_kinds():  # the engine reads out every kind that keeps a history
@@ -232,7 +240,9 @@ def save_steps(
             ingest_readings(kind, rows, window=window)
             metrics.READINGS_INGESTED.labels(kind=kind, source="simulator").inc(len(rows))
             readings += len(rows)
+    clock.lap("readings")
     _save_unit_state(state, {} if written is None else written)
+    clock.lap("units")
     events = [event for record in records for event in record.events]
     SimEvent.objects.bulk_create(
         [
@@ -249,12 +259,29 @@ def save_steps(
         batch_size=2000,
     )
     _save_labels(site, [label for record in records for label in record.labels])
+    clock.lap("events")
     hooks.after_steps(site, records, state)  # alarm rules (analytics), in this transaction: fleet.hooks
+    clock.lap("hooks")
     site.tick += len(records)
     site.last_tick_at = now
     site.sim_clock = dt.datetime.fromtimestamp(state.clock_s, dt.UTC)
     _save_site_row(site, state)
+    clock.lap("state")
     return {"readings": readings, "events": len(events)}
+
+
+class _PartClock:
+    """Seconds between laps, into `timings` under the lap's name (nothing when timings is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def _save_site_row(site: Site, state: SiteState) -> None:
