@@ -72,9 +72,13 @@ MIN_FIT_READINGS = 60
 CHECKS = ("level", "level_long", "rate", "noise", "calm")
 FOREST_CHECKS = ("level", "level_long", "rate", "noise")
 TWO_SIDED = ("level", "level_long", "rate")
+#: A two-sided check keeps a scale per side only when one is this many times the other: a 0.05 % tail of a
+#: few site-weeks is a rough estimate, and a unit unlike the training ones errs both ways.
+SIDE_RATIO = 1.5
 MERGE_GAP = pd.Timedelta(minutes=3)
 MERGE_READINGS = 3  # at a slow cadence flags this many readings apart still join
 SCALE_QUANTILE = 0.9995
+SIDE_QUANTILE = 1.0 - (1.0 - SCALE_QUANTILE) / 2  # each side of a two-sided check gets half the tail
 CALM_MAX_SCORE = 10.0
 
 
@@ -340,8 +344,13 @@ class AnomalyModel:
 
         for check in TWO_SIDED:
             signed = values(check)
-            scales[check] = max(float(np.quantile(np.maximum(signed, 0.0), SCALE_QUANTILE)), floor)
-            scales[f"{check}_low"] = max(float(np.quantile(np.maximum(-signed, 0.0), SCALE_QUANTILE)), floor)
+            up = max(float(np.quantile(np.maximum(signed, 0.0), SIDE_QUANTILE)), floor)
+            down = max(float(np.quantile(np.maximum(-signed, 0.0), SIDE_QUANTILE)), floor)
+            if max(up, down) < SIDE_RATIO * min(up, down):
+                up = down = max(
+                    up, down
+                )  # not clearly lopsided: one scale, as the tails' estimates are rough
+            scales[check], scales[f"{check}_low"] = up, down
         scales["noise"] = max(float(np.quantile(values("noise"), SCALE_QUANTILE)), floor)
         calm = float(np.quantile(values("spread"), 1.0 - SCALE_QUANTILE))
         scales["calm"] = calm if calm > 0 and calm >= self.resolution.get(sensor, 0.0) else 0.0
