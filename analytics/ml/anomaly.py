@@ -72,9 +72,9 @@ MIN_FIT_READINGS = 60
 CHECKS = ("level", "level_long", "rate", "noise", "calm")
 FOREST_CHECKS = ("level", "level_long", "rate", "noise")
 TWO_SIDED = ("level", "level_long", "rate")
-#: A two-sided check keeps a scale per side only when one is this many times the other: a 0.05 % tail of a
+#: A two-sided check keeps a scale per side only when one is this many times the other: a 0.025 % tail of a
 #: few site-weeks is a rough estimate, and a unit unlike the training ones errs both ways.
-SIDE_RATIO = 1.5
+SIDE_RATIO = 2.0
 MERGE_GAP = pd.Timedelta(minutes=3)
 MERGE_READINGS = 3  # at a slow cadence flags this many readings apart still join
 SCALE_QUANTILE = 0.9995
