@@ -2,21 +2,27 @@
 
 Every check is causal (it uses only readings up to the one scored), so the same code scores a stored history
 and the newest readings. Per sensor a small linear model first removes what the operating state explains
-(a truck at speed vibrates more), then:
+(a truck at speed vibrates more), then, each with its own scale for rises and for drops:
 
-* level: deviation from the trailing 30-min median, and from the trailing 3-h median (slow drifts);
+* level: deviation from the trailing short median, and from the trailing long median (slow drifts);
 * rate: the change from the previous reading;
-* noise: the median size of the changes over the last 10 min;
-* stuck: the same value repeated exactly (real sensors always carry some noise);
+* noise: the median size of the changes over the noise window (a burst of noise);
+* calm: the spread over the short window fell far below any normal spread (an amplitude collapse);
+* stuck: one value held for far longer than the sensor's own runs in training (real sensors are quantised
+  and repeat exact values, so repeating alone means nothing);
 * multivariate: an IsolationForest on all of a class's deviations together.
 
-Each check's scale is learned from normal readings of training sites (a high quantile); a reading is flagged
-when a check exceeds `margin` times its scale. Flags of one unit within a few minutes form one anomaly with
-its time span, score and the sensors involved.
+Real gateways report at any interval (a second to 15 minutes) and leave sensors out, so fit learns each
+sensor's cadence (median interval) and resolution (smallest step between distinct values): windows are
+durations stretched to hold enough readings at that cadence, NaN readings are skipped, and a sensor absent or
+all-NaN is not monitored. Each check's scale is learned from normal readings of training sites (a high
+quantile, a low one for calm); a reading is flagged when a check passes its scale by `margin`. Flags of one
+unit within a few readings form one anomaly with its time span, score and the sensors involved.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,23 +51,60 @@ OFF_STATUSES = frozenset({"broken_down", "maintenance", "refuelling"})
 #: Statuses in which a value legitimately sits still (a full pile is clipped at its capacity).
 STILL_STATUSES = frozenset({"broken_down", "maintenance", "full", "empty"})
 SETTLE = pd.Timedelta(minutes=30)  # readings this soon after an on/off change are not level-scored
-SHORT_WINDOW, LONG_WINDOW, NOISE_WINDOW = "30min", "3h", "10min"
+#: Trailing windows: (duration at a 1-min cadence, readings it must hold). At a slower cadence a window
+#: stretches to WINDOW_SPAN x its readings, so 3-min and 15-min gateways fill it as a 1-min one does.
+WINDOWS: dict[str, tuple[pd.Timedelta, int]] = {
+    "short": (pd.Timedelta(minutes=30), 5),
+    "long": (pd.Timedelta(hours=3), 30),
+    "noise": (pd.Timedelta(minutes=10), 5),
+    "spread": (pd.Timedelta(minutes=30), 10),
+}
+WINDOW_SPAN = 2
+DEFAULT_CADENCE_S = 60.0  # models fitted before cadences were learned saw one reading a minute
 STUCK_MIN_READINGS = 3
-CHECKS = ("level", "level_long", "rate", "noise")
+#: A held value is stuck past max(STUCK_RUN_FACTOR x the longest normal run, the run that chance repeats of
+#: its quantised values reach with probability STUCK_CHANCE).
+STUCK_RUN_FACTOR = 2.0
+STUCK_CHANCE = 1e-7
+#: Each sensor needs this many normal running readings to learn its scales from.
+MIN_FIT_READINGS = 60
+#: Checks scored per sensor; FOREST_CHECKS feed the IsolationForest (the layout its first version had).
+CHECKS = ("level", "level_long", "rate", "noise", "calm")
+FOREST_CHECKS = ("level", "level_long", "rate", "noise")
+TWO_SIDED = ("level", "level_long", "rate")
+#: A two-sided check keeps a scale per side only when one is this many times the other: a 0.025 % tail of a
+#: few site-weeks is a rough estimate, and a unit unlike the training ones errs both ways.
+SIDE_RATIO = 2.0
 MERGE_GAP = pd.Timedelta(minutes=3)
+MERGE_READINGS = 3  # at a slow cadence flags this many readings apart still join
 SCALE_QUANTILE = 0.9995
+SIDE_QUANTILE = 1.0 - (1.0 - SCALE_QUANTILE) / 2  # each side of a two-sided check gets half the tail
+CALM_MAX_SCORE = 10.0
 
 
 def _prepare(readings: pd.DataFrame, kind: str) -> pd.DataFrame:
-    frame = unit_keys(readings, kind).sort_values([*KEYS, "ts"], kind="stable").reset_index(drop=True)
+    frame = unit_keys(readings, kind)
+    if "status" not in frame:
+        frame["status"] = "running"  # a gateway without a status column: every reading counts as running
+    frame = frame.sort_values([*KEYS, "ts"], kind="stable").reset_index(drop=True)
     status = frame["status"].astype("string")
     frame["is_off"] = status.isin(OFF_STATUSES).fillna(False).astype("float64").to_numpy()
-    if kind == "stockpile":
+    if kind == "stockpile" and {"level_t", "fill_rate_tph", "discharge_rate_tph"} <= set(frame):
         # The level moves by what flows in and out; what is left is the sensor's own behaviour.
         hours = frame.groupby(KEYS, sort=False)["ts"].diff().dt.total_seconds().fillna(0.0) / 3600.0
-        net_t = (frame["fill_rate_tph"] - frame["discharge_rate_tph"]) * hours
+        net_t = (frame["fill_rate_tph"] - frame["discharge_rate_tph"]).fillna(0.0) * hours
         frame["level_t"] = frame["level_t"] - net_t.groupby([frame[k] for k in KEYS], sort=False).cumsum()
     return frame
+
+
+def _sensor_values(frame: pd.DataFrame, sensor: str, kind: str) -> np.ndarray | None:
+    """The sensor's readings as floats (NaN where missing), or None when the column is absent."""
+    if sensor not in frame:
+        return None
+    try:
+        return frame[sensor].astype("float64").to_numpy()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{kind} sensor {sensor!r}: readings must be numbers or empty (NaN): {exc}") from exc
 
 
 def stuck_runs(values: pd.Series, groups: pd.Series, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +116,46 @@ def stuck_runs(values: pd.Series, groups: pd.Series, allowed: np.ndarray) -> tup
     return run_len, run_start
 
 
+def learn_cadence_s(ts: pd.Series, groups: np.ndarray) -> float:
+    """Median interval (s) between a unit's consecutive readings: the gateway's reporting interval."""
+    step = ts.groupby(groups, sort=False).diff().dt.total_seconds().to_numpy()
+    step = step[np.isfinite(step) & (step > 0)]
+    return float(np.median(step)) if len(step) else DEFAULT_CADENCE_S
+
+
+def learn_resolution(values: np.ndarray) -> float:
+    """Smallest step between distinct values: the sensor's quantum (close to 0 for a continuous one)."""
+    distinct = np.unique(values[np.isfinite(values)])
+    if len(distinct) < 2:
+        return 0.0
+    steps = np.diff(distinct)
+    steps = steps[steps > 1e-9 * max(float(np.abs(distinct).max()), 1.0)]  # float noise of 0.1 * k
+    return float(steps.min()) if len(steps) else 0.0
+
+
+def stuck_limit(longest_run: float, repeat_share: float) -> float:
+    """Readings a value must be held to be stuck: far past the sensor's longest normal run, and past what
+    chance repeats of its quantised values reach (a run of L has probability repeat_share ** (L - 1))."""
+    chance = 1.0
+    if repeat_share >= 1.0:
+        chance = math.inf
+    elif repeat_share > 0.0:
+        chance = 1.0 + math.log(STUCK_CHANCE) / math.log(repeat_share)
+    return float(
+        max(STUCK_MIN_READINGS, math.ceil(STUCK_RUN_FACTOR * max(longest_run, 1.0)), math.ceil(chance))
+    )
+
+
+def window(name: str, cadence_s: float) -> pd.Timedelta:
+    """A trailing window's duration at a sensor's cadence: its 1-min duration, or longer so it holds
+    WINDOW_SPAN x the readings it needs."""
+    base, readings = WINDOWS[name]
+    return max(base, pd.Timedelta(seconds=WINDOW_SPAN * readings * cadence_s))
+
+
 @dataclass
 class AnomalyModel:
-    """Learned context models, check scales and IsolationForest of one equipment class."""
+    """Context models, scales, cadences, resolutions and IsolationForest of one equipment class."""
 
     kind: str
     context: dict[str, LinearRegression] = field(default_factory=dict)
@@ -86,71 +166,154 @@ class AnomalyModel:
     forest_margin: float = 1.5
     use_forest: bool = True
     metadata: dict = field(default_factory=dict)
+    context_columns: dict[str, list[str]] = field(default_factory=dict)  # sensor → context columns fitted
+    cadence_s: dict[str, float] = field(default_factory=dict)  # sensor → median interval between readings
+    resolution: dict[str, float] = field(default_factory=dict)  # sensor → smallest step between values
+    stuck_readings: dict[str, float] = field(default_factory=dict)  # sensor → held readings that are stuck
+    not_monitored: list[str] = field(default_factory=list)  # sensors absent or empty in the training data
 
     @property
     def sensors(self) -> dict[str, tuple[str, ...]]:
-        return ANOMALY_SENSORS[self.kind]
+        """The kind's sensors this model watches (those with readings when it was fitted)."""
+        return {s: c for s, c in ANOMALY_SENSORS[self.kind].items() if s not in self.not_monitored}
+
+    def watched(self, readings: pd.DataFrame) -> list[str]:
+        """Sensors scored in these readings: watched by the model and present with at least one value (and
+        the context columns the model needs); the others are not monitored there."""
+        return [
+            s for s in self.sensors
+            if s in readings and readings[s].notna().any() and self._context_of(s, readings) is not None
+        ]  # fmt: skip
+
+    def _context_of(self, sensor: str, frame: pd.DataFrame) -> list[str] | None:
+        columns = self.context_columns.get(sensor, list(ANOMALY_SENSORS[self.kind][sensor]))
+        if sensor in self.context and any(c not in frame and c != "is_off" for c in columns):
+            return None  # the context the model removes is unknown: scoring the raw value would mislead
+        return columns
+
+    def _cadence(self, sensor: str) -> float:
+        return float(self.cadence_s.get(sensor, DEFAULT_CADENCE_S))
 
     def deviations(self, readings: pd.DataFrame) -> pd.DataFrame:
-        """Per reading and sensor: the raw check values (before scaling) and where scoring is allowed."""
-        frame = _prepare(readings, self.kind)
+        """Per reading and sensor: the raw check values (signed where two-sided, before scaling) and where
+        scoring is allowed. A sensor's NaN readings and sensors not monitored get NaN."""
+        return self._deviations(_prepare(readings, self.kind))
+
+    def _deviations(self, frame: pd.DataFrame) -> pd.DataFrame:
         time_axis = _stacked_time(frame)
-        groups = frame.groupby(KEYS, sort=False).ngroup()
+        groups = frame.groupby(KEYS, sort=False).ngroup().to_numpy()
         out = frame[[*KEYS, "ts", "status"]].copy()
         off = frame["is_off"].to_numpy() > 0
-        changed = off != pd.Series(off).groupby(groups.to_numpy()).shift().fillna(
-            off[0] if len(off) else False
-        )
+        changed = off != pd.Series(off).groupby(groups).shift().fillna(off[0] if len(off) else False)
         ts_ns = frame["ts"].dt.as_unit("ns").astype("int64").to_numpy()
         changed_at = pd.Series(np.where(changed, ts_ns, np.nan))
-        last_change = changed_at.groupby(groups.to_numpy()).ffill().to_numpy()
+        last_change = changed_at.groupby(groups).ffill().to_numpy()
         settled = ~(ts_ns - last_change < SETTLE.value)
         out["scored"] = settled & ~off
         still = frame["status"].astype("string").isin(STILL_STATUSES).fillna(False).to_numpy()
-        for sensor, context in self.sensors.items():
-            value = frame[sensor].astype("float64")
-            residual = value.to_numpy().copy()
-            if context and sensor in self.context:
-                residual -= self.context[sensor].predict(frame[list(context)].fillna(0.0).to_numpy())
-            series = pd.Series(residual, index=time_axis)
-            short = series.rolling(SHORT_WINDOW, closed="left", min_periods=5).median().to_numpy()
-            long = series.rolling(LONG_WINDOW, closed="left", min_periods=30).median().to_numpy()
-            step = pd.Series(residual).groupby(groups.to_numpy()).diff()
-            # Median of the absolute changes: a burst of noise lifts it, the two edges of a spike do not.
-            noise = (
-                pd.Series(np.abs(step.to_numpy()), index=time_axis)
-                .rolling(NOISE_WINDOW, min_periods=5)
-                .median()
-            )
-            out[f"{sensor}__level"] = np.abs(residual - short)
-            out[f"{sensor}__level_long"] = np.abs(residual - long)
-            out[f"{sensor}__rate"] = np.abs(step.to_numpy())
-            out[f"{sensor}__noise"] = noise.to_numpy()
-            at_bound = (value == 0).to_numpy() | still
-            run_len, run_start = stuck_runs(value, groups, ~at_bound)
-            out[f"{sensor}__stuck"] = run_len
-            out[f"{sensor}__stuck_start"] = frame["ts"].to_numpy()[run_start]
+        columns: dict[str, np.ndarray] = {}
+        for sensor in self.sensors:
+            columns |= self._sensor_checks(frame, sensor, time_axis, groups, still)
+        return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
+
+    def _sensor_checks(
+        self,
+        frame: pd.DataFrame,
+        sensor: str,
+        time_axis: pd.DatetimeIndex,
+        groups: np.ndarray,
+        still: np.ndarray,
+    ) -> dict[str, np.ndarray | pd.Series]:
+        """One sensor's checks computed on its own readings only (NaN rows skipped), laid back on all rows."""
+        n = len(frame)
+        out = {
+            f"{sensor}__{c}": np.full(n, np.nan) for c in ("level", "level_long", "rate", "noise", "spread")
+        }
+        out[f"{sensor}__stuck"] = np.zeros(n)
+        start_row = np.arange(n)
+        out[f"{sensor}__holdable"] = np.zeros(n, dtype=bool)
+        value = _sensor_values(frame, sensor, self.kind)
+        context = self._context_of(sensor, frame)
+        if value is None or context is None:
+            out[f"{sensor}__stuck_start"] = frame["ts"]
+            return out
+        rows = np.flatnonzero(np.isfinite(value))
+        if not len(rows):
+            out[f"{sensor}__stuck_start"] = frame["ts"]
+            return out
+        v, g, t = value[rows], groups[rows], time_axis[rows]
+        residual = v.copy()
+        if context and sensor in self.context:
+            x = frame[list(context)].iloc[rows].astype("float64").fillna(0.0).to_numpy()
+            residual -= self.context[sensor].predict(x)
+        cadence = self._cadence(sensor)
+        series = pd.Series(residual, index=t)
+
+        def trailing(name: str, data: pd.Series = series, **kwargs) -> pd.core.window.Rolling:
+            return data.rolling(window(name, cadence), min_periods=WINDOWS[name][1], **kwargs)
+
+        step = pd.Series(residual).groupby(g, sort=False).diff().to_numpy()
+        out[f"{sensor}__level"][rows] = residual - trailing("short", closed="left").median().to_numpy()
+        out[f"{sensor}__level_long"][rows] = residual - trailing("long", closed="left").median().to_numpy()
+        out[f"{sensor}__rate"][rows] = step
+        # Median of the absolute changes: a burst of noise lifts it, the two edges of a spike do not.
+        out[f"{sensor}__noise"][rows] = (
+            trailing("noise", pd.Series(np.abs(step), index=t)).median().to_numpy()
+        )
+        out[f"{sensor}__spread"][rows] = trailing("spread").std().to_numpy()
+        holdable = (v != 0) & ~still[rows]  # a value at rest or a unit down legitimately holds still
+        run_len, run_start = stuck_runs(pd.Series(v), pd.Series(g), holdable)
+        out[f"{sensor}__stuck"][rows] = run_len
+        start_row[rows] = rows[run_start]
+        out[f"{sensor}__stuck_start"] = frame["ts"].iloc[start_row].set_axis(frame.index)
+        out[f"{sensor}__holdable"][rows] = holdable
         return out
 
     def fit(self, readings: pd.DataFrame, labels: pd.DataFrame | None = None, seed: int = 0) -> AnomalyModel:
-        """Learn context models and normal scales from readings (rows under known anomalies left out)."""
+        """Learn each sensor's cadence, resolution, context model, normal scales and longest held runs from
+        readings (rows under known anomalies left out). Sensors absent or all-NaN are not monitored."""
         frame = _prepare(readings, self.kind)
+        groups = frame.groupby(KEYS, sort=False).ngroup().to_numpy()
         normal = ~_under_labels(frame, labels)
         running = frame["is_off"].to_numpy() == 0
-        for sensor, context in self.sensors.items():
-            if context:
-                rows = normal & np.isfinite(frame[sensor].to_numpy())
-                x = frame.loc[rows, list(context)].fillna(0.0).to_numpy()
-                self.context[sensor] = LinearRegression().fit(x, frame.loc[rows, sensor].to_numpy())
-        deviations = self.deviations(readings)
+        self.context, self.context_columns, self.cadence_s, self.resolution = {}, {}, {}, {}
+        self.not_monitored = []
+        for sensor, context in ANOMALY_SENSORS[self.kind].items():
+            value = _sensor_values(frame, sensor, self.kind)
+            finite = np.isfinite(value) if value is not None else np.zeros(len(frame), dtype=bool)
+            if not finite.any():
+                self.not_monitored.append(sensor)
+                continue
+            usable = int((finite & normal & running).sum())
+            if usable < MIN_FIT_READINGS:
+                raise ValueError(
+                    f"{self.kind} sensor {sensor!r}: {usable} normal readings of a running unit to learn "
+                    f"from, at least {MIN_FIT_READINGS} are needed (leave the column out, or empty, to not "
+                    "monitor it)"
+                )
+            self.cadence_s[sensor] = learn_cadence_s(frame["ts"][finite], groups[finite])
+            self.resolution[sensor] = learn_resolution(value[finite])
+            columns = [c for c in context if c in frame and frame[c].notna().any()]
+            self.context_columns[sensor] = columns
+            if columns:
+                rows = normal & finite
+                x = frame.loc[rows, columns].astype("float64").fillna(0.0).to_numpy()
+                self.context[sensor] = LinearRegression().fit(x, value[rows])
+        if not self.sensors:
+            raise ValueError(
+                f"{self.kind}: none of its sensors ({', '.join(ANOMALY_SENSORS[self.kind])}) has a reading"
+            )
+        deviations = self._deviations(frame)
         ok = normal & deviations["scored"].to_numpy() & running
-        self.scales = {}
+        self.scales, self.stuck_readings = {}, {}
         for sensor in self.sensors:
-            self.scales[sensor] = {}
-            for check in CHECKS:
-                values = deviations[f"{sensor}__{check}"].to_numpy()[ok]
-                values = values[np.isfinite(values)]
-                self.scales[sensor][check] = float(max(np.quantile(values, SCALE_QUANTILE), 1e-6))
+            self.scales[sensor] = self._learn_scales(sensor, deviations, ok)
+            holdable = ok & deviations[f"{sensor}__holdable"].to_numpy()
+            runs = deviations[f"{sensor}__stuck"].to_numpy()[holdable]
+            longest = float(runs.max()) if len(runs) else 1.0
+            repeat_share = float(np.mean(runs > 1)) if len(runs) else 0.0
+            self.stuck_readings[sensor] = stuck_limit(longest, repeat_share)
+        self.metadata["not_monitored"] = list(self.not_monitored)
         matrix = self._forest_matrix(deviations)
         fit_rows = np.flatnonzero(ok & np.isfinite(matrix).all(axis=1))
         rng = np.random.default_rng(seed)
@@ -160,12 +323,65 @@ class AnomalyModel:
         self.forest_scale = float(np.quantile(normal_scores, SCALE_QUANTILE))
         return self
 
+    def _learn_scales(self, sensor: str, deviations: pd.DataFrame, ok: np.ndarray) -> dict[str, float]:
+        """High quantiles of each check on normal rows (each side of a two-sided one), floored at the
+        sensor's resolution; a low quantile of the spread for calm (0: the sensor is too coarse to tell)."""
+        floor = max(self.resolution.get(sensor, 0.0), 1e-6)
+        scales: dict[str, float] = {}
+
+        def values(check: str) -> np.ndarray:
+            found = deviations[f"{sensor}__{check}"].to_numpy()[ok]
+            found = found[np.isfinite(found)]
+            if not len(found):
+                readings = WINDOWS["long"][1]
+                cadence = self._cadence(sensor)
+                raise ValueError(
+                    f"{self.kind} sensor {sensor!r}: no normal reading has a full '{check}' window; a "
+                    f"unit needs at least {readings} readings in a row while running "
+                    f"({window('long', cadence)} at its {cadence:g} s cadence)"
+                )
+            return found
+
+        for check in TWO_SIDED:
+            signed = values(check)
+            up = max(float(np.quantile(np.maximum(signed, 0.0), SIDE_QUANTILE)), floor)
+            down = max(float(np.quantile(np.maximum(-signed, 0.0), SIDE_QUANTILE)), floor)
+            if max(up, down) < SIDE_RATIO * min(up, down):
+                up = down = max(
+                    up, down
+                )  # not clearly lopsided: one scale, as the tails' estimates are rough
+            scales[check], scales[f"{check}_low"] = up, down
+        scales["noise"] = max(float(np.quantile(values("noise"), SCALE_QUANTILE)), floor)
+        calm = float(np.quantile(values("spread"), 1.0 - SCALE_QUANTILE))
+        scales["calm"] = calm if calm > 0 and calm >= self.resolution.get(sensor, 0.0) else 0.0
+        return scales
+
+    def _ratios(self, deviations: pd.DataFrame, sensor: str) -> dict[str, np.ndarray]:
+        """Each check of one sensor as a multiple of its normal scale (0 where unknown)."""
+        n = len(deviations)
+        scales = self.scales.get(sensor)
+        if scales is None or f"{sensor}__level" not in deviations:
+            return {check: np.zeros(n) for check in CHECKS}
+        ratios = {}
+        for check in TWO_SIDED:
+            raw = deviations[f"{sensor}__{check}"].to_numpy()
+            up = np.maximum(raw, 0.0) / scales[check]
+            down = np.maximum(-raw, 0.0) / scales.get(f"{check}_low", scales[check])
+            ratios[check] = np.nan_to_num(np.maximum(up, down), nan=0.0)
+        ratios["noise"] = np.nan_to_num(deviations[f"{sensor}__noise"].to_numpy() / scales["noise"], nan=0.0)
+        calm = scales.get("calm", 0.0)
+        spread = deviations[f"{sensor}__spread"].to_numpy()
+        holdable = deviations[f"{sensor}__holdable"].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quiet = np.minimum(calm / spread, CALM_MAX_SCORE * self.margin)
+        ratios["calm"] = np.where(holdable & (calm > 0) & np.isfinite(quiet), quiet, 0.0)
+        return ratios
+
     def _forest_matrix(self, deviations: pd.DataFrame) -> np.ndarray:
-        columns = [
-            deviations[f"{sensor}__{check}"].to_numpy() / self.scales[sensor][check]
-            for sensor in self.sensors
-            for check in CHECKS
-        ]
+        columns = []
+        for sensor in ANOMALY_SENSORS[self.kind]:  # the kind's full layout: a sensor not monitored is 0
+            ratios = self._ratios(deviations, sensor)
+            columns += [ratios[check] for check in FOREST_CHECKS]
         return np.nan_to_num(np.column_stack(columns), nan=0.0)
 
     def score(self, readings: pd.DataFrame) -> pd.DataFrame:
@@ -173,23 +389,29 @@ class AnomalyModel:
         deviations = self.deviations(readings)
         scored = deviations["scored"].to_numpy()
         out = deviations[[*KEYS, "ts"]].copy()
+        columns: dict[str, np.ndarray] = {}
         for sensor in self.sensors:
-            for check in CHECKS:
-                ratio = deviations[f"{sensor}__{check}"].to_numpy() / (
-                    self.margin * self.scales[sensor][check]
-                )
-                out[f"{sensor}__{check}"] = np.where(scored, np.nan_to_num(ratio, nan=0.0), 0.0)
-            out[f"{sensor}__stuck"] = deviations[f"{sensor}__stuck"].to_numpy() / STUCK_MIN_READINGS
-            out[f"{sensor}__stuck_start"] = deviations[f"{sensor}__stuck_start"]
+            for check, ratio in self._ratios(deviations, sensor).items():
+                columns[f"{sensor}__{check}"] = np.where(scored, ratio / self.margin, 0.0)
+            limit = self.stuck_readings.get(sensor, STUCK_MIN_READINGS)
+            if f"{sensor}__stuck" in deviations:
+                columns[f"{sensor}__stuck"] = deviations[f"{sensor}__stuck"].to_numpy() / limit
+                columns[f"{sensor}__stuck_start"] = deviations[f"{sensor}__stuck_start"]
         if self.use_forest and self.forest is not None:
-            matrix = self._forest_matrix(deviations)
-            forest = -self.forest.score_samples(matrix) / (self.forest_margin * self.forest_scale)
-            out["forest"] = np.where(scored, forest, 0.0)
-        return out
+            forest = -self.forest.score_samples(self._forest_matrix(deviations)) / (
+                self.forest_margin * self.forest_scale
+            )
+            columns["forest"] = np.where(scored, forest, 0.0)
+        return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
+
+    def merge_gap(self) -> pd.Timedelta:
+        """Flags of one unit this close form one anomaly: 3 min, or MERGE_READINGS at the slowest cadence."""
+        cadence = max([self._cadence(s) for s in self.sensors] or [DEFAULT_CADENCE_S])
+        return max(MERGE_GAP, pd.Timedelta(seconds=MERGE_READINGS * cadence))
 
     def detect(self, readings: pd.DataFrame) -> pd.DataFrame:
         """Anomalies as events: KEYS, start, end, score, sensors (tuple), checks (tuple)."""
-        return events_from_scores(self.score(readings), list(self.sensors))
+        return events_from_scores(self.score(readings), list(self.sensors), merge_gap=self.merge_gap())
 
 
 def _under_labels(frame: pd.DataFrame, labels: pd.DataFrame | None) -> np.ndarray:
@@ -206,12 +428,16 @@ def _under_labels(frame: pd.DataFrame, labels: pd.DataFrame | None) -> np.ndarra
     return hit
 
 
-def events_from_scores(scores: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
-    """Group flagged readings per unit into anomalies (gaps up to MERGE_GAP join), with span and sensors."""
+def events_from_scores(
+    scores: pd.DataFrame, sensors: list[str], merge_gap: pd.Timedelta = MERGE_GAP
+) -> pd.DataFrame:
+    """Group flagged readings per unit into anomalies (gaps up to merge_gap join), with span and sensors."""
     columns = [*KEYS, "start", "end", "score", "sensors", "checks"]
     parts = []
     for sensor in sensors:
         for check in (*CHECKS, "stuck"):
+            if f"{sensor}__{check}" not in scores:
+                continue
             ratio = scores[f"{sensor}__{check}"].to_numpy()
             flagged = ratio >= 1.0
             if flagged.any():
@@ -227,7 +453,9 @@ def events_from_scores(scores: pd.DataFrame, sensors: list[str]) -> pd.DataFrame
     if "forest" in scores:
         flagged = scores["forest"].to_numpy() >= 1.0
         if flagged.any():
-            level = np.column_stack([scores[f"{s}__level"].to_numpy() for s in sensors])
+            level = np.column_stack(
+                [scores[f"{s}__level"].to_numpy() for s in sensors if f"{s}__level" in scores]
+            )
             top = np.asarray(sensors)[np.argmax(level[flagged], axis=1)]
             parts.append(
                 scores.loc[flagged, KEYS].assign(
@@ -240,7 +468,7 @@ def events_from_scores(scores: pd.DataFrame, sensors: list[str]) -> pd.DataFrame
     flags = pd.concat(parts, ignore_index=True).sort_values([*KEYS, "start"], kind="stable")
     reach = flags.groupby(KEYS, sort=False)["end"].cummax()
     previous = reach.groupby([flags[k] for k in KEYS], sort=False).shift()
-    new_event = (previous.isna() | (flags["start"] > previous + MERGE_GAP)).to_numpy()
+    new_event = (previous.isna() | (flags["start"] > previous + merge_gap)).to_numpy()
     flags["event"] = np.cumsum(new_event)
     events = flags.groupby("event", sort=False).agg(
         **{k: (k, "first") for k in KEYS},
