@@ -319,11 +319,17 @@ class SiteState:
 
     @classmethod
     def from_json(cls, text: bytes | str) -> SiteState:
-        return cls.from_dict(orjson.loads(text))
+        return cls._from_own_dict(orjson.loads(text))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SiteState:
-        """The state from to_dict()'s shape; it takes `data`'s lists and dicts over (no copies)."""
+        """The state from to_dict()'s shape; `data` is copied, never shared with the state (a step changes
+        the state's dicts in place, and callers build several states from one dict)."""
+        return cls._from_own_dict(orjson.loads(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)))
+
+    @classmethod
+    def _from_own_dict(cls, data: dict[str, Any]) -> SiteState:
+        """The state built on `data`'s own lists and dicts: only for a dict nobody else holds."""
         kwargs: dict[str, Any] = {}
         names = _field_names(cls)
         for key, value in data.items():
@@ -344,7 +350,7 @@ class SiteState:
 
     def copy(self) -> SiteState:
         """An independent copy (step() advances a state in place)."""
-        return SiteState.from_dict(self.to_dict())
+        return SiteState.from_json(self.to_json())
 
 
 _FIELD_NAMES: dict[type, frozenset[str]] = {}

@@ -57,6 +57,28 @@ def test_to_dict_is_plain_json_without_infinities():
     assert "rng_state" in text and "active_faults" in text
 
 
+def test_states_built_from_one_dict_share_nothing():
+    """Advice runs each dispatch strategy from the same stored dict: one run must not change the next."""
+    warm = default_site(seed=3)
+    for _ in range(30):
+        step(warm, 10.0)
+    stored = warm.to_dict()
+    before = json.dumps(stored, sort_keys=True)
+    first, second = SiteState.from_dict(stored), SiteState.from_dict(stored)
+    for _ in range(60):
+        step(first, 60.0)
+    assert json.dumps(stored, sort_keys=True) == before
+    assert json.dumps(second.to_dict(), sort_keys=True) == before
+
+
+def test_the_json_round_trip_is_exact():
+    state = default_site(seed=4)
+    for _ in range(40):
+        step(state, 10.0)
+    assert SiteState.from_json(state.to_json()).to_dict() == state.to_dict()
+    assert json.loads(state.to_json()) == state.to_dict()
+
+
 def test_copy_is_independent_of_the_original():
     state = default_site()
     before = json.dumps(state.to_dict(), sort_keys=True)
