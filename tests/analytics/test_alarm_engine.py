@@ -97,6 +97,24 @@ def test_a_live_unit_silent_past_the_limit_raises_and_clears_when_it_reports():
     assert actions == [("raise", 120), ("clear", 180)]
 
 
+def test_a_silent_unit_handed_back_to_the_simulator_clears_and_counts_again_from_its_next_live_spell():
+    engine = AlarmEngine([rule(kind="silence", field="silence_s", limit=120)])
+    engine.note_seen("truck", 7, 0.0)
+    actions = []
+    for clock_s in range(10, 1000, 10):
+        live = {"truck": [7] if clock_s < 300 or clock_s >= 600 else []}  # simulated from 300 s to 600 s
+        actions += [(t.action, clock_s) for t in engine.evaluate(clock_s, {}, live) if t.action != "update"]
+    assert actions == [("raise", 120), ("clear", 300), ("raise", 720)]
+
+
+def test_a_telemetry_batch_without_the_live_list_leaves_silence_alarms_alone():
+    engine = AlarmEngine([rule(kind="silence", field="silence_s", limit=120)])
+    engine.note_seen("truck", 7, 0.0)
+    assert [t.action for t in engine.evaluate(130, {}, {"truck": [7]})] == ["raise"]
+    assert engine.evaluate(140, {"truck": {7: {"engine_temp_c": 90.0}}}) == []
+    assert engine.active_keys() == {(1, "truck", 7)}
+
+
 def test_ml_scores_raise_through_their_rules_only():
     engine = AlarmEngine([rule(kind="ml_risk", field="risk", limit=0.8, deadband=0.1)])
     assert engine.evaluate(0, {"truck": {7: {"risk": 0.95}}}) == []  # not a per-step rule
