@@ -268,12 +268,18 @@ def observations(
     observed: dict[str, dict[int, dict[str, Any]]] = {}
     for kind, rows in readings.items():
         observed[kind] = {row["id"]: row for row in rows}
-    for row_id, row in observed.get("truck", {}).items():
-        tank = fuel_tanks.get(row_id)
-        if tank:
-            row["fuel_pct"] = 100.0 * row["fuel_l"] / tank
+    add_fuel_pct(observed.get("truck", {}), fuel_tanks)
     for row_id, extra in captured.get("crusher", {}).items():
         if row_id in observed.get("crusher", {}):
             observed["crusher"][row_id][QUEUE_FIELD] = extra[QUEUE_FIELD]
     observed["loader"] = dict(captured.get("loader", {}))
     return observed, dict(captured.get("live", {}))
+
+
+def add_fuel_pct(rows: Mapping[int, dict[str, Any]], fuel_tanks: Mapping[int, float]) -> None:
+    """Each truck row's fuel as a share of its own tank (`fuel_pct`), in place: the fuel rule's limit is a
+    share because tanks differ between truck models. Rows without a tank size or a fuel reading get none."""
+    for row_id, row in rows.items():
+        tank, fuel_l = fuel_tanks.get(row_id), row.get("fuel_l")
+        if tank and isinstance(fuel_l, int | float) and math.isfinite(fuel_l):
+            row["fuel_pct"] = 100.0 * fuel_l / tank
