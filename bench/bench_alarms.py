@@ -277,11 +277,12 @@ def main() -> None:
     parser.add_argument(
         "--db", action="store_true", help="through manage.py simulate in a scratch database (bench_alarms_db)"
     )
+    parser.add_argument("--repeats", type=int, default=1, help="--db: timed runs with and without the hook")
     args = parser.parse_args()
     if args.db:
         from bench import bench_alarms_db
 
-        result = bench_alarms_db.run(1.0 if args.quick else args.days, tuple(args.seeds))
+        result = bench_alarms_db.run(1.0 if args.quick else args.days, tuple(args.seeds), args.repeats)
     else:
         result = run(args.quick, args.days, tuple(args.seeds))
     print(json.dumps(result, indent=1, default=str))
