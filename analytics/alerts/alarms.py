@@ -114,11 +114,9 @@ def evaluate_telemetry(kind: str, readings: Any) -> None:
     if readings is None or not len(readings):
         return
     newest = readings.sort_values("ts").groupby("equipment_id").tail(1)
-    sites = dict(
-        units.get(kind)
-        .model.objects.filter(pk__in=newest["equipment_id"].tolist())
-        .values_list("id", "site_id")
-    )
+    equipment = units.get(kind).model.objects.filter(pk__in=newest["equipment_id"].tolist())
+    sites = dict(equipment.values_list("id", "site_id"))
+    tanks = dict(equipment.values_list("id", "fuel_tank_l")) if kind == "truck" else {}
     by_site: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     clocks: dict[int, float] = {}
     for row in newest.to_dict("records"):
@@ -129,6 +127,7 @@ def evaluate_telemetry(kind: str, readings: Any) -> None:
         by_site[site_id][int(row["equipment_id"])] = row
         clocks[site_id] = max(clocks.get(site_id, ts_s), ts_s)
     for site_id, rows in by_site.items():
+        engine.add_fuel_pct(rows, tanks)
         alarms = _site_alarms(site_id, None, clocks[site_id])
         for unit_id, row in rows.items():
             alarms.engine.note_seen(kind, unit_id, row["ts"].timestamp())

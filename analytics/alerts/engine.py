@@ -159,17 +159,18 @@ class AlarmEngine:
     ) -> list[Transition]:
         """One evaluation at `clock_s`: units absent from `observations` keep their state as it was.
 
-        `live` lists the units fed by telemetry: their silence is the time since their newest reading.
+        `live` lists every unit fed by telemetry: their silence is the time since their newest reading, and a
+        unit no longer listed was handed back to the simulator, which ends its silence. Without `live` (a
+        telemetry batch) silence rules are not evaluated.
         """
         transitions: list[Transition] = []
         for unit_kind, rules in self.by_kind.items():
             rows = observations.get(unit_kind, {})
-            live_ids = list((live or {}).get(unit_kind, ()))
+            live_ids = set((live or {}).get(unit_kind, ()))
             for rule in rules:
                 if rule.field == SILENCE_FIELD:
-                    for unit_id in live_ids:
-                        seen = self.last_seen_s.setdefault((unit_kind, unit_id), clock_s)
-                        self._step(rule, unit_kind, unit_id, clock_s, clock_s - seen, transitions)
+                    if live is not None:
+                        self._silence(rule, unit_kind, live_ids, clock_s, transitions)
                     continue
                 name = rule.field
                 for unit_id, row in rows.items():
@@ -190,6 +191,20 @@ class AlarmEngine:
                 if unit_kind == rule.unit_kind:
                     self._step(rule, unit_kind, unit_id, clock_s, score, transitions)
         return transitions
+
+    def _silence(
+        self, rule: Rule, unit_kind: str, live_ids: set[int], clock_s: float, out: list[Transition]
+    ) -> None:
+        for unit_id in live_ids:
+            seen = self.last_seen_s.setdefault((unit_kind, unit_id), clock_s)
+            self._step(rule, unit_kind, unit_id, clock_s, clock_s - seen, out)
+        handed_back = [key for key in self.points if key[0] == rule.id and key[2] not in live_ids]
+        for key in handed_back:
+            point = self.points.pop(key)
+            if point.active:  # nobody expects telemetry from a simulated unit: the alarm has no condition
+                out.append(Transition("clear", rule, unit_kind, key[2], clock_s, point.value))
+        for key in [key for key in self.last_seen_s if key[0] == unit_kind and key[1] not in live_ids]:
+            del self.last_seen_s[key]  # live again later: silent from then, not from before the hand-back
 
     def _step(self, rule: Rule, unit_kind: str, unit_id: int, clock_s: float, value: Any, out: list) -> None:
         key = (rule.id, unit_kind, unit_id)
@@ -253,12 +268,18 @@ def observations(
     observed: dict[str, dict[int, dict[str, Any]]] = {}
     for kind, rows in readings.items():
         observed[kind] = {row["id"]: row for row in rows}
-    for row_id, row in observed.get("truck", {}).items():
-        tank = fuel_tanks.get(row_id)
-        if tank:
-            row["fuel_pct"] = 100.0 * row["fuel_l"] / tank
+    add_fuel_pct(observed.get("truck", {}), fuel_tanks)
     for row_id, extra in captured.get("crusher", {}).items():
         if row_id in observed.get("crusher", {}):
             observed["crusher"][row_id][QUEUE_FIELD] = extra[QUEUE_FIELD]
     observed["loader"] = dict(captured.get("loader", {}))
     return observed, dict(captured.get("live", {}))
+
+
+def add_fuel_pct(rows: Mapping[int, dict[str, Any]], fuel_tanks: Mapping[int, float]) -> None:
+    """Each truck row's fuel as a share of its own tank (`fuel_pct`), in place: the fuel rule's limit is a
+    share because tanks differ between truck models. Rows without a tank size or a fuel reading get none."""
+    for row_id, row in rows.items():
+        tank, fuel_l = fuel_tanks.get(row_id), row.get("fuel_l")
+        if tank and isinstance(fuel_l, int | float) and math.isfinite(fuel_l):
+            row["fuel_pct"] = 100.0 * fuel_l / tank

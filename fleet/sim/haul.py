@@ -125,8 +125,22 @@ def advance_truck(tick: Tick, truck: TruckState, budget_s: float) -> None:
             return
 
 
+#: What a truck's status says while it stands in a loader's or tip point's queue or service.
+IN_SERVICE = frozenset(
+    (TruckStatus.QUEUED_AT_LOADER, TruckStatus.LOADING, TruckStatus.QUEUED_AT_DUMP, TruckStatus.DUMPING)
+)
+
+
 def detach_trucks(tick: Tick, truck_ids: set[int]) -> None:
-    """Take trucks out of every queue and service (breakdown, maintenance, or now fed by live telemetry)."""
+    """Take trucks out of every queue and service (breakdown, maintenance, or now fed by live telemetry).
+
+    A truck whose status still says it is queued, loading or dumping waits for the dispatcher instead (its
+    load stays on), so a live truck handed back to the simulator never finishes a service it has left.
+    """
+    for truck_id in truck_ids:
+        truck = tick.trucks[truck_id]
+        if truck.status in IN_SERVICE:
+            truck.status = TruckStatus.WAITING
     for loader in tick.state.loaders:
         if loader.loading_truck_id in truck_ids:
             loader.loading_truck_id = None

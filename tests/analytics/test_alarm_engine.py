@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.alerts.defaults import DEFAULT_RULES
-from analytics.alerts.engine import AlarmEngine, Rule, RuleError, capture, observations
+from analytics.alerts.engine import AlarmEngine, Rule, RuleError, add_fuel_pct, capture, observations
 from analytics.alerts.performance import AlarmRecord, performance
 from fleet.sim import default_site, step
 
@@ -95,6 +95,32 @@ def test_a_live_unit_silent_past_the_limit_raises_and_clears_when_it_reports():
             engine.note_seen("truck", 7, 175.0)
         actions += [(t.action, clock_s) for t in engine.evaluate(clock_s, {}, {"truck": [7]})]
     assert actions == [("raise", 120), ("clear", 180)]
+
+
+def test_a_silent_unit_handed_back_to_the_simulator_clears_and_counts_again_from_its_next_live_spell():
+    engine = AlarmEngine([rule(kind="silence", field="silence_s", limit=120)])
+    engine.note_seen("truck", 7, 0.0)
+    actions = []
+    for clock_s in range(10, 1000, 10):
+        live = {"truck": [7] if clock_s < 300 or clock_s >= 600 else []}  # simulated from 300 s to 600 s
+        actions += [(t.action, clock_s) for t in engine.evaluate(clock_s, {}, live) if t.action != "update"]
+    assert actions == [("raise", 120), ("clear", 300), ("raise", 720)]
+
+
+def test_a_telemetry_batch_without_the_live_list_leaves_silence_alarms_alone():
+    engine = AlarmEngine([rule(kind="silence", field="silence_s", limit=120)])
+    engine.note_seen("truck", 7, 0.0)
+    assert [t.action for t in engine.evaluate(130, {}, {"truck": [7]})] == ["raise"]
+    assert engine.evaluate(140, {"truck": {7: {"engine_temp_c": 90.0}}}) == []
+    assert engine.active_keys() == {(1, "truck", 7)}
+
+
+def test_fuel_is_a_share_of_each_trucks_own_tank_and_missing_data_gives_no_share():
+    rows = {1: {"fuel_l": 300.0}, 2: {"fuel_l": 300.0}, 3: {"fuel_l": 300.0}, 4: {"fuel_l": float("nan")}}
+    add_fuel_pct(rows, {1: 4921.0, 2: 1137.0, 4: 4921.0})
+    assert rows[1]["fuel_pct"] == pytest.approx(6.096, abs=1e-3)
+    assert rows[2]["fuel_pct"] == pytest.approx(26.385, abs=1e-3)
+    assert "fuel_pct" not in rows[3] and "fuel_pct" not in rows[4]
 
 
 def test_ml_scores_raise_through_their_rules_only():

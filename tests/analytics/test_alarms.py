@@ -14,7 +14,7 @@ from fleet import hooks, seeding
 from fleet.ticking import StepRecord, tick_site
 from smartmine.platform.models import AuditAction, AuditEntry
 from tests.apiclients import role_client
-from tests.factories import TruckFactory
+from tests.factories import TruckFactory, reading
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2031, 3, 1, 6, 0, tzinfo=dt.UTC).timestamp()
@@ -157,3 +157,23 @@ def alarms_performance(site_id: int, end: dt.datetime) -> dict:
     from analytics.alerts.selectors import alarm_performance
 
     return alarm_performance(site=site_id, hours=1, end=end).as_dict()
+
+
+def test_live_truck_fuel_is_compared_as_a_share_of_its_own_tank():
+    from fleet.ingest import ingest_telemetry
+
+    big, small = TruckFactory(fuel_tank_l=4921.0), TruckFactory(fuel_tank_l=1137.0)
+    start = dt.datetime.fromtimestamp(T0, dt.UTC)
+
+    def batch(seconds: int) -> list[dict]:
+        ts = start + dt.timedelta(seconds=seconds)
+        sensors = {"fuel_l": 300.0, "engine_temp_c": 90.0, "tyre_pressure_kpa": 700.0, "vibration_mm_s": 2.0}
+        rows = [reading("truck", truck.pk, ts, "hauling", **sensors) for truck in (big, small)]
+        return [{"kind": "truck", **row, "ts": ts.isoformat()} for row in rows]
+
+    for seconds in (0, 70):  # past the fuel rule's 60 s on-delay
+        report = ingest_telemetry(items=batch(seconds), now=start)
+        assert report.accepted == 2, report.rejected
+    low = Alert.objects.get(kind="truck_fuel_low", cleared_at__isnull=True)
+    assert low.equipment_id == big.pk  # 300 L is 6 % of 4,921 L but 26 % of 1,137 L
+    assert low.last_value == pytest.approx(100 * 300 / 4921)
