@@ -178,11 +178,13 @@ def run_risk(quick: bool = False) -> dict:
     return risk_rows(train, test) | {"train_seeds": train_seeds, "test_seeds": test_seeds}
 
 
-def risk_rows(train: list, test: list) -> dict:
+def risk_rows(train: list, test: list, labels: tuple[str, ...] = ("before", "after")) -> dict:
     rows: list[dict] = []
-    before = train_models(train, calibration="none")
-    after = train_models(train)
-    for label, models in (("before", before), ("after", after)):
+    trained = {
+        label: train_models(train, calibration="none" if label == "before" else "auto") for label in labels
+    }
+    after = trained.get("after", {})
+    for label, models in trained.items():
         per_seed = [evaluate_models(models, [history]) for history in test]
         for kind in [k for k in MAINTAINED_KINDS if k in models]:
             results = [seed[kind] for seed in per_seed]

@@ -277,7 +277,12 @@ def out_of_fold_scores(
         scored = inside & known
         if not scored.any() or len(np.unique(y[fit])) < 2:
             continue
-        scores[scored] = _classifier(seed).fit(x[fit], y[fit].astype(int)).predict_proba(x[scored])[:, 1]
+        # A signal with no value in the fold's training rows (hours since repair before any repair) trips
+        # the binning; it carries nothing for that fold, so it is held constant there.
+        blank = np.isnan(x[fit]).all(axis=0)
+        x_fit, x_scored = x[fit], x[scored]
+        x_fit[:, blank], x_scored[:, blank] = 0.0, 0.0
+        scores[scored] = _classifier(seed).fit(x_fit, y[fit].astype(int)).predict_proba(x_scored)[:, 1]
     return scores
 
 

@@ -206,6 +206,9 @@ def test_out_of_fold_scores_come_from_classifiers_that_never_saw_the_block_or_it
     y[:10] = np.nan
     scores = out_of_fold_scores(x, features["ts"], y, horizon_h=24, folds=3)
     assert np.isnan(scores[:10]).all() and np.isfinite(scores[10:]).all()
+    since_repair = np.where(np.arange(len(x)) < 2000, np.nan, 5.0)  # no repair seen in the first blocks
+    with_blank = out_of_fold_scores(np.column_stack([x, since_repair]), features["ts"], y, horizon_h=24)
+    assert np.isfinite(with_blank[10:]).all()
     with pytest.raises(ValueError, match="3000 feature rows, 3000 times, 2 labels"):
         out_of_fold_scores(x, features["ts"], y[:2])
 
