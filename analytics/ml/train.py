@@ -175,6 +175,12 @@ class FailureModel:
                 self.calibrator = LogisticRegression(C=1e6).fit(
                     _logit(raw[held])[:, None], y[held].astype(int)
                 )
+                if self.calibrator.coef_[0, 0] <= 0:
+                    # Held-out scores rank failures backwards (loaders: a few run-ups, no signal): a free
+                    # sigmoid would invert the ranking. Keep it, and only shift the mean to the failure rate.
+                    self.calibrator.coef_[:] = 1.0
+                    self.calibrator.intercept_[:] = _mean_shift(raw[held], float(np.mean(y[held])))
+                    report["why"] = "held-out scores do not rank failures: Platt reduced to a mean shift"
             self.calibration = report["method"] = chosen
         self.metadata["calibration"] = report
         return report
@@ -248,6 +254,18 @@ def _classifier(seed: int) -> HistGradientBoostingClassifier:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
     return np.log(p / (1.0 - p))
+
+
+def _mean_shift(raw: np.ndarray, rate: float) -> float:
+    """The logit shift b with mean(sigmoid(logit(raw) + b)) = rate (bisection: the mean is monotone)."""
+    logits, low, high = _logit(raw), -20.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if np.mean(1.0 / (1.0 + np.exp(-(logits + mid)))) < rate:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
 
 
 def out_of_fold_scores(
