@@ -235,7 +235,7 @@ def test_a_site_refresh_advises_only_the_units_whose_risk_is_actionable():
 
     now = dt.datetime(2026, 5, 1, 14, 0, tzinfo=dt.UTC)
     site = SiteFactory(sim_clock=now)
-    risks = [0.72, 0.55, 0.3, 0.2] + [0.05] * 16  # sum 2.07: two failures expected
+    risks = [0.72, 0.55, 0.3, 0.2] + [0.02] * 16  # sum 2.09: two failures expected
     units = [prediction(equipment_id=i, equipment_name=f"HT-{i:02d}", failure_probability=p, site=site)
              for i, p in enumerate(risks, start=1)]  # fmt: skip
     events = pd.DataFrame({"site_id": [], "ts": pd.Series(dtype="datetime64[ns, UTC]"), "kind": [],
