@@ -2,7 +2,9 @@
 
 Training seeds and test seeds are disjoint; thresholds and margins are chosen on training seeds only.
 Figures are medians (min, max) over the test seeds. Run: .venv/bin/python -m bench.bench_ml [--quick]
-[--anomaly-only] (the latter skips the failure models: the anomaly figures alone, in a few minutes).
+[--anomaly-only | --risk]. `--anomaly-only` skips the failure models (the anomaly figures alone, in a few
+minutes). `--risk` measures only the failure risk's calibration and advice, before (raw scores, the old
+advice rule) and after (calibrated scores, the actionable rule), with models trained on the same seeds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from analytics.ml.evaluate import anomaly_event_metrics
 from analytics.ml.features import build_features, latest_rows
 from analytics.ml.history import simulate_histories
 from analytics.ml.pipeline import MAINTAINED_KINDS, evaluate_models, prepare, train_models
+from analytics.ml.risk import actionable
 
 TRAIN_SEEDS = [1, 2, 3, 4, 5, 6]
 TEST_SEEDS = [101, 102, 103, 104, 105, 106]
@@ -99,6 +102,7 @@ def _failure_rows(train: list, test: list, quick: bool, rows: list[dict]) -> dic
             _row(f"{kind}: PR-AUC", [r["pr_auc"] for r in results], ""),
             _row(f"{kind}: {k.replace('_', ' ')}", [r[k] for r in results], ""),
             _row(f"{kind}: Brier score", [r["brier"] for r in results], ""),
+            _row(f"{kind}: expected calibration error", [r["ece"] for r in results], "", "<= 0.05"),
             _row(f"{kind}: RUL MAE, units failing within 24 h", [r["rul_mae_h"] for r in results], "h"),
             _row(f"{kind}: median warning lead (all failures)", [r["median_lead_h"] for r in results], "h",
                  ">= 4 h", 4.0),
@@ -156,12 +160,81 @@ def _anomaly_rows(train: list, test: list, outcome: dict) -> list[dict]:
     ]
 
 
+#: The maintenance advice before issue 17: a unit in warning (p >= the F1-best threshold) or at p >= 0.5.
+OLD_ADVICE_P = 0.5
+
+
+def snapshot_flags(models: dict, history, *, calibrated: bool) -> dict:
+    """Per site snapshot (10-min grid) of labelled units, all maintained kinds together as the site's refresh
+    scores them: the share of units flagged for maintenance and the share that fail within the horizon."""
+    parts = []
+    for kind, model in models.items():
+        features, targets = prepare([history], kind, horizon_h=model.horizon_h)
+        scored = model.predict(features, top_factors=0).assign(y=targets["y"].to_numpy())
+        scored["warning"] = scored["p_fail"] >= model.threshold
+        parts.append(scored.loc[scored["y"].notna()])
+    rows = pd.concat(parts, ignore_index=True)
+    flagged = units = 0
+    for _, snap in rows.groupby(["site_id", "ts"]):
+        p = snap["p_fail"].to_numpy()
+        flags = actionable(p) if calibrated else (snap["warning"].to_numpy() | (p >= OLD_ADVICE_P))
+        flagged, units = flagged + int(flags.sum()), units + len(p)
+    return {"flagged_share": flagged / units, "failure_share": float(rows["y"].mean())}
+
+
+def run_risk(quick: bool = False) -> dict:
+    """Calibration and advice of the failure models on unseen seeds: raw (before) against calibrated."""
+    train_seeds = TRAIN_SEEDS[:2] if quick else TRAIN_SEEDS
+    test_seeds = TEST_SEEDS[:2] if quick else TEST_SEEDS
+    train = simulate_histories(train_seeds, DAYS, workers=2)
+    test = simulate_histories(test_seeds, DAYS, workers=2)
+    return risk_rows(train, test) | {"train_seeds": train_seeds, "test_seeds": test_seeds}
+
+
+def risk_rows(train: list, test: list, labels: tuple[str, ...] = ("before", "after")) -> dict:
+    rows: list[dict] = []
+    trained = {
+        label: train_models(train, calibration="none" if label == "before" else "auto") for label in labels
+    }
+    after = trained.get("after", {})
+    for label, models in trained.items():
+        per_seed = [evaluate_models(models, [history]) for history in test]
+        for kind in [k for k in MAINTAINED_KINDS if k in models]:
+            results = [seed[kind] for seed in per_seed]
+            rows += [
+                _row(f"{label} {kind}: ECE", [r["ece"] for r in results], "", "<= 0.05"),
+                _row(f"{label} {kind}: Brier score", [r["brier"] for r in results], ""),
+                _row(f"{label} {kind}: ROC-AUC", [r["roc_auc"] for r in results], ""),
+                _row(f"{label} {kind}: expected / observed positive rows",
+                     [r["expected_positives"] / max(r["positives"], 1) for r in results], "ratio"),
+            ]  # fmt: skip
+        flags = [snapshot_flags(models, history, calibrated=label == "after") for history in test]
+        rows += [
+            _row(f"{label}: share of units flagged", [f["flagged_share"] for f in flags], "share"),
+            _row(f"{label}: share failing within 24 h", [f["failure_share"] for f in flags], "share"),
+            _row(f"{label}: flagged / failing", [f["flagged_share"] / f["failure_share"] for f in flags],
+                 "ratio", "<= 2"),
+        ]  # fmt: skip
+    return {
+        "rows": rows,
+        "calibration": {kind: model.metadata.get("calibration") for kind, model in after.items()},
+        "reliability_truck_validation": after["truck"].metadata["metrics"]["reliability"]
+        if "truck" in after
+        else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--anomaly-only", action="store_true", help="skip the failure models")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--anomaly-only", action="store_true", help="skip the failure models")
+    only.add_argument("--risk", action="store_true", help="only the failure risk's calibration and advice")
     args = parser.parse_args()
-    outcome = run(quick=args.quick, anomaly_only=args.anomaly_only)
+    if args.risk:
+        outcome = run_risk(quick=args.quick)
+    else:
+        outcome = run(quick=args.quick, anomaly_only=args.anomaly_only)
     for row in outcome["rows"]:
         median = "-" if row["median"] is None else f"{row['median']:.3f}"
         spread = "" if row["min"] is None else f" ({row['min']:.3f}-{row['max']:.3f})"

@@ -11,6 +11,59 @@ from analytics.ml.features import KEYS
 WARNING_GAP_ROWS = 2  # a warning that blinks off for up to this many rows is still one warning
 MATCH_TOLERANCE = pd.Timedelta(minutes=2)  # two readings: a detection may trail the injected span slightly
 TOP_K = {"truck": 3, "crusher": 1, "loader": 1}
+CALIBRATION_BINS = 10  # equal-width bins of predicted probability for ECE and the reliability table
+
+
+def _checked(y: np.ndarray, p: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities as float arrays, refused with a message naming `where` when they cannot be
+    compared (different lengths, labels other than 0/1, probabilities outside [0, 1] or not finite)."""
+    y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
+    if y.shape != p.shape or y.ndim != 1:
+        raise ValueError(f"{where}: {y.shape} labels against {p.shape} probabilities")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(f"{where}: labels must be 0 or 1 (unlabelled rows are dropped before)")
+    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+        raise ValueError(f"{where}: probabilities must be finite and within [0, 1]")
+    return y, p
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Per non-empty equal-width bin of predicted probability: its bounds, rows, mean predicted and observed
+    failure rate. A calibrated model has the two close in every bin (the reliability figure)."""
+    y, p = _checked(y, p, "reliability table")
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    table = []
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            table.append(
+                {"low": b / bins, "high": (b + 1) / bins, "rows": int(mask.sum()),
+                 "predicted": float(p[mask].mean()), "observed": float(y[mask].mean())}
+            )  # fmt: skip
+    return table
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Row-weighted mean gap |mean predicted - observed rate| over equal-width probability bins: how far, on
+    average, a stated risk is from the failure rate that follows it (0 = calibrated). NaN with no rows."""
+    table = reliability_table(y, p, bins)
+    rows = sum(b["rows"] for b in table)
+    if not rows:
+        return float("nan")
+    return float(sum(b["rows"] * abs(b["predicted"] - b["observed"]) for b in table) / rows)
+
+
+def failure_events(scored: pd.DataFrame, targets: pd.DataFrame) -> int:
+    """Distinct breakdowns that labelled positive rows lead to: the independent evidence behind the figures
+    (one failure makes a whole horizon of positive rows)."""
+    positive = (targets["y"] == 1).to_numpy() & targets["ttf_h"].notna().to_numpy()
+    if not positive.any():
+        return 0
+    frame = scored.loc[positive, [k for k in KEYS if k in scored]].copy()
+    frame["fail_ts"] = (
+        scored.loc[positive, "ts"] + pd.to_timedelta(targets.loc[positive, "ttf_h"].to_numpy(), unit="h")
+    ).dt.round("1min")
+    return len(frame.drop_duplicates())
 
 
 def precision_at_k(scored: pd.DataFrame, y: np.ndarray, k: int) -> float:
@@ -58,7 +111,8 @@ def failure_metrics(
     horizon_h: float,
     k: int | None = None,
 ) -> dict:
-    """ROC-AUC, PR-AUC, Brier, precision@k, RUL MAE and warning lead time of scored rows against targets;
+    """ROC-AUC, PR-AUC, Brier, calibration (ECE, reliability table, expected vs observed positive rows),
+    precision@k, RUL MAE and warning lead time of scored rows against targets;
     `horizon_h` is the scored model's own (FailureModel.horizon_h): it bounds the failures the RUL error and
     the warning lead are measured on."""
     kind = str(scored["unit_kind"].iloc[0]) if len(scored) else "truck"
@@ -77,10 +131,15 @@ def failure_metrics(
     warned = p[known] >= threshold
     return {
         "rows": int(known.sum()),
+        "positives": int(np.sum(y[known] == 1)),
+        "failure_events": failure_events(scored, targets),
         "positive_share": float(np.mean(y[known])) if known.any() else float("nan"),
         "roc_auc": float(roc_auc_score(y[known], p[known])) if both else float("nan"),
         "pr_auc": float(average_precision_score(y[known], p[known])) if both else float("nan"),
         "brier": float(brier_score_loss(y[known], p[known])) if known.any() else float("nan"),
+        "ece": expected_calibration_error(y[known], p[known]),
+        "expected_positives": float(np.sum(p[known])),  # to compare with "positives": equal when calibrated
+        "reliability": reliability_table(y[known], p[known]),
         f"precision_at_{k}": precision_at_k(scored, y, k),
         "warning_precision": float(np.mean(y[known][warned])) if warned.any() else float("nan"),
         "warning_recall": float(np.mean(warned[y[known] == 1])) if (y[known] == 1).any() else float("nan"),

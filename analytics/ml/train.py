@@ -4,25 +4,38 @@ Labels come from the event log: a feature row at time t is positive when its uni
 (t, t + horizon]. Rows of a unit that is down are not scored; rows too close to the end of the history to
 know their outcome are censored (dropped), never guessed. Splits are by time (earlier trains, later
 validates) with an embargo of one horizon so no training label looks into the validation period.
+
+Probabilities are calibrated: the classifier's raw scores are mapped to failure rates by a calibrator fitted
+on out-of-fold scores (time blocks, each scored by a classifier that never saw it nor the horizon around it),
+so that the sum of the probabilities matches the failures that follow (docs/ml.md, "Calibration").
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from analytics.ml.evaluate import failure_metrics
+from analytics.ml.evaluate import failure_events, failure_metrics
 from analytics.ml.features import KEYS, feature_columns
 
 HORIZON_H = 24.0  # probability of failure within this much simulated time
 RUL_CAP_H = 72.0  # remaining life is estimated up to this; beyond it a unit is simply "not soon"
 TOP_FACTORS = 3
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: calibrated probabilities, `predicted_health`
+CALIBRATION_FOLDS = 3  # time blocks scored out of fold to fit the calibrator
+#: Isotonic calibration (a free monotone curve) when the held-out scores cover at least this many distinct
+#: breakdowns; with fewer it follows the noise of a few run-ups, and Platt's two-parameter sigmoid is used.
+ISOTONIC_MIN_FAILURES = 30
+CALIBRATION_METHODS = ("auto", "isotonic", "sigmoid", "none")
+_LOGIT_EPS = 1e-6
 
 
 class NotEnoughFailures(ValueError):
@@ -94,6 +107,8 @@ class FailureModel:
     reference: dict[str, float] = field(default_factory=dict)  # typical healthy value per feature
     threshold: float = 0.5  # warning threshold on p_fail, chosen on validation data
     metadata: dict = field(default_factory=dict)
+    calibrator: Any = None  # IsotonicRegression or LogisticRegression on the raw score's logit; None: raw
+    calibration: str = "none"  # isotonic | sigmoid | none: how the raw scores were mapped to probabilities
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names if c not in features]
@@ -101,17 +116,22 @@ class FailureModel:
             raise ValueError(f"{self.kind} features missing: {', '.join(missing)}")
         return features[self.feature_names].to_numpy(dtype="float64")
 
-    def fit(self, features: pd.DataFrame, targets: pd.DataFrame, seed: int = 0) -> FailureModel:
+    def fit(
+        self, features: pd.DataFrame, targets: pd.DataFrame, seed: int = 0, calibration: str = "auto"
+    ) -> FailureModel:
+        """Fit the classifier and RUL regressor on all labelled rows, and the calibrator on out-of-fold
+        scores of the same rows (see calibrate); `calibration` is one of CALIBRATION_METHODS."""
+        if calibration not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration {calibration!r}: expected one of {', '.join(CALIBRATION_METHODS)}")
         known = targets["y"].notna().to_numpy()
         x = self._matrix(features)
         y = targets["y"].to_numpy()
         if known.sum() == 0 or np.nanmax(y[known]) < 1:
             raise NotEnoughFailures(f"no labelled {self.kind} failures to learn from")
-        self.classifier = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=80, l2_regularization=1.0,
-            early_stopping=False, random_state=seed,
-        )  # fmt: skip
-        self.classifier.fit(x[known], y[known].astype(int))
+        self.classifier = _classifier(seed).fit(x[known], y[known].astype(int))
+        self.calibrator, self.calibration, self.metadata["calibration"] = None, "none", {"method": "none"}
+        if calibration != "none":
+            self.calibrate(features, targets, seed=seed, method=calibration)
         healthy = known & (y == 0)
         self.reference = {
             name: float(np.nanmedian(x[healthy, i])) if np.isfinite(x[healthy, i]).any() else 0.0
@@ -125,11 +145,60 @@ class FailureModel:
         self.regressor.fit(x[rul_known], targets["rul_h"].to_numpy()[rul_known])
         return self
 
+    def calibrate(
+        self, features: pd.DataFrame, targets: pd.DataFrame, *, seed: int = 0, method: str = "auto"
+    ) -> dict:
+        """Fit the map from raw score to failure probability on scores of classifiers that never saw the rows.
+
+        The time span is cut into CALIBRATION_FOLDS blocks; each block is scored by a classifier fitted on
+        the other blocks less one horizon on either side (labels look a horizon ahead, features a day
+        back), so no score comes from a model that saw its row, its unit's outcome or its neighbours'.
+        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, Platt's
+        sigmoid otherwise. Returns (and keeps in metadata) what was fitted on how much."""
+        y = targets["y"].to_numpy()
+        raw = out_of_fold_scores(
+            self._matrix(features), features["ts"], y, horizon_h=self.horizon_h, seed=seed
+        )
+        held = ~np.isnan(raw) & ~np.isnan(y)
+        events = failure_events(features.loc[held], targets.loc[held])
+        report = {"method": "none", "rows": int(held.sum()), "failures": events}
+        if len(np.unique(y[held])) < 2:
+            report["why"] = "held-out rows hold a single outcome: raw scores kept"
+        else:
+            chosen = (
+                method if method != "auto" else "isotonic" if events >= ISOTONIC_MIN_FAILURES else "sigmoid"
+            )
+            if chosen == "isotonic":
+                self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+                self.calibrator.fit(raw[held], y[held])
+            else:
+                self.calibrator = LogisticRegression(C=1e6).fit(
+                    _logit(raw[held])[:, None], y[held].astype(int)
+                )
+                if self.calibrator.coef_[0, 0] <= 0:
+                    # Held-out scores rank failures backwards (loaders: a few run-ups, no signal): a free
+                    # sigmoid would invert the ranking. Keep it, and only shift the mean to the failure rate.
+                    self.calibrator.coef_[:] = 1.0
+                    self.calibrator.intercept_[:] = _mean_shift(raw[held], float(np.mean(y[held])))
+                    report["why"] = "held-out scores do not rank failures: Platt reduced to a mean shift"
+            self.calibration = report["method"] = chosen
+        self.metadata["calibration"] = report
+        return report
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated P(failure within the horizon) of a feature matrix."""
+        raw = self.classifier.predict_proba(x)[:, 1]
+        if self.calibrator is None:
+            return raw
+        if self.calibration == "isotonic":
+            return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
+        return self.calibrator.predict_proba(_logit(raw)[:, None])[:, 1]
+
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return self.classifier.predict_proba(self._matrix(features))[:, 1]
+        return self.probability(self._matrix(features))
 
     def predict(self, features: pd.DataFrame, top_factors: int = TOP_FACTORS) -> pd.DataFrame:
-        """One row per feature row: p_fail, rul_h, health (0-100), warning, and the top factors.
+        """One row per feature row: p_fail, rul_h, predicted_health (0-100), warning, and the top factors.
 
         A factor is a signal whose values, replaced by their typical healthy level, lower p_fail the most
         (`[(signal, points of probability it adds), ...]`). Runs on one thread: for a few thousand rows
@@ -139,7 +208,7 @@ class FailureModel:
 
     def _predict(self, features: pd.DataFrame, top_factors: int) -> pd.DataFrame:
         x = self._matrix(features)
-        p_fail = self.classifier.predict_proba(x)[:, 1]
+        p_fail = self.probability(x)
         rul_h = np.clip(self.regressor.predict(x), 0.0, RUL_CAP_H)
         groups: dict[str, list[int]] = {}
         for i, name in enumerate(self.feature_names):
@@ -152,7 +221,7 @@ class FailureModel:
                 swapped[j * len(x) : (j + 1) * len(x), i] = self.reference[self.feature_names[i]]
         lift = np.zeros((len(x), len(names)))
         if names:
-            p_swapped = self.classifier.predict_proba(swapped)[:, 1].reshape(len(names), len(x))
+            p_swapped = self.probability(swapped).reshape(len(names), len(x))
             lift = p_fail[:, None] - p_swapped.T
         order = np.argsort(-lift, axis=1)[:, :top_factors]
         factors = [
@@ -162,16 +231,77 @@ class FailureModel:
         out = features[[c for c in (*KEYS, "ts") if c in features]].copy()
         out["p_fail"] = p_fail
         out["rul_h"] = rul_h
-        out["health"] = health_score(p_fail, rul_h)
+        out["predicted_health"] = health_score(p_fail, rul_h)
         out["warning"] = p_fail >= self.threshold
         out["top_factors"] = factors
         return out
 
 
 def health_score(p_fail: np.ndarray, rul_h: np.ndarray) -> np.ndarray:
-    """0-100: 100 x chance of lasting the horizon, pulled down further when little life is left."""
+    """Predicted health, 0-100: 100 x chance of lasting the horizon, pulled down further when little life is
+    left. The model's view, not the engine's condition index that a unit's own `health` column holds."""
     life_share = np.clip(rul_h / RUL_CAP_H, 0.0, 1.0)
     return np.round(100.0 * (1.0 - p_fail) * (0.5 + 0.5 * life_share), 1)
+
+
+def _classifier(seed: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=80, l2_regularization=1.0,
+        early_stopping=False, random_state=seed,
+    )  # fmt: skip
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
+    return np.log(p / (1.0 - p))
+
+
+def _mean_shift(raw: np.ndarray, rate: float) -> float:
+    """The logit shift b with mean(sigmoid(logit(raw) + b)) = rate (bisection: the mean is monotone)."""
+    logits, low, high = _logit(raw), -20.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if np.mean(1.0 / (1.0 + np.exp(-(logits + mid)))) < rate:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+def out_of_fold_scores(
+    x: np.ndarray,
+    ts: pd.Series,
+    y: np.ndarray,
+    *,
+    horizon_h: float = HORIZON_H,
+    folds: int = CALIBRATION_FOLDS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Raw classifier scores of labelled rows (y not NaN), each from a classifier fitted without its time
+    block and without one horizon on either side of it; NaN for rows left unscored (unlabelled, or a block
+    whose training part lacks either outcome)."""
+    if not len(x) == len(ts) == len(y):
+        raise ValueError(f"out-of-fold scores: {len(x)} feature rows, {len(ts)} times, {len(y)} labels")
+    known = ~np.isnan(y)
+    ts = ts.reset_index(drop=True)
+    start, end = ts.min(), ts.max()
+    edges = [start + (end - start) * i / folds for i in range(folds + 1)]
+    embargo = pd.Timedelta(hours=horizon_h)
+    scores = np.full(len(x), np.nan)
+    for b in range(folds):
+        last = b == folds - 1
+        inside = ((ts >= edges[b]) & ((ts <= edges[b + 1]) if last else (ts < edges[b + 1]))).to_numpy()
+        fit = known & ((ts + embargo < edges[b]) | (ts > edges[b + 1] + embargo)).to_numpy()
+        scored = inside & known
+        if not scored.any() or len(np.unique(y[fit])) < 2:
+            continue
+        # A signal with no value in the fold's training rows (hours since repair before any repair) trips
+        # the binning; it carries nothing for that fold, so it is held constant there.
+        blank = np.isnan(x[fit]).all(axis=0)
+        x_fit, x_scored = x[fit], x[scored]
+        x_fit[:, blank], x_scored[:, blank] = 0.0, 0.0
+        scores[scored] = _classifier(seed).fit(x_fit, y[fit].astype(int)).predict_proba(x_scored)[:, 1]
+    return scores
 
 
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -194,15 +324,18 @@ def train_failure_model(
     valid_share: float = 0.3,
     refit: bool = True,
     seed: int = 0,
+    calibration: str = "auto",
 ) -> tuple[FailureModel, dict]:
-    """Fit on the earlier part, validate on the later part (metrics, warning threshold), then refit on all.
+    """Fit (and calibrate, within the earlier part) on the earlier part, validate on the later part (metrics,
+    warning threshold), then refit and recalibrate on all.
 
     Returns the model and its validation metrics (also stored in model.metadata)."""
     started = time.perf_counter()
     names = feature_columns(features)
     train, valid, cut = time_split(features["ts"], valid_share, embargo_h=horizon_h)
     model = FailureModel(kind=kind, feature_names=names, horizon_h=horizon_h)
-    model.fit(features.loc[train], targets.loc[train], seed=seed)
+    model.fit(features.loc[train], targets.loc[train], seed=seed, calibration=calibration)
+    validated_calibration = model.metadata.get("calibration")
     scored = model.predict(features.loc[valid], top_factors=0)
     labelled = targets.loc[valid, "y"].notna().to_numpy()
     model.threshold = best_f1_threshold(
@@ -210,7 +343,8 @@ def train_failure_model(
     )
     metrics = failure_metrics(scored, targets.loc[valid], threshold=model.threshold, horizon_h=horizon_h)
     if refit:
-        model.fit(features, targets, seed=seed)
+        model.fit(features, targets, seed=seed, calibration=calibration)
+    calibration_report = model.metadata.get("calibration")
     model.metadata = model_metadata(
         kind=f"failure_{kind}",
         features=features,
@@ -221,6 +355,8 @@ def train_failure_model(
             "validation_from": cut.isoformat(),
             "threshold": model.threshold,
             "refit_on_all": refit,
+            "calibration": calibration_report,
+            "validated_calibration": validated_calibration,
             "train_seconds": round(time.perf_counter() - started, 2),
             "rows": int(targets["y"].notna().sum()),
             "positives": int((targets["y"] == 1).sum()),

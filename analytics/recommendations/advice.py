@@ -1,7 +1,9 @@
 """Recommendations for the control room, each with its priority, expected impact and reasoning in words.
 
-* maintenance: a unit the failure model warns about, serviced at the least costly time (now when trucks are
-  queuing anyway or its remaining life is short, else at the next shift change);
+* maintenance: a unit whose failure risk is actionable (analytics.ml.risk: at most as many units as the
+  calibrated probabilities expect to fail, riskiest first, each at least ACTIONABLE_MIN_P likely), serviced
+  at the least costly time (now when trucks are queuing anyway or its remaining life is short, else at the
+  next shift change);
 * dispatch: switch strategy when a two-hour look-ahead of the engine, run from the current state with the
   same random draws for every strategy, moves clearly more tonnes than the current one;
 * stockpile: raise or lower the reclaim rate (or divert feed) before a pile fills up or runs empty.
@@ -15,10 +17,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from analytics.kpis import formulas
 from analytics.ml.history import History
+from analytics.ml.risk import actionable
 from analytics.recommendations import services
 from analytics.recommendations.models import RecommendationPriority
 from analytics.scoring.models import Prediction
@@ -69,13 +73,15 @@ def maintenance_advice(
     queue_share: float,
     next_shift_at: dt.datetime,
     now: dt.datetime,
+    is_actionable: bool,
 ) -> Advice | None:
-    """Service a unit in warning; when: now if its life is short or it would only queue, else at shift change.
+    """Service a unit whose risk is actionable (the site's `actionable` mask, from all its units' risks);
+    when: now if its life is short or it would only queue, else at shift change.
 
     Expected impact: the unplanned stoppage a planned service avoids, p_fail x typical repair time, and the
     tonnes the unit moves in that time."""
     p, rul_h = prediction.failure_probability, prediction.rul_h or 0.0
-    if not (prediction.warning or p >= 0.5):
+    if not is_actionable:
         return None
     hours_to_shift = (next_shift_at - now).total_seconds() / 3600.0
     if rul_h < URGENT_RUL_H or hours_to_shift > rul_h - 2.0:
@@ -100,7 +106,8 @@ def maintenance_advice(
         title=f"Service {prediction.equipment_name} {when}",
         reasoning=(
             f"{prediction.equipment_name} has a {p:.0%} chance of breaking down within "
-            f"{prediction.horizon_h:.0f} h (health {prediction.health:.0f}/100, driven by {factors}). "
+            f"{prediction.horizon_h:.0f} h (predicted health {prediction.predicted_health:.0f}/100, driven "
+            f"by {factors}). "
             f"Service it {when}: {why_when}. A breakdown stops a {prediction.equipment_kind} for about "
             f"{repair_h:.1f} h on this site."
         ),
@@ -248,6 +255,7 @@ def refresh(
         recent = trucks.loc[trucks["ts"] >= pd.Timestamp(now - dt.timedelta(hours=1))]
         queue_share = float((recent["status"] == "queued_at_loader").mean()) if len(recent) else 0.0
     next_shift = formulas.shift_start(now, site.timezone) + dt.timedelta(hours=12)
+    flags = actionable(np.array([p.failure_probability for p in predictions], dtype="float64"))
     advice = [
         maintenance_advice(
             p,
@@ -256,8 +264,9 @@ def refresh(
             queue_share=queue_share,
             next_shift_at=next_shift,
             now=now,
+            is_actionable=bool(flag),
         )
-        for p in predictions
+        for p, flag in zip(predictions, flags, strict=True)
     ]
     advice += _stockpile_advice(site, history)
     kinds = ["maintenance", "stockpile"]

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.ml.lifecycle import verdict
 from analytics.pages import EMPTY_PAGE, MlQuerySerializer, ml_page, ml_page_response, requested_site_or_none
 from analytics.permissions import RETRAIN_MODELS
 from analytics.scoring import registry, selectors
@@ -33,8 +34,14 @@ class HealthPredictionSerializer(serializers.Serializer):
     equipment_kind = ChoiceField(choices=["truck", "loader", "crusher"])
     equipment_id = serializers.IntegerField()
     equipment_name = serializers.CharField()
-    health = serializers.FloatField(help_text="health score (%)")
-    failure_probability = serializers.FloatField(help_text="probability of a failure in the horizon (0-1)")
+    predicted_health = serializers.FloatField(
+        help_text="the model's health score, 0-100: 100 x (1 - failure_probability), lowered when little "
+        "life is left. Not the unit's own `health` (the engine's condition index on its row)"
+    )
+    health = serializers.FloatField(help_text="deprecated: the same value as predicted_health")
+    failure_probability = serializers.FloatField(
+        help_text="calibrated probability of a breakdown within the horizon (0-1)"
+    )
     rul_h = serializers.FloatField(allow_null=True, help_text="estimated remaining useful life (h)")
     model_version = serializers.CharField()
     factors = FactorSerializer(many=True)
@@ -56,7 +63,10 @@ class ModelVersionSerializer(serializers.Serializer):
     sites = serializers.ListField(child=serializers.IntegerField())
     features = serializers.ListField(child=serializers.CharField())
     metrics = serializers.DictField(help_text="validation figures")
-    promotion = serializers.DictField(help_text="candidate vs active on the same validation rows, verdicts")
+    promotion = serializers.DictField(
+        help_text="candidate vs active on the same validation rows, verdicts; `refused`: why not activated"
+    )
+    verdict = serializers.CharField(help_text="the promotion in words, e.g. why a version was not activated")
     artifact_path = serializers.CharField()
     sha256 = serializers.CharField()
     live = serializers.DictField(
@@ -76,7 +86,8 @@ def _prediction_item(p: Prediction) -> dict:
         "equipment_kind": p.equipment_kind,
         "equipment_id": p.equipment_id,
         "equipment_name": p.equipment_name,
-        "health": p.health,
+        "predicted_health": p.predicted_health,
+        "health": p.predicted_health,  # the original contract's name, kept for existing clients
         "failure_probability": round(p.failure_probability, 4),
         "rul_h": None if p.rul_h is None else round(p.rul_h, 1),
         "model_version": p.model.label,
@@ -88,8 +99,10 @@ class HealthPredictionView(APIView):
     @extend_schema(
         summary="Predicted equipment health and failure risk, riskiest first",
         description=(
-            "For every truck, loader and crusher in service: the probability of a breakdown within the "
-            "model's horizon (24 h), remaining useful life, a 0-100 health score and the signals that raise "
+            "For every truck, loader and crusher in service: the calibrated probability of a breakdown "
+            "within the model's horizon (24 h), remaining useful life, the model's 0-100 `predicted_health` "
+            "(`health` is the same value under its old name; a unit's own row carries the engine's `health`, "
+            "another figure) and the signals that raise "
             "the risk most (`contribution`: probability points the signal adds over its healthy level). "
             "Refreshed about once a simulated minute from the reading history; units down are not scored. "
             "Empty until a failure model is trained (`manage.py retrain_models`). See docs/ml.md."
@@ -127,6 +140,7 @@ def _version_item(version: ModelVersion, live: dict) -> dict:
         "features": version.features,
         "metrics": version.metrics,
         "promotion": version.promotion,
+        "verdict": verdict(version.promotion),
         "artifact_path": version.artifact_path,
         "sha256": version.sha256,
         "live": live.get(version.kind) if version.active else None,
@@ -137,7 +151,8 @@ def _version_item(version: ModelVersion, live: dict) -> dict:
     list=extend_schema(
         summary="The model registry: every trained version, its figures and live accuracy",
         description=(
-            "Versions per kind, newest first. `metrics` are validation figures; `promotion` holds the "
+            "Versions per kind, newest first. `metrics` are validation figures (failure models: ROC-AUC, "
+            "Brier, `ece` and the `reliability` table among them); `promotion` holds the "
             "candidate's and the then-active model's figures on the same validation rows and the verdict; "
             "`live` (active versions) compares past predictions with the breakdowns that followed."
         ),

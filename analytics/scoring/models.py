@@ -91,7 +91,10 @@ class Prediction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     failure_probability = models.FloatField()
     rul_h = models.FloatField("remaining useful life (h)", null=True)
-    health = models.FloatField("health (0-100)")
+    predicted_health = models.FloatField(
+        "predicted health (0-100)",
+        help_text="the model's, from failure probability and RUL; a unit's own `health` is the engine's",
+    )
     warning = models.BooleanField(help_text="probability at or above the model's warning threshold")
     horizon_h = models.FloatField()
     factors = models.JSONField(default=list, help_text="[[signal, probability it adds], ...]")

@@ -84,7 +84,8 @@ def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
 
 
 def score_failures(history, *, end: dt.datetime) -> list[dict]:
-    """One row per unit in service with an active model: kind, id, ts, p_fail, rul_h, health, factors."""
+    """One row per unit in service with an active model: kind, id, ts, p_fail, rul_h, predicted_health,
+    factors."""
     rows = []
     for kind, (version, model) in registry.active_models(list(registry.FAILURE_KINDS)).items():
         equipment = registry.FAILURE_KINDS[kind]
@@ -118,7 +119,7 @@ def score_failures(history, *, end: dt.datetime) -> list[dict]:
                     "ts": row.ts.to_pydatetime(),
                     "failure_probability": float(row.p_fail),
                     "rul_h": float(row.rul_h),
-                    "health": float(row.health),
+                    "predicted_health": float(row.predicted_health),
                     "warning": bool(row.warning),
                     "horizon_h": float(model.horizon_h),
                     "factors": [[name, float(lift)] for name, lift in row.top_factors],
@@ -186,7 +187,7 @@ def store_predictions(site: Site, scored: list[dict]) -> list[Prediction]:
             site_tick=site.tick,
             failure_probability=row["failure_probability"],
             rul_h=row["rul_h"],
-            health=row["health"],
+            predicted_health=row["predicted_health"],
             warning=row["warning"],
             horizon_h=row["horizon_h"],
             factors=row["factors"],

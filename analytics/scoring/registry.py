@@ -1,7 +1,8 @@
 """The model registry: trained versions on disk (checked by SHA-256), which one is active, and retraining.
 
-A retrained model replaces the active one only when it is no worse on the same validation rows
-(analytics.ml.lifecycle.should_promote); the figures of both and the verdict are stored with the candidate,
+A retrained model replaces the active one only when its validation figures are sound (a failure model:
+defined, enough breakdowns behind them, not suspiciously perfect) and it is no worse on the same validation
+rows (analytics.ml.lifecycle.decide); the figures of both and the verdict are stored with the candidate,
 promoted or not, so an engineer can see why the registry kept what it kept.
 """
 
@@ -26,7 +27,14 @@ from analytics.ml.anomaly import AnomalyModel
 from analytics.ml.artifacts import ArtifactError, load_artifact, save_artifact
 from analytics.ml.evaluate import anomaly_event_metrics, failure_metrics
 from analytics.ml.history import History
-from analytics.ml.lifecycle import ANOMALY_RULES, DEFAULT_RULES, should_promote
+from analytics.ml.lifecycle import (
+    ANOMALY_RULES,
+    DEFAULT_RULES,
+    Gate,
+    decide,
+    failure_validation_problems,
+    verdict,
+)
 from analytics.ml.pipeline import prepare
 from analytics.ml.train import NotEnoughFailures, time_split, train_failure_model
 from analytics.scoring import frames
@@ -190,14 +198,10 @@ def parse_kinds(names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(kinds))
 
 
-def _decide(candidate: dict, active_metrics: dict | None, rules: dict, *, force: bool) -> tuple[bool, dict]:
-    if active_metrics is None:
-        promote, report = True, {"promote": True, "candidate": candidate, "active": None, "why": "no active"}
-    else:
-        promote, report = should_promote(candidate, active_metrics, rules)
-    if force and not promote:
-        promote, report = True, {**report, "promote": True, "forced": True}
-    return promote, report
+def _decide(
+    candidate: dict, active_metrics: dict | None, rules: dict, *, force: bool, gate: Gate | None = None
+) -> tuple[bool, dict]:
+    return decide(candidate, active_metrics, rules, force=force, gate=gate)
 
 
 def _window(histories: list[History]) -> tuple[dt.datetime, dt.datetime, list[int]]:
@@ -230,7 +234,9 @@ def retrain_failure(kind: str, histories: list[History], *, force: bool = False)
         except (RegistryError, ValueError) as exc:  # unloadable, or trained on other features
             logger.warning("active model not comparable: %s", exc, extra={"model": active.label})
             active_metrics = None
-    promote, report = _decide(metrics, active_metrics, DEFAULT_RULES, force=force)
+    promote, report = _decide(
+        metrics, active_metrics, DEFAULT_RULES, force=force, gate=failure_validation_problems
+    )
     start, end, sites = _window(histories)
     version = register_model(
         kind=kind,
@@ -298,12 +304,7 @@ def retrain_anomaly(kind: str, histories: list[History], *, force: bool = False)
 
 
 def _why(report: dict) -> str:
-    if report.get("forced"):
-        return "forced"
-    if report.get("why"):
-        return "first model of its kind"
-    worse = [name for name, verdict in report.get("by_metric", {}).items() if not verdict["ok"]]
-    return f"worse on {', '.join(worse)}" if worse else "no worse than the active model"
+    return verdict(report)
 
 
 def training_histories(
@@ -383,8 +384,8 @@ def _retrain(
         if result.version is None:
             progress(f"{kind}: skipped ({result.reason})")
         else:
-            verdict = "promoted" if result.promoted else "kept the active version"
-            progress(f"{kind}: {result.version.label} in {result.seconds:.1f} s, {verdict} ({result.reason})")
+            outcome = "promoted" if result.promoted else "kept the active version"
+            progress(f"{kind}: {result.version.label} in {result.seconds:.1f} s, {outcome} ({result.reason})")
     versions = [r.version for r in results if r.version is not None]
     if versions:
         audit.record(

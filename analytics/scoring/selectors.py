@@ -74,7 +74,7 @@ def sample_model_metrics() -> None:
     now = timezone.now()
     for version in ModelVersion.objects.filter(active=True):
         metrics.ML_MODEL_AGE.labels(kind=version.kind).set((now - version.trained_at).total_seconds())
-        for name in ("roc_auc", "pr_auc", "brier", "median_lead_h", "precision", "recall"):
+        for name in ("roc_auc", "pr_auc", "brier", "ece", "median_lead_h", "precision", "recall"):
             value = version.metrics.get(name)
             if isinstance(value, int | float):
                 metrics.ML_MODEL_VALIDATION.labels(kind=version.kind, metric=name).set(value)

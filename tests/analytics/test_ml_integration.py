@@ -88,10 +88,11 @@ def test_predictions_are_stored_for_every_unit_and_served_riskiest_first(site, t
     assert {item["equipment_name"] for item in body["results"]} <= names and body["count"] >= 3
     item = body["results"][0]
     assert set(item) == {
-        "equipment_kind", "equipment_id", "equipment_name", "health", "failure_probability", "rul_h",
-        "model_version", "factors",
+        "equipment_kind", "equipment_id", "equipment_name", "predicted_health", "health",
+        "failure_probability", "rul_h", "model_version", "factors",
     }  # fmt: skip
-    assert 0 <= item["failure_probability"] <= 1 and 0 <= item["health"] <= 100
+    assert 0 <= item["failure_probability"] <= 1 and 0 <= item["predicted_health"] <= 100
+    assert item["health"] == item["predicted_health"]  # the old name of the same figure, for old clients
     assert all(set(f) == {"feature", "contribution"} for f in item["factors"])
     probabilities = [row["failure_probability"] for row in body["results"]]
     assert probabilities == sorted(probabilities, reverse=True)
@@ -252,7 +253,8 @@ def test_the_retrain_command_ends_with_a_table_of_each_kind_and_the_registrys_ve
     assert re.fullmatch(r"(precision \d\.\d{3}  recall \d\.\d{3}  )?\d+ detected", crusher[4])
     assert crusher[5:] == ["yes", "first model of its kind"]
     if ModelVersion.objects.filter(kind="failure_truck").exists():  # a breakdown within the 3 h
-        assert truck[1] == "failure_truck@1" and truck[5:] == ["yes", "first model of its kind"]
+        # Three hours cannot hold five breakdowns in validation: recorded, not activated, and why.
+        assert truck[1] == "failure_truck@1" and truck[5] == "no" and truck[6].startswith("not activated: ")
     else:
         assert truck == ["failure_truck", "-", "-", "-", "-", "no",
                          "skipped: no labelled truck failures to learn from"]  # fmt: skip
@@ -365,3 +367,28 @@ def test_the_refresh_task_scores_a_site_by_id(site, tiny_truck_model):
     register(tiny_truck_model, "failure_truck")
     assert refresh_predictions_task(site.pk) == {"refreshed": True, "reason": ""}
     assert Prediction.objects.filter(site=site).exists()
+
+
+def test_a_first_failure_model_with_degenerate_validation_is_kept_inactive_and_says_why(tiny_truck_model):
+    from analytics.ml.lifecycle import DEFAULT_RULES, failure_validation_problems
+
+    metrics = {
+        "roc_auc": float("nan"),
+        "pr_auc": float("nan"),
+        "brier": 0.1,
+        "ece": 0.02,
+        "failure_events": 1,
+    }
+    promote, report = registry._decide(
+        metrics, None, DEFAULT_RULES, force=True, gate=failure_validation_problems
+    )
+    now = dt.datetime.now(dt.UTC)
+    version = registry.register_model(
+        kind="failure_loader", model=tiny_truck_model, metrics=metrics, promotion=report, activate=promote,
+        training_start=now, training_end=now, sites=[], features=[],
+    )  # fmt: skip
+
+    assert not version.active and registry._why(report).startswith("not activated: roc_auc undefined")
+    [item] = role_client("engineer").get("/api/ml/models").json()
+    assert item["verdict"] == registry._why(report) and "only 1 breakdowns in validation" in item["verdict"]
+    assert item["metrics"]["roc_auc"] is None and item["promotion"]["refused"]

@@ -1,11 +1,20 @@
-"""Targets, the time-based split, and the promotion rule."""
+"""Targets, the time-based split, calibration and its figures, the actionable-risk rule and the promotion
+rule."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.ml.lifecycle import should_promote
-from analytics.ml.train import FailureModel, failure_targets, model_metadata, time_split
+from analytics.ml.evaluate import expected_calibration_error, reliability_table
+from analytics.ml.lifecycle import (
+    MIN_VALIDATION_FAILURES,
+    decide,
+    failure_validation_problems,
+    should_promote,
+    verdict,
+)
+from analytics.ml.risk import actionable, flagged_share
+from analytics.ml.train import FailureModel, failure_targets, model_metadata, out_of_fold_scores, time_split
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -94,7 +103,7 @@ def test_a_model_predicts_risk_health_and_names_the_signal_behind_it():
     model = FailureModel("truck", ["vibration_mm_s__mean_2h", "hours_since_repair"]).fit(features, targets)
     high = features.iloc[[0]].assign(vibration_mm_s__mean_2h=8.0)
     out = model.predict(high)
-    assert out["p_fail"].iloc[0] > 0.8 and out["health"].iloc[0] < 20
+    assert out["p_fail"].iloc[0] > 0.8 and out["predicted_health"].iloc[0] < 20
     assert out["top_factors"].iloc[0][0][0] == "vibration_mm_s"
     metadata = model_metadata(kind="failure_truck", features=features, feature_names=model.feature_names,
                               metrics={"roc_auc": 0.9, "brier": float("nan")})  # fmt: skip
@@ -110,3 +119,146 @@ def test_the_ml_core_never_imports_django():
     for path in pathlib.Path("analytics/ml").glob("*.py"):
         text = path.read_text()
         assert "import django" not in text and "from django" not in text, path
+
+
+# --- Calibration figures, on hand-made cases
+
+
+def test_a_calibrated_forecast_has_no_calibration_error():
+    y = np.array([1, 0, 0, 0, 0, 1, 1, 1, 1, 0])  # 1 in 5 at 0.2 (bin 2), 4 in 5 at 0.8 (bin 8)
+    p = np.array([0.2] * 5 + [0.8] * 5)
+    assert expected_calibration_error(y, p) == pytest.approx(0.0)
+    assert [(b["low"], b["rows"], b["predicted"], b["observed"]) for b in reliability_table(y, p)] == [
+        (0.2, 5, pytest.approx(0.2), pytest.approx(0.2)), (0.8, 5, pytest.approx(0.8), pytest.approx(0.8)),
+    ]  # fmt: skip
+
+
+def test_the_calibration_error_weighs_each_bins_gap_by_its_rows():
+    # 6 rows at 0.9 of which 3 fail (gap 0.4), 2 rows at 0.05 of which none fails (gap 0.05).
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    p = np.array([0.9] * 6 + [0.05] * 2)
+    assert expected_calibration_error(y, p) == pytest.approx((6 * 0.4 + 2 * 0.05) / 8)
+    assert expected_calibration_error(np.zeros(4), np.full(4, 0.9)) == pytest.approx(0.9)  # cries wolf
+    assert reliability_table(np.array([1.0]), np.array([1.0]))[0]["low"] == 0.9  # p = 1 is in the last bin
+    assert np.isnan(expected_calibration_error(np.array([]), np.array([])))
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "message"),
+    [
+        ([1, 0], [0.5], "2,.* labels against .*1,.* probabilities"),
+        ([1, 2], [0.5, 0.5], "labels must be 0 or 1"),
+        ([1, 0], [0.5, 1.5], "within \\[0, 1\\]"),
+        ([1, 0], [0.5, float("nan")], "finite"),
+    ],
+)
+def test_calibration_figures_refuse_what_cannot_be_compared(y, p, message):
+    with pytest.raises(ValueError, match=f"reliability table: .*{message}"):
+        expected_calibration_error(np.array(y, dtype=float), np.array(p, dtype=float))
+
+
+# --- Actionable risk
+
+
+def test_only_as_many_units_as_are_expected_to_fail_are_flagged_riskiest_first():
+    p = np.array([0.1, 0.9, 0.2, 0.7, 0.1, 0.45, 0.05, 0.1, 0.2, 0.1])  # sum 2.9: about 3 failures expected
+    assert actionable(p).tolist() == [False, True, False, True, False, True, False, False, False, False]
+
+
+def test_a_unit_below_the_floor_is_not_flagged_even_when_failures_are_expected():
+    p = np.full(20, 0.25)  # five failures expected, but no unit stands out
+    assert not actionable(p).any()
+    p = np.array([0.3, 0.3, 0.5, 0.6])  # sum 1.7: two failures expected
+    assert actionable(p).tolist() == [False, False, True, True]
+    assert actionable(p, min_p=0.55).tolist() == [False, False, False, True]
+    assert flagged_share([np.array([0.9, 0.1]), np.array([0.1, 0.1])]) == pytest.approx(0.25)
+
+
+def test_actionable_refuses_what_is_not_a_probability():
+    with pytest.raises(ValueError, match="p_fail must be a flat array of probabilities"):
+        actionable(np.array([0.2, 1.2]))
+    with pytest.raises(ValueError, match="min_p 2 is not a probability"):
+        actionable(np.array([0.2]), min_p=2)
+
+
+# --- Calibration of a model
+
+
+def drifting(n: int, seed: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows whose true risk is a logistic curve of vibration; `shift` moves the failure rate between sets."""
+    rng = np.random.default_rng(seed)
+    vibration = rng.normal(3.0, 1.0, n)
+    truth = 1.0 / (1.0 + np.exp(-(2.0 * (vibration - 4.0) + shift)))
+    y = (rng.uniform(size=n) < truth).astype(float)
+    features = grid(n).assign(
+        ts=[T0 + pd.Timedelta(minutes=10 * i) for i in range(n)], unit_id=rng.integers(1, 20, n),
+        vibration_mm_s__mean_2h=vibration, hours_since_repair=rng.uniform(0, 50, n),
+    )  # fmt: skip
+    ttf = np.where(y == 1, rng.uniform(0, 24, n), np.nan)
+    targets = pd.DataFrame({"y": y, "rul_h": np.where(y == 1, ttf, 72.0), "ttf_h": ttf, "fail_mode": None})
+    return features, targets
+
+
+def test_out_of_fold_scores_come_from_classifiers_that_never_saw_the_block_or_its_embargo():
+    features, targets = drifting(3000, seed=3, shift=0.0)
+    x = features[["vibration_mm_s__mean_2h"]].to_numpy()
+    y = targets["y"].to_numpy().copy()
+    y[:10] = np.nan
+    scores = out_of_fold_scores(x, features["ts"], y, horizon_h=24, folds=3)
+    assert np.isnan(scores[:10]).all() and np.isfinite(scores[10:]).all()
+    since_repair = np.where(np.arange(len(x)) < 2000, np.nan, 5.0)  # no repair seen in the first blocks
+    with_blank = out_of_fold_scores(np.column_stack([x, since_repair]), features["ts"], y, horizon_h=24)
+    assert np.isfinite(with_blank[10:]).all()
+    with pytest.raises(ValueError, match="3000 feature rows, 3000 times, 2 labels"):
+        out_of_fold_scores(x, features["ts"], y[:2])
+
+
+def test_calibrated_probabilities_add_up_to_the_failures_of_unseen_rows():
+    features, targets = drifting(6000, seed=4, shift=0.0)
+    names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
+    model = FailureModel("truck", names).fit(features, targets, calibration="sigmoid")
+    unseen, outcome = drifting(6000, seed=5, shift=0.0)
+    p = model.predict_proba(unseen)
+    y = outcome["y"].to_numpy()
+    assert model.calibration == "sigmoid" and model.metadata["calibration"]["rows"] > 4000
+    assert expected_calibration_error(y, p) <= 0.05
+    assert p.sum() == pytest.approx(y.sum(), rel=0.1)
+    with pytest.raises(ValueError, match="calibration 'platt': expected one of auto, isotonic"):
+        FailureModel("truck", names).fit(features, targets, calibration="platt")
+
+
+# --- Promotion
+
+
+def sound(**changes) -> dict:
+    return {"roc_auc": 0.85, "pr_auc": 0.7, "brier": 0.12, "ece": 0.03, "median_lead_h": 8.0,
+            "failure_events": 20, **changes}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("metrics", "reason"),
+    [
+        (sound(roc_auc=float("nan")), "roc_auc undefined on validation"),
+        (sound(ece=None), "ece undefined on validation"),
+        (sound(failure_events=3), f"only 3 breakdowns in validation (at least {MIN_VALIDATION_FAILURES}"),
+        ({k: v for k, v in sound().items() if k != "failure_events"}, "failure_events not counted"),
+        (sound(roc_auc=1.0), "ROC-AUC 1.0000 on validation is suspiciously perfect"),
+    ],
+)
+def test_a_first_model_with_degenerate_validation_is_not_activated_and_says_why(metrics, reason):
+    promote, report = decide(metrics, None, {"roc_auc": True}, force=False, gate=failure_validation_problems)
+    forced, _ = decide(metrics, None, {"roc_auc": True}, force=True, gate=failure_validation_problems)
+    assert not promote and not forced
+    assert any(reason in problem for problem in report["refused"])
+    assert verdict(report).startswith("not activated: ") and reason in verdict(report)
+
+
+def test_a_sound_first_model_is_activated_and_a_worse_later_one_only_when_forced():
+    assert failure_validation_problems(sound()) == []
+    promote, report = decide(sound(), None, {"roc_auc": True}, force=False, gate=failure_validation_problems)
+    assert promote and verdict(report) == "first model of its kind"
+    worse = sound(roc_auc=0.80)
+    assert not decide(worse, sound(), {"roc_auc": True}, force=False, gate=failure_validation_problems)[0]
+    promote, report = decide(worse, sound(), {"roc_auc": True}, force=True, gate=failure_validation_problems)
+    assert promote and verdict(report) == "forced"
+    assert not should_promote(sound(roc_auc=0.9999), sound(), gate=failure_validation_problems)[0]

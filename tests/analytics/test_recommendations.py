@@ -3,6 +3,7 @@ that write them (maintenance, dispatch, stockpile) in plain words."""
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from django.utils import timezone
 
@@ -142,7 +143,7 @@ def test_admin_actions_accept_through_the_service(admin_client):
 def prediction(**values) -> Prediction:
     fields = {
         "equipment_kind": "truck", "equipment_id": 3, "equipment_name": "HT-03", "failure_probability": 0.78,
-        "rul_h": 20.0, "health": 14.0, "warning": True, "horizon_h": 24.0,
+        "rul_h": 20.0, "predicted_health": 14.0, "warning": True, "horizon_h": 24.0,
         "factors": [["vibration_mm_s", 0.3], ["hours_since_repair", 0.1]],
     }  # fmt: skip
     return Prediction(**{**fields, **values})
@@ -154,25 +155,44 @@ SHIFT = dt.datetime(2026, 5, 1, 18, 0, tzinfo=dt.UTC)
 
 def test_a_unit_at_risk_is_serviced_at_the_shift_change_when_it_will_last():
     advice = maintenance_advice(
-        prediction(), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.05, next_shift_at=SHIFT, now=NOW
+        prediction(),
+        repair_h=4.0,
+        tonnes_per_h=400.0,
+        queue_share=0.05,
+        next_shift_at=SHIFT,
+        now=NOW,
+        is_actionable=True,
     )
     assert advice.title == "Service HT-03 at the shift change (18:00 UTC)" and advice.priority == "high"
     assert advice.impact_h == pytest.approx(0.78 * 4.0) and advice.impact_t == pytest.approx(1248.0)
     assert (
         "78% chance of breaking down within 24 h" in advice.reasoning and "vibration mm s" in advice.reasoning
     )
+    assert "predicted health 14/100" in advice.reasoning
 
 
 def test_a_unit_with_little_life_left_or_queuing_anyway_is_serviced_now():
     short = maintenance_advice(
-        prediction(rul_h=3.0), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.0, next_shift_at=SHIFT, now=NOW
+        prediction(rul_h=3.0),
+        repair_h=4.0,
+        tonnes_per_h=400.0,
+        queue_share=0.0,
+        next_shift_at=SHIFT,
+        now=NOW,
+        is_actionable=True,
     )
     queuing = maintenance_advice(
-        prediction(), repair_h=4.0, tonnes_per_h=400.0, queue_share=0.3, next_shift_at=SHIFT, now=NOW
+        prediction(),
+        repair_h=4.0,
+        tonnes_per_h=400.0,
+        queue_share=0.3,
+        next_shift_at=SHIFT,
+        now=NOW,
+        is_actionable=True,
     )
     healthy = maintenance_advice(
         prediction(failure_probability=0.1, warning=False), repair_h=4.0, tonnes_per_h=1.0, queue_share=0.0,
-        next_shift_at=SHIFT, now=NOW,
+        next_shift_at=SHIFT, now=NOW, is_actionable=False,
     )  # fmt: skip
     assert short.title.endswith("now") and "does not reach the shift change" in short.reasoning
     assert queuing.title.endswith("now") and "30% of their time queuing" in queuing.reasoning
@@ -205,3 +225,25 @@ def test_dispatch_advice_needs_a_clear_gain():
     assert clear.title == "Switch dispatch to optimiser" and clear.expected_impact.startswith("+400 t/h")
     assert "same breakdowns and delays for every strategy" in clear.reasoning
     assert small is None
+
+
+def test_a_site_refresh_advises_only_the_units_whose_risk_is_actionable():
+    """The issue's fleet: 20 units, 8 of them at 0.69 or more, once advised all; calibrated risks that add
+    up to about two failures advise the two riskiest, not eight."""
+    from analytics.ml.history import History
+    from analytics.recommendations.advice import refresh
+
+    now = dt.datetime(2026, 5, 1, 14, 0, tzinfo=dt.UTC)
+    site = SiteFactory(sim_clock=now)
+    risks = [0.72, 0.55, 0.3, 0.2] + [0.02] * 16  # sum 2.09: two failures expected
+    units = [prediction(equipment_id=i, equipment_name=f"HT-{i:02d}", failure_probability=p, site=site)
+             for i, p in enumerate(risks, start=1)]  # fmt: skip
+    events = pd.DataFrame({"site_id": [], "ts": pd.Series(dtype="datetime64[ns, UTC]"), "kind": [],
+                           "unit_kind": [], "unit_id": [], "data": []})  # fmt: skip
+    day = {"start": pd.Timestamp(now) - pd.Timedelta(hours=24), "end": pd.Timestamp(now)}
+    history = History(readings={}, events=events, labels=pd.DataFrame(), meta=day)
+
+    refresh(site, predictions=units, history=history, dispatch=False)
+
+    advised = Recommendation.objects.filter(site=site, kind="maintenance", status="new")
+    assert sorted(advised.values_list("subject", flat=True)) == ["truck:1", "truck:2"]

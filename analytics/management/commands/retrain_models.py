@@ -86,6 +86,7 @@ SHOWN_FIGURES = {
     "roc_auc": "ROC-AUC {:.3f}",
     "pr_auc": "PR-AUC {:.3f}",
     "brier": "Brier {:.3f}",
+    "ece": "ECE {:.3f}",
     "median_lead_h": "median lead {:.1f} h",
     "precision": "precision {:.3f}",
     "recall": "recall {:.3f}",
