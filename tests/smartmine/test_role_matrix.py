@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from analytics.alerts.models import AlarmRule
 from analytics.models import Recommendation
 from analytics.scenarios.models import Scenario
 from fleet.choices import ENGINEERS_GROUP, GATEWAYS_GROUP, OPERATORS_GROUP
@@ -56,7 +57,7 @@ DELETABLE_BY_SUPERUSERS = [
     "django_celery_beat.solarschedule", "django_celery_beat.intervalschedule",
     "django_celery_beat.periodictask", "fleet.site", "fleet.miningzone", "fleet.loader", "fleet.haulroad",
     "fleet.wastedump", "fleet.truck", "plants.crusher", "stockpiles.material", "stockpiles.stockpile",
-    "analytics.alert", "analytics.recommendation", "analytics.scenario",
+    "analytics.alert", "analytics.alarmrule", "analytics.recommendation", "analytics.scenario",
 ]  # fmt: skip
 #: (model, action) -> the roles that may run it, as analytics/migrations/0003_roles.py and 0006 grant and
 #: docs/operations.md says. Engineers change the beat schedule (0007); no group holds delete, auth or axes
@@ -169,6 +170,14 @@ def _recommendation() -> Recommendation:
     )  # fmt: skip
 
 
+def _alarm_rule() -> AlarmRule:
+    """A copy of a seeded default rule (analytics/0010), under a code of its own."""
+    rule = AlarmRule.objects.order_by("pk").first()
+    rule.pk, rule.code = None, f"{rule.code}_copy_{AlarmRule.objects.count()}"
+    rule.save()
+    return rule
+
+
 def _schedule(model_label: str):
     from django_celery_beat import models as beat
 
@@ -208,6 +217,7 @@ TARGETS = {
     "stockpiles.material": MaterialFactory,
     "stockpiles.stockpile": StockpileFactory,
     "analytics.alert": AlertFactory,
+    "analytics.alarmrule": _alarm_rule,
     "analytics.recommendation": _recommendation,
     "analytics.scenario": lambda: Scenario.objects.create(site=SiteFactory(), name="Two more trucks"),
 }
