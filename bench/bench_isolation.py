@@ -9,8 +9,10 @@ SIMULATION_INTERVAL=1. The default site is seeded as `make run` seeds it, then g
 simulated history (`manage.py simulate`), so the retrain has a real week-window to read and train on.
   phase A: no batch work (baseline);
   phase B: four scenarios POSTed to /api/scenarios with the API's defaults, by an engineer with a token;
+  drain B: until phase B's scenarios have ended (the API allows a site six queued or running scenarios);
   phase C: a forced retrain POSTed to /api/ml/models/retrain and four more scenarios;
-then a drain (no goal) until the batch work has ended, so its final states are known.
+  drain C: until the batch work has ended, so its final states are known.
+The drains are sampled and reported too, without a goal (the goal speaks of the 90 s after queueing).
 Every SAMPLE_EVERY_S: the site's last tick age from the database and GET /api/health's status. Rows per phase:
 max and p99 tick age, share of health 200, ticks applied vs expected, and what the batch work did. Writes
 bench/results/isolation-latest.json (the samples too) and keeps each process's log as
@@ -25,6 +27,7 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 from dataclasses import asdict, dataclass, field
@@ -87,25 +90,40 @@ def _scenario_states(ids: list[int]) -> dict[str, int]:
     return states
 
 
-def sample(phase: Phase, *, site_id: int, port: int, seconds: float, until=None) -> None:
-    """Sample tick age and health every SAMPLE_EVERY_S for `seconds` (or until `until()` is true)."""
-    from analytics.scoring.registry import retrain_running
-    from fleet.models import Site
-    from tests.processes import tick_age_s
-
-    tick_before = Site.objects.values_list("tick", flat=True).get(pk=site_id)
-    started = time.monotonic()
-    next_at = started
-    while time.monotonic() - started < seconds and not (until and until()):
-        phase.tick_ages_s.append(round(tick_age_s(site_id), 3))
+def _poll_health(phase: Phase, port: int, stop: threading.Event) -> None:
+    """GET /api/health every SAMPLE_EVERY_S (or as soon as a slow answer came back) until stopped."""
+    next_at = time.monotonic()
+    while not stop.is_set():
         status, body, ms = _health(port)
         phase.health.append(status)
         phase.health_ms.append(round(ms, 1))
         for name in body.get("failed") or ():  # the components a 503 names
             phase.failing_checks[name] = phase.failing_checks.get(name, 0) + 1
-        phase.retrain_running_samples += retrain_running()
-        next_at += SAMPLE_EVERY_S
-        time.sleep(max(0.0, next_at - time.monotonic()))
+        next_at = max(next_at + SAMPLE_EVERY_S, time.monotonic())
+        stop.wait(next_at - time.monotonic())
+
+
+def sample(phase: Phase, *, site_id: int, port: int, seconds: float, until=None) -> None:
+    """Tick age (and whether a retraining runs) every SAMPLE_EVERY_S for `seconds`, or until `until()` is
+    true; health in a thread of its own, so a slow health answer never thins the tick-age samples."""
+    from analytics.scoring.registry import retrain_running
+    from fleet.models import Site
+    from tests.processes import tick_age_s
+
+    tick_before = Site.objects.values_list("tick", flat=True).get(pk=site_id)
+    stop = threading.Event()
+    health = threading.Thread(target=_poll_health, args=(phase, port, stop), name="health", daemon=True)
+    started = next_at = time.monotonic()
+    health.start()
+    try:
+        while time.monotonic() - started < seconds and not (until and until()):
+            phase.tick_ages_s.append(round(tick_age_s(site_id), 3))
+            phase.retrain_running_samples += retrain_running()
+            next_at += SAMPLE_EVERY_S
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    finally:
+        stop.set()
+        health.join(HEALTH_TIMEOUT_S + 1)
     phase.seconds = round(time.monotonic() - started, 1)
     phase.ticks_applied = Site.objects.values_list("tick", flat=True).get(pk=site_id) - tick_before
 
@@ -188,8 +206,9 @@ def scenario_outcome(ids: list[int]) -> dict:
     }
 
 
-def rows_of(phases: list[Phase], expected_per_s: float, outcome: dict) -> list[dict]:
-    """The table's rows: per phase tick age, health and ticks; then what the batch work did."""
+def rows_of(phases: list[Phase], drains: list[Phase], expected_per_s: float, outcome: dict) -> list[dict]:
+    """The table's rows: per phase tick age, health and ticks; then what the batch work did; then the
+    drains, without a goal."""
     rows = []
 
     def row(metric: str, value, unit: str, goal: str | None = None, met: bool | None = None) -> None:
@@ -200,11 +219,19 @@ def rows_of(phases: list[Phase], expected_per_s: float, outcome: dict) -> list[d
         label = f"phase {phase.name}"
         ages, health = phase.tick_ages_s, phase.health
         max_age = max(ages)
-        row(f"{label}: max tick age", max_age, "s", f"<= {MAX_TICK_AGE_S:g} s", max_age <= MAX_TICK_AGE_S)
+        row(
+            f"{label}: max tick age ({len(ages)} samples)",
+            max_age,
+            "s",
+            f"<= {MAX_TICK_AGE_S:g} s",
+            max_age <= MAX_TICK_AGE_S,
+        )
         row(f"{label}: p99 tick age", percentile(ages, 0.99), "s")
         share = 100.0 * health.count(200) / len(health)
-        row(f"{label}: /api/health 200 ({len(health)} samples)", share, "%", "100 %", share == 100.0)
-        row(f"{label}: /api/health p99 time", percentile(phase.health_ms, 0.99), "ms")
+        row(f"{label}: /api/health 200 share", share, "%", "100 %", share == 100.0)
+        row(
+            f"{label}: /api/health p99 time ({len(health)} requests)", percentile(phase.health_ms, 0.99), "ms"
+        )
         expected = round(phase.seconds * expected_per_s)
         row(f"{label}: ticks applied (of {expected} expected)", phase.ticks_applied, "ticks")
     for phase in phases:
@@ -224,11 +251,27 @@ def rows_of(phases: list[Phase], expected_per_s: float, outcome: dict) -> list[d
     row("phase C: forced retrain, seen running", retrain["seen_running_s"], "s")
     met = all(r["met"] for r in rows if r["met"] is not None)
     row("issue 16 goal: A, B, C tick age <= 5 s and health 200, batch work done", int(met), "", "1", met)
+    for drain in drains:
+        if drain.tick_ages_s:
+            row(f"{drain.name} ({drain.seconds:g} s): max tick age", max(drain.tick_ages_s), "s")
+            share = 100.0 * drain.health.count(200) / len(drain.health)
+            row(f"{drain.name}: /api/health 200 ({len(drain.health)} samples)", share, "%")
     return rows
 
 
+def ended(scenario_ids: list[int]):
+    """A condition for sample(): the scenarios are done, failed or cancelled and no retraining runs."""
+    from analytics.scoring.registry import retrain_running
+
+    def condition() -> bool:
+        states = _scenario_states(scenario_ids)
+        return sum(states.get(s, 0) for s in TERMINAL) == len(scenario_ids) and not retrain_running()
+
+    return condition
+
+
 def run_phases(*, port: int, site_id: int, slug: str, token: str, phase_s: float) -> tuple:
-    """Phases A, B, C and the drain on the running processes; returns them and what the batch work did."""
+    """Phases A, B, C and the drains on the running processes; returns them and what the batch work did."""
     from fleet.models import Site
     from tests.processes import tick_age_s
 
@@ -247,6 +290,9 @@ def run_phases(*, port: int, site_id: int, slug: str, token: str, phase_s: float
     phases[1].scenario_ids = queue_scenarios(port, token, slug, "isolation B")
     sample(phases[1], site_id=site_id, port=port, seconds=phase_s)
     phases[1].scenarios_at_end = _scenario_states(phases[1].scenario_ids)
+    print("drain B: until phase B's scenarios have ended ...", flush=True)
+    drain_b = Phase("B drain")
+    sample(drain_b, site_id=site_id, port=port, seconds=DRAIN_S, until=ended(phases[1].scenario_ids))
     print(f"phase C: a forced retrain and {SCENARIOS_PER_PHASE} scenarios, {phase_s:g} s ...",
           flush=True)  # fmt: skip
     retrain_since = datetime.now(UTC)
@@ -254,29 +300,19 @@ def run_phases(*, port: int, site_id: int, slug: str, token: str, phase_s: float
     phases[2].scenario_ids = queue_scenarios(port, token, slug, "isolation C")
     sample(phases[2], site_id=site_id, port=port, seconds=phase_s)
     phases[2].scenarios_at_end = _scenario_states(phases[2].scenario_ids)
-    batch_ids = phases[1].scenario_ids + phases[2].scenario_ids
-
-    def batch_work_ended() -> bool:
-        from analytics.scoring.registry import retrain_running
-
-        ended = sum(_scenario_states(batch_ids).get(s, 0) for s in TERMINAL) == len(batch_ids)
-        return ended and not retrain_running()
-
-    print("drain: until the batch work has ended ...", flush=True)
-    drain = Phase("drain")
-    sample(drain, site_id=site_id, port=port, seconds=DRAIN_S, until=batch_work_ended)
-    running_s = (phases[2].retrain_running_samples + drain.retrain_running_samples) * SAMPLE_EVERY_S
+    print("drain C: until the batch work has ended ...", flush=True)
+    drain_c = Phase("C drain")
+    sample(drain_c, site_id=site_id, port=port, seconds=DRAIN_S, until=ended(phases[2].scenario_ids))
+    running_s = (phases[2].retrain_running_samples + drain_c.retrain_running_samples) * SAMPLE_EVERY_S
     outcome = {
         "scenarios": {p.name: scenario_outcome(p.scenario_ids) for p in phases[1:]},
         "retrain": retrain_outcome(retrain_since, phases[2].retrain_queued, running_s),
-        "drain_s": drain.seconds,
-        "drain_max_tick_age_s": max(drain.tick_ages_s, default=None),
     }
-    return phases, drain, outcome
+    return phases, [drain_b, drain_c], outcome
 
 
 def run(quick: bool = False) -> dict:
-    """Set up, run phases A, B and C and the drain, tear down; rows as bench/__main__.py expects."""
+    """Set up, run the phases and drains, tear down; rows as bench/__main__.py expects."""
     setup_django()
     if shutil.which("redis-server") is None:
         raise RuntimeError("bench_isolation needs redis-server on PATH (a private Redis for the processes)")
@@ -305,7 +341,7 @@ def run(quick: bool = False) -> dict:
                     INSTALLATION_ID=installation_id,
                 ) as system,
             ):  # fmt: skip
-                phases, drain, outcome = run_phases(
+                phases, drains, outcome = run_phases(
                     port=system.api_port, site_id=site_id, slug=slug, token=token, phase_s=phase_s
                 )
         finally:
@@ -313,7 +349,7 @@ def run(quick: bool = False) -> dict:
             RESULTS_DIR.mkdir(exist_ok=True)
             for log in workdir.glob("*.log"):
                 shutil.copyfile(log, RESULTS_DIR / f"isolation-{log.name}")
-    rows = rows_of(phases, 1 / INTERVAL_S, outcome)
+    rows = rows_of(phases, drains, 1 / INTERVAL_S, outcome)
     results = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "quick": quick,
@@ -327,7 +363,7 @@ def run(quick: bool = False) -> dict:
         },
         "rows": rows,
         "outcome": outcome,
-        "phases": [asdict(p) for p in (*phases, drain)],
+        "phases": [asdict(p) for p in (*phases, *drains)],
     }
     RESULTS_DIR.mkdir(exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str))
