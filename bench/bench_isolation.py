@@ -46,6 +46,7 @@ HISTORY_HOURS = 24.0  # simulated history of the default site: what the forced r
 QUICK_HISTORY_HOURS = 6.0
 DRAIN_S = 600.0  # after phase C, at most this long for the batch work to end (its final states)
 HEALTH_TIMEOUT_S = 5.0
+MAX_FAILURES_KEPT = 10  # non-200 health answers kept per phase, with the components' errors
 ENGINEER = "bench-engineer"
 RESULTS_DIR = ROOT / "bench" / "results"
 RESULTS_FILE = RESULTS_DIR / "isolation-latest.json"
@@ -62,6 +63,7 @@ class Phase:
     health: list[int] = field(default_factory=list)  # 0: no answer within HEALTH_TIMEOUT_S
     health_ms: list[float] = field(default_factory=list)
     failing_checks: dict[str, int] = field(default_factory=dict)
+    health_failures: list[dict] = field(default_factory=list)  # the first few non-200 answers: why
     retrain_running_samples: int = 0
     ticks_applied: int = 0
     scenario_ids: list[int] = field(default_factory=list)
@@ -97,8 +99,15 @@ def _poll_health(phase: Phase, port: int, stop: threading.Event) -> None:
         status, body, ms = _health(port)
         phase.health.append(status)
         phase.health_ms.append(round(ms, 1))
-        for name in body.get("failed") or ():  # the components a 503 names
+        failed = body.get("failed") or []  # the components a 503 names
+        for name in failed:
             phase.failing_checks[name] = phase.failing_checks.get(name, 0) + 1
+        if status != 200 and len(phase.health_failures) < MAX_FAILURES_KEPT:
+            components = body.get("components") or {}
+            phase.health_failures.append({
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds"), "status": status, "ms": round(ms),
+                "errors": {name: (components.get(name) or {}).get("error") for name in failed},
+            })  # fmt: skip
         next_at = max(next_at + SAMPLE_EVERY_S, time.monotonic())
         stop.wait(next_at - time.monotonic())
 
