@@ -20,7 +20,10 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-SECTIONS = ["bench_sim", "bench_tick", "bench_ingest", "bench_api", "bench_ws", "bench_dispatch", "bench_ml"]
+SECTIONS = [
+    "bench_sim", "bench_tick", "bench_ingest", "bench_api", "bench_ws", "bench_dispatch", "bench_ml",
+    "bench_isolation",
+]  # fmt: skip
 
 
 def _fmt(value) -> str:
@@ -62,6 +65,8 @@ LIMITS = {
     "in Channels' dispatch and daphne's write path (docs/live.md).",
     "bench_dispatch": "seeds run in parallel on 2 cores; decision latency includes occasional LP re-solves.",
     "bench_ml": "scikit-learn on 2 cores; histories simulated headless one reading a minute.",
+    "bench_isolation": "web, three workers, beat and PostgreSQL on the same 2 cores: a scenario or the "
+    "retrain takes a whole core while the tick worker and the sampling share the other.",
 }
 
 

@@ -6,6 +6,7 @@ machine takes its tasks) and stops them before pytest-django empties the databas
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -13,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +25,8 @@ from smartmine.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = [
-    "ROOT", "celery_client", "current_database_url", "free_port", "private_redis", "running_layout",
-    "running_system", "wait_for_port",
+    "ROOT", "api_call", "celery_client", "current_database_url", "free_port", "private_redis",
+    "running_layout", "running_system", "tick_age_s", "wait_for_port",
 ]  # fmt: skip
 
 
@@ -178,10 +181,39 @@ def running_layout(
         if "web" in system.processes:
             wait_for_port(system.api_port)
         for name in system.processes.keys() & WORKERS.keys():
-            wait_for_worker(f"{name}@{socket.gethostname()}", broker_url=redis_url)
+            wait_for_worker(  # in the processes' namespace, which env_overrides may have changed
+                f"{name}@{socket.gethostname()}",
+                broker_url=redis_url,
+                installation_id=system.env["INSTALLATION_ID"],
+            )
         yield system
     finally:
         stop(system.processes.values())
+
+
+def api_call(
+    port: int, path: str, token: str | None = None, body: dict | None = None, timeout_s: float = 10
+) -> tuple[int, dict]:
+    """One request to the API a test started: a POST when there is a token or a body, else a GET; the status
+    and the JSON body, for error statuses too."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {})}
+    data = json.dumps(body).encode() if body is not None else (b"" if token else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def tick_age_s(site_id: int) -> float:
+    """Seconds since the site's last applied tick, read from the database (infinite before the first)."""
+    from django.utils import timezone
+
+    from fleet.models import Site
+
+    last = Site.objects.values_list("last_tick_at", flat=True).get(pk=site_id)
+    return (timezone.now() - last).total_seconds() if last else float("inf")
 
 
 def stop(processes) -> None:

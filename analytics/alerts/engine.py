@@ -234,6 +234,8 @@ class AlarmEngine:
     def _moved(rule: Rule, point: AlarmPoint, value: Any, clock_s: float) -> bool:
         if clock_s - point.reported_s < UPDATE_EVERY_S:
             return False
+        if point.reported_value is None:  # restored from the database: what was reported is not known here
+            return True
         if rule.comparison == "in" or not isinstance(value, int | float):
             return value != point.reported_value
         return abs(value - point.reported_value) > max(rule.deadband, 1e-9)

@@ -144,6 +144,14 @@ def test_restored_alarms_are_not_raised_again():
     assert run(engine, [(10, 105), (20, 90)]) == [("clear", 20)]
 
 
+def test_a_restored_alarm_that_stays_active_is_updated_with_its_value_after_the_update_interval():
+    # A new worker restores open alarms without their reported value; the first update once the update
+    # interval has passed must report the current value, not fail the tick (it failed every tick after).
+    engine = AlarmEngine([rule()])
+    engine.restore_active([(1, "truck", 7)], 0.0)
+    assert run(engine, [(30, 105), (61, 106), (90, 106)]) == [("update", 61)]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

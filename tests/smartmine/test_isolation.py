@@ -5,18 +5,14 @@ Real PostgreSQL (the test database), a private Redis (the real queue names witho
 workers), and runsystem's own command lines for web, the workers and beat.
 """
 
-import json
 import os
 import shutil
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import psycopg
 import pytest
 from django.conf import settings
-from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from bench.soak_processes import descendants
@@ -26,7 +22,9 @@ from fleet.schedules import sync_tick_schedules
 from smartmine.celery import app
 from smartmine.management.commands.runsystem import WORKERS
 from tests.factories import UserFactory
+from tests.processes import api_call as call
 from tests.processes import current_database_url, private_redis, running_layout
+from tests.processes import tick_age_s as site_tick_age_s
 from tests.smartmine.test_faults import wait_until
 
 pytestmark = [
@@ -60,20 +58,8 @@ def small_site(name: str) -> Site:
     return seeding.seed_site(name=name, trucks=4, crushers=1, stockpiles=1, loaders=2).site
 
 
-def call(port: int, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {})}
-    data = json.dumps(body).encode() if body is not None else (b"" if token else None)
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def tick_age_s(site: Site) -> float:
-    last = Site.objects.values_list("last_tick_at", flat=True).get(pk=site.pk)
-    return (timezone.now() - last).total_seconds() if last else float("inf")
+    return site_tick_age_s(site.pk)
 
 
 def test_a_scenario_storm_does_not_delay_ticks(tmp_path):
