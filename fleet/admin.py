@@ -30,13 +30,97 @@ EXACT_COUNT_BELOW = 10_000
 
 
 def status_badge(value: str, label: str | None = None) -> str:
-    colour = choices.STATUS_COLOURS.get(value, "#616161")
+    """A status as a badge in the dashboard legend's colour (fleet.choices.STATUS_COLOURS)."""
+    colour = choices.STATUS_COLOURS.get(value, choices.UNKNOWN_STATUS_COLOUR)
+    text = "#212121" if value in choices.LIGHT_STATUSES else "#fff"
     return format_html(
-        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;white-space:nowrap">'
-        "{}</span>",
+        '<span class="status-badge" style="background:{};color:{};padding:2px 8px;border-radius:10px;'
+        'white-space:nowrap">{}</span>',
         colour,
+        text,
         label or value.replace("_", " "),
     )
+
+
+# --- Numbers rounded to their meaning
+
+#: How lists show a measure, by the unit its name ends with: the unit's label and the decimals that mean
+#: something in a control room (a tonne to 0.1, a temperature to the degree); longest suffix first.
+UNITS: dict[str, tuple[str, int]] = {
+    "_mm_s": ("mm/s", 1),
+    "_t_m3": ("t/m³", 2),
+    "_kmh": ("km/h", 1),
+    "_pct": ("%", 1),
+    "_tph": ("t/h", 0),
+    "_kpa": ("kPa", 0),
+    "_deg": ("°", 0),
+    "_kw": ("kW", 0),
+    "_rl_m": ("m", 1),
+    "_c": ("°C", 0),
+    "_l": ("L", 0),
+    "_t": ("t", 1),
+    "_m": ("m", 0),
+    "_h": ("h", 1),
+}
+#: Measures whose name carries no unit: (label, decimals). Coordinates to 5 decimals, about a metre.
+NAMED_MEASURES: dict[str, tuple[str, int]] = {
+    "lat": ("", 5),
+    "lon": ("", 5),
+    "health": ("%", 1),
+    "engine_hours": ("h", 1),
+}
+
+
+def measure_unit(name: str) -> tuple[str, str, int] | None:
+    """(what it is, unit label, decimals) for a measure's field name, None for anything else.
+
+    A rollup's average (`payload_t_avg`) is shown like the measure it averages."""
+    base = name.removesuffix("_avg")
+    if base in NAMED_MEASURES:
+        return (base, *NAMED_MEASURES[base])
+    for suffix, (unit, decimals) in UNITS.items():
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return (base.removesuffix(suffix), unit, decimals)
+    return None
+
+
+def format_measure(value: float | None, decimals: int) -> str:
+    """A number to `decimals` places with thousands separated; '-' when there is none."""
+    if value is None:
+        return "-"
+    return f"{value:,.{decimals}f}"
+
+
+def measure_column(name: str):
+    """A list column showing field `name` rounded to its meaning, titled with its unit, sortable."""
+    found = measure_unit(name)
+    if found is None:
+        raise ValueError(f"measure_column: {name!r} has no unit this admin knows (UNITS, NAMED_MEASURES)")
+    what, unit, decimals = found
+    title = what.replace("_", " ") + ("" if name == what or not name.endswith("_avg") else " avg")
+    title = f"{title} ({unit})" if unit else title
+
+    @admin.display(description=title, ordering=name)
+    def column(obj) -> str:
+        return format_measure(getattr(obj, name), decimals)
+
+    column.__name__ = f"{name}_rounded"
+    return column
+
+
+def with_measures(fields: list) -> list:
+    """list_display with every measure (a field name with a known unit) shown rounded to its meaning."""
+    return [measure_column(f) if isinstance(f, str) and measure_unit(f) is not None else f for f in fields]
+
+
+@admin.display(description="last reading", ordering="last_reading_at")
+def last_reading(obj) -> str:
+    """The time of the unit's newest reading, short: today's as a time, older ones with their day."""
+    when = obj.last_reading_at
+    if when is None:
+        return "-"
+    local = timezone.localtime(when)
+    return f"{local:%H:%M:%S}" if local.date() == timezone.localdate() else f"{local:%d %b %H:%M}"
 
 
 class StatusBadgeMixin:
@@ -160,16 +244,9 @@ class SiteAdmin(admin.ModelAdmin):
 
 @admin.register(MiningZone)
 class MiningZoneAdmin(StatusBadgeMixin, admin.ModelAdmin):
-    list_display = [
-        "name",
-        "site",
-        "pit",
-        "material",
-        "grade_pct",
-        "remaining_t",
-        "shift_target_t",
-        "status_badge",
-    ]
+    list_display = with_measures(
+        ["name", "site", "pit", "material", "status_badge", "grade_pct", "remaining_t", "shift_target_t"]
+    )
     list_filter = ["site", "status", "material", "pit"]
     search_fields = ["name", "pit"]
     list_select_related = ["site"]
@@ -177,32 +254,18 @@ class MiningZoneAdmin(StatusBadgeMixin, admin.ModelAdmin):
 
 @admin.register(Loader)
 class LoaderAdmin(EquipmentAdmin):
-    list_display = [
-        "name",
-        "site",
-        "model",
-        "zone",
-        "dig_rate_tph",
-        "bucket_t",
-        "health",
-        "status_badge",
-        "live",
-    ]
+    list_display = with_measures(
+        ["name", "site", "model", "zone", "status_badge", "dig_rate_tph", "bucket_t", "health", "live"]
+    )
     list_filter = ["site", "status", "zone", "model", "live"]
     list_select_related = ["site", "zone"]
 
 
 @admin.register(HaulRoad)
 class HaulRoadAdmin(admin.ModelAdmin):
-    list_display = [
-        "name",
-        "site",
-        "from_point",
-        "to_point",
-        "length_m",
-        "grade_pct",
-        "speed_limit_loaded_kmh",
-    ]
+    list_display = with_measures(
+        ["name", "site", "from_point", "to_point", "length_m", "grade_pct", "speed_limit_loaded_kmh"]
+    )
     list_filter = ["site"]
     search_fields = ["name", "from_point", "to_point"]
     list_select_related = ["site"]
@@ -210,7 +273,7 @@ class HaulRoadAdmin(admin.ModelAdmin):
 
 @admin.register(WasteDump)
 class WasteDumpAdmin(admin.ModelAdmin):
-    list_display = ["name", "site", "capacity_t", "dumped_t", "tip_points", "live"]
+    list_display = with_measures(["name", "site", "capacity_t", "dumped_t", "tip_points", "live"])
     list_filter = ["site"]
     search_fields = ["name"]
     list_select_related = ["site"]
@@ -218,19 +281,20 @@ class WasteDumpAdmin(admin.ModelAdmin):
 
 @admin.register(Truck)
 class TruckAdmin(EquipmentAdmin):
-    list_display = [
-        "name",
-        "site",
-        "model",
-        "status_badge",
-        "payload_t",
-        "fuel_l",
-        "speed_kmh",
-        "health",
-        "assigned_loader",
-        "last_reading_at",
-        "live",
-    ]
+    # What a dispatcher scans, fitting a 1280-pixel screen beside the filters: the site and model are filters.
+    list_display = with_measures(
+        [
+            "name",
+            "status_badge",
+            "payload_t",
+            "speed_kmh",
+            "fuel_l",
+            "health",
+            "assigned_loader",
+            last_reading,
+            "live",
+        ]
+    )
     list_filter = ["site", "status", "model", "assigned_loader__zone", "live"]
     list_select_related = ["site", "assigned_loader"]
     ordering = ["site", "name"]
@@ -331,7 +395,7 @@ def reading_admin(model: type[models.Model]) -> type[HistoryAdmin]:
         f"{model.__name__}Admin",
         (HistoryAdmin,),
         {
-            "list_display": ["ts", "equipment", "status_badge", *sensors],
+            "list_display": with_measures(["ts", "equipment", "status_badge", *sensors]),
             "list_filter": ["equipment__site", "status"],
             "date_hierarchy": "ts",
             "ordering": ["-ts"],
@@ -346,7 +410,9 @@ def rollup_admin(model: type[models.Model]) -> type[HistoryAdmin]:
         f"{model.__name__}Admin",
         (HistoryAdmin,),
         {
-            "list_display": ["bucket", "equipment", "samples", *(f"{name}_avg" for name in sensors)],
+            "list_display": with_measures(
+                ["bucket", "equipment", "samples", *(f"{name}_avg" for name in sensors)]
+            ),
             "date_hierarchy": "bucket",
             "ordering": ["-bucket"],
         },

@@ -43,31 +43,39 @@ class ZoneMaterial(models.TextChoices):
     WASTE = schema.MaterialKind.WASTE.value, "Waste"
 
 
-#: Badge colour per status value, shared by every admin list (values repeat across kinds on purpose).
+#: The colour of each status value, the one source for the dashboard (its map, badges and legend, given in
+#: the page's config) and every admin list: distinct within each kind of unit, the same meaning in the same
+#: colour across kinds (red broken down, indigo maintenance, green hauling or running).
 STATUS_COLOURS: dict[str, str] = {
-    "running": "#2e7d32",
-    "loading": "#2e7d32",
+    "waiting": "#9e9e9e",
+    "returning": "#7cb342",
+    "queued_at_loader": "#fbc02d",
+    "loading": "#1e88e5",
     "hauling": "#2e7d32",
-    "dumping": "#2e7d32",
-    "returning": "#558b2f",
-    "active": "#2e7d32",
+    "queued_at_dump": "#f57c00",
+    "dumping": "#8e24aa",
+    "refuelling": "#00acc1",
+    "maintenance": "#3949ab",
+    "broken_down": "#d32f2f",
+    "idle": "#9e9e9e",
+    "running": "#2e7d32",
+    "blocked": "#f57c00",
     "normal": "#2e7d32",
-    "idle": "#757575",
-    "waiting": "#757575",
-    "planned": "#757575",
-    "closed": "#757575",
-    "depleted": "#757575",
-    "queued_at_loader": "#f9a825",
-    "queued_at_dump": "#f9a825",
-    "refuelling": "#0277bd",
-    "low": "#f9a825",
-    "high": "#f9a825",
-    "empty": "#ef6c00",
-    "full": "#ef6c00",
-    "blocked": "#ef6c00",
-    "maintenance": "#1565c0",
-    "broken_down": "#c62828",
+    "low": "#fbc02d",
+    "high": "#f57c00",
+    "full": "#d32f2f",
+    "empty": "#6d4c41",
+    "active": "#2e7d32",
+    "planned": "#1e88e5",
+    "depleted": "#9e9e9e",
+    "closed": "#616161",
 }
+#: Statuses whose colour is light: their badges take dark text.
+LIGHT_STATUSES: frozenset[str] = frozenset(
+    {"waiting", "idle", "queued_at_loader", "low", "returning", "depleted"}
+)
+#: A status without a colour of its own.
+UNKNOWN_STATUS_COLOUR = "#757575"
 
 # --- Roles: group names are created by analytics/migrations/0003_roles.py.
 OPERATORS_GROUP = "Operators"

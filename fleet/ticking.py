@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 MAX_CATCH_UP_S = 300.0
 #: A tick earlier than this share of the interval after the previous one is a duplicate firing.
 MIN_INTERVAL_SHARE = 0.5
-#: Simulated time may run ahead of the wall clock (SIMULATION_SPEED > 1; `simulate` continuing a site's clock
-#: for up to its largest --hours, 8784): the engine's readings may be this far ahead of now. Older than
+#: Simulated time may run ahead of the wall clock (SIMULATION_SPEED > 1; a site whose clock an older
+#: `simulate` moved up to 8784 h ahead): the engine's readings may be this far ahead of now. Older than
 #: retention keeps is refused for them as for any reading (docs/history.md).
 SIMULATED_AHEAD_S = 366 * 86_400
 #: How long a tick waits for its site's lock: telemetry and operator actions hold it for milliseconds; a
@@ -220,8 +220,12 @@ def save_steps(
     now: dt.datetime,
     written: dict[str, dict[int, tuple]] | None = None,
     timings: dict[str, float] | None = None,
+    history_only: bool = False,
 ) -> dict[str, int]:
     """Write several steps at once (the headless `simulate` batches them), ending at `state`.
+
+    `history_only` writes the readings, events and fault labels alone: `simulate` backfilling history
+    before a live site's leaves the site's state, unit rows and alarms where the live tick has them.
 
     `written` is what the previous save wrote to the unit rows (fleet.state_cache): unchanged rows are left
     alone, and it is updated with what this save writes. The site row's new version is set on
@@ -241,7 +245,8 @@ def save_steps(
             metrics.READINGS_INGESTED.labels(kind=kind, source="simulator").inc(len(rows))
             readings += len(rows)
     clock.lap("readings")
-    _save_unit_state(state, {} if written is None else written)
+    if not history_only:
+        _save_unit_state(state, {} if written is None else written)
     clock.lap("units")
     events = [event for record in records for event in record.events]
     SimEvent.objects.bulk_create(
@@ -260,6 +265,8 @@ def save_steps(
     )
     _save_labels(site, [label for record in records for label in record.labels])
     clock.lap("events")
+    if history_only:
+        return {"readings": readings, "events": len(events)}
     hooks.after_steps(site, records, state)  # alarm rules (analytics), in this transaction: fleet.hooks
     clock.lap("hooks")
     site.tick += len(records)

@@ -5,16 +5,18 @@ from django.contrib import admin
 from fleet.admin import (
     EquipmentPageMixin,
     StatusBadgeMixin,
+    last_reading,
     latest_readings_inline,
     reading_admin,
     rollup_admin,
+    with_measures,
 )
 from stockpiles.models import Material, Stockpile, StockpileReading, StockpileRollup
 
 
 @admin.register(Material)
 class MaterialAdmin(admin.ModelAdmin):
-    list_display = ["name", "site", "kind", "grade_pct", "density_t_m3"]
+    list_display = with_measures(["name", "site", "kind", "grade_pct", "density_t_m3"])
     list_filter = ["site", "kind"]
     search_fields = ["name"]
     list_select_related = ["site"]
@@ -22,20 +24,22 @@ class MaterialAdmin(admin.ModelAdmin):
 
 @admin.register(Stockpile)
 class StockpileAdmin(EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
-    list_display = [
-        "name",
-        "site",
-        "material",
-        "status_badge",
-        "level_t",
-        "capacity_t",
-        "utilisation_pct",
-        "fill_rate_tph",
-        "discharge_rate_tph",
-        "reclaim_rate_tph",
-        "last_reading_at",
-        "live",
-    ]
+    list_display = with_measures(
+        [
+            "name",
+            "site",
+            "material",
+            "status_badge",
+            "level_t",
+            "capacity_t",
+            "utilisation_pct",
+            "fill_rate_tph",
+            "discharge_rate_tph",
+            "reclaim_rate_tph",
+            last_reading,
+            "live",
+        ]
+    )
     list_filter = ["site", "status", "material", "live"]
     list_select_related = ["site", "material"]
     search_fields = ["name"]

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.permissions import ACKNOWLEDGE_ALERT, DECIDE_RECOMMENDATION
+from fleet.choices import LIGHT_STATUSES, STATUS_COLOURS, UNKNOWN_STATUS_COLOUR
 from smartmine.dashboard.selectors import site_layout
 
 
@@ -32,6 +33,9 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "canAcknowledge": user.has_perm(ACKNOWLEDGE_ALERT),
         "canDecide": user.has_perm(DECIDE_RECOMMENDATION),
         "username": user.get_username() if user.is_authenticated else None,
+        "statusColours": STATUS_COLOURS,
+        "lightStatuses": sorted(LIGHT_STATUSES),
+        "unknownStatusColour": UNKNOWN_STATUS_COLOUR,
     }
     return render(request, "dashboard/index.html", {"config": config})
 

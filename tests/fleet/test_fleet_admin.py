@@ -58,7 +58,7 @@ def test_the_truck_list_shows_status_as_a_badge_and_the_last_reading(as_operator
 
     page = as_operator.get(changelist(Truck)).content.decode()
 
-    assert "HT-07" in page and "broken down</span>" in page.lower() and "#c62828" in page
+    assert "HT-07" in page and "broken down</span>" in page.lower() and "#d32f2f" in page
 
 
 def test_a_truck_page_shows_its_latest_50_readings_and_open_alerts(as_operator):

@@ -20,10 +20,16 @@ from django.core.management.base import BaseCommand
 from honcho.compat import ProcessManager
 from honcho.manager import Manager
 
-from fleet.choices import OPERATORS_GROUP
+from fleet.choices import ENGINEERS_GROUP, OPERATORS_GROUP
 from smartmine.config import VAR_DIR
 
 DEMO_LOGINS_FILE = VAR_DIR / "demo-logins"
+#: The demo's logins, one per role: (username, role group or None for the superuser, what the role may do).
+DEMO_LOGINS = (
+    ("operator", OPERATORS_GROUP, "an operator: dispatch, maintenance, alerts"),
+    ("engineer", ENGINEERS_GROUP, "an engineer: scenarios, dispatch strategy, retraining, configuration"),
+    ("admin", None, "the superuser"),
+)
 
 
 def bind_address(host: str) -> str:
@@ -134,19 +140,20 @@ class Command(BaseCommand):
         sync_tick_schedules(interval_s=settings.SIMULATION_INTERVAL_S)
 
     def ensure_demo_logins(self) -> dict[str, str]:
-        """An operator (the demo login) and a superuser; passwords random per checkout, kept in var/."""
+        """A login per role (DEMO_LOGINS), so the demo shows what each may do; passwords random per
+        checkout, kept in var/."""
         stored = _read_logins(DEMO_LOGINS_FILE)
         user_model = get_user_model()
-        for username, superuser in (("operator", False), ("admin", True)):
+        for username, role, _ in DEMO_LOGINS:
             password = stored.get(username) or secrets.token_urlsafe(12)
             user, created = user_model.objects.get_or_create(
-                username=username, defaults={"is_staff": True, "is_superuser": superuser}
+                username=username, defaults={"is_staff": True, "is_superuser": role is None}
             )
             if created or not user.check_password(password):
                 user.set_password(password)
                 user.save()
-            if not superuser:
-                group = Group.objects.filter(name=OPERATORS_GROUP).first()
+            if role is not None:
+                group = Group.objects.filter(name=role).first()
                 if group:
                     user.groups.add(group)
             stored[username] = password
@@ -163,8 +170,8 @@ class Command(BaseCommand):
             f"  admin         {api}/admin/",
             f"  API           {api}/api/health   {api}/api/docs/",
             f"  WebSocket     ws://{settings.WEBSOCKET_HOST}:{settings.WEBSOCKET_PORT}/",
-            f"  demo login    operator / {logins['operator']}   (an operator)",
-            f"  superuser     admin / {logins['admin']}",
+            "  demo logins   (dashboard and admin)",
+            *(f"    {name:<9} {logins[name]:<17} {role}" for name, _, role in DEMO_LOGINS),
             "  Ctrl-C stops everything.",
             "",
         ]

@@ -13,28 +13,11 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const RECONNECT_DELAYS_S = [1, 2, 4, 8, 15];
 const REFRESH_MS = { kpis: 60_000, alerts: 20_000, recommendations: 60_000, health: 60_000 };
 
-// Colours of each status, per kind; also drawn as the legend. Light colours get dark badge text.
-const STATUS_COLOURS = {
-  waiting: "#9e9e9e",
-  returning: "#7cb342",
-  queued_at_loader: "#fbc02d",
-  loading: "#1e88e5",
-  hauling: "#2e7d32",
-  queued_at_dump: "#f57c00",
-  dumping: "#8e24aa",
-  refuelling: "#00acc1",
-  maintenance: "#3949ab",
-  broken_down: "#d32f2f",
-  idle: "#9e9e9e",
-  running: "#2e7d32",
-  blocked: "#f57c00",
-  normal: "#2e7d32",
-  low: "#fbc02d",
-  high: "#f57c00",
-  full: "#d32f2f",
-  empty: "#f57c00",
-};
-const LIGHT_STATUSES = new Set(["waiting", "idle", "queued_at_loader", "low", "returning"]);
+// Colours of each status (fleet/choices.py STATUS_COLOURS, the admin's too); also drawn as the legend.
+// Light colours get dark badge text.
+const STATUS_COLOURS = config.statusColours;
+const LIGHT_STATUSES = new Set(config.lightStatuses);
+const UNKNOWN_STATUS_COLOUR = config.unknownStatusColour;
 const TRUCK_LEGEND = [
   "hauling", "returning", "queued_at_loader", "loading", "queued_at_dump", "dumping", "waiting", "refuelling",
   "maintenance", "broken_down",
@@ -119,7 +102,7 @@ function statusLabel(status) {
 
 function badge(status) {
   const element = h("span", { class: `badge${LIGHT_STATUSES.has(status) ? " light" : ""}` }, statusLabel(status));
-  element.style.setProperty("--status", STATUS_COLOURS[status] || "#757575");
+  element.style.setProperty("--status", STATUS_COLOURS[status] || UNKNOWN_STATUS_COLOUR);
   return element;
 }
 
@@ -530,7 +513,7 @@ function updateMapUnits() {
       node.dataset.status = unit.status;
       node.classList.toggle("selected", state.selected?.kind === kind && state.selected?.id === unit.id);
       const shape = node.firstChild;
-      const colour = STATUS_COLOURS[unit.status] || "#757575";
+      const colour = STATUS_COLOURS[unit.status] || UNKNOWN_STATUS_COLOUR;
       if (kind === "truck") {
         shape.setAttribute("transform", `rotate(${unit.heading_deg || 0})`);
         shape.setAttribute("fill", colour);
