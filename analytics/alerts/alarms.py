@@ -79,6 +79,10 @@ def evaluate_steps(site: Any, records: list, state: Any) -> None:
     if not records:
         return
     alarms = _site_alarms(site.pk, site.tick, records[0].clock_s)
+    # Until this evaluation is done the engine continues no tick: one that fails midway (the tick rolls back)
+    # is rebuilt from the database next time, never reused half-advanced. A tick that rolls back after this
+    # leaves the database's tick number behind next_tick, which rebuilds it too.
+    alarms.next_tick = None
     tanks = {truck.id: truck.fuel_tank_l for truck in state.trucks}
     transitions: list[engine.Transition] = []
     for record in records:

@@ -177,3 +177,21 @@ def test_live_truck_fuel_is_compared_as_a_share_of_its_own_tank():
     low = Alert.objects.get(kind="truck_fuel_low", cleared_at__isnull=True)
     assert low.equipment_id == big.pk  # 300 L is 6 % of 4,921 L but 26 % of 1,137 L
     assert low.last_value == pytest.approx(100 * 300 / 4921)
+
+
+def test_an_evaluation_that_fails_midway_is_not_continued_by_the_next_tick(monkeypatch):
+    truck = TruckFactory()
+    site = truck.site
+    save_step(site, T0, [{"id": truck.pk, "status": "broken_down"}])
+    evaluate = alarms.engine.AlarmEngine.evaluate
+
+    def evaluate_then_fail(self, *args, **kwargs):
+        evaluate(self, *args, **kwargs)  # the engine has cleared the alarm in memory ...
+        raise RuntimeError("a bug after the engine moved on")  # ... and the tick rolls back
+
+    monkeypatch.setattr(alarms.engine.AlarmEngine, "evaluate", evaluate_then_fail)
+    with pytest.raises(RuntimeError):
+        save_step(site, T0 + 10, [{"id": truck.pk, "status": "hauling"}])
+    monkeypatch.undo()
+    save_step(site, T0 + 20, [{"id": truck.pk, "status": "hauling"}])
+    assert not Alert.objects.get(kind="truck_breakdown").is_open  # the clear is persisted, not lost
