@@ -47,11 +47,16 @@ def session_lock(name: str, key: int = 0, *, wait_s: float = 0.0) -> Iterator[bo
 
 
 def is_held(name: str, key: int = 0) -> bool:
-    """Whether any session (this one included) holds the lock now."""
+    """Whether any session of this database (this one included) holds the lock now.
+
+    pg_locks lists every database of the server; advisory locks are per database, so another installation's
+    lock on the same server is not this one's.
+    """
     classid, objid = (part & 0xFFFFFFFF for part in _keys(name, key))  # pg_locks shows the keys as oids
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND classid = %s AND objid = %s AND objsubid = 2 AND granted)",
             [classid, objid],
         )

@@ -79,8 +79,6 @@ def test_health_is_ok_when_every_component_answers(client, celery_worker_process
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["latency_ms"] >= 0
-    served = body["components"]["worker"]["workers"][f"health-test-{os.getpid()}@{socket.gethostname()}"]
-    assert served == ["batch", "periodic", "ticks"]
 
 
 @pytest.mark.django_db

@@ -1,5 +1,6 @@
-"""/api/health with a real worker that does not serve the tick queue: the twin would stop, health says so."""
+"""/api/health with a real worker that does not serve the tick queue: when ticks stop, health says why."""
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -7,8 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from fleet.models import Site
 from smartmine.celery import app as celery_app
+from tests.factories import SiteFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,10 +35,13 @@ def batch_only_worker():
 
 
 @pytest.mark.slow
-@pytest.mark.django_db
-def test_health_fails_naming_the_tick_queue_when_no_worker_serves_it(client, batch_only_worker):
+@pytest.mark.django_db(transaction=True)  # the checks run in threads, on connections of their own
+def test_a_stale_simulation_names_the_tick_queue_nobody_serves(client, batch_only_worker):
+    site = SiteFactory()
+    Site.objects.filter(pk=site.pk).update(last_tick_at=timezone.now() - dt.timedelta(minutes=10))
     response = client.get("/api/health")
     body = response.json()
     assert response.status_code == 503, body
-    assert "worker" in body["failed"]
-    assert "no worker serves the 'ticks' queue" in body["components"]["worker"]["error"]
+    assert body["failed"] == ["simulation"]  # a worker answers: the batch one
+    error = body["components"]["simulation"]["error"]
+    assert "last tick 600 s ago" in error and "no worker serves the 'ticks' queue" in error
