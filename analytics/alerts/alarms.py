@@ -140,6 +140,22 @@ def evaluate_telemetry(kind: str, readings: Any) -> None:
             apply_transitions(site_id, transitions, alarms.rules)
 
 
+def evaluate_scores(
+    site_id: int, kind: str, scores: dict[tuple[str, int], float], clock: dt.datetime
+) -> list[int]:
+    """ML results through the alarm rules of `kind` (ml_risk: failure probabilities; anomaly: anomaly scores),
+    persisted like any alarm: raised once, updated, cleared when the score drops below limit - deadband.
+
+    `scores` holds every unit just scored, (unit kind, unit id) -> score; a unit left out keeps its state.
+    Returns the ids of the alerts changed."""
+    if kind not in ("ml_risk", "anomaly"):
+        raise ValueError(f"evaluate_scores: kind {kind!r} is not an ML rule kind (ml_risk or anomaly)")
+    clock_s = clock.timestamp()
+    alarms = _site_alarms(site_id, None, clock_s)
+    transitions = alarms.engine.evaluate_scores(clock_s, kind, scores)
+    return apply_transitions(site_id, transitions, alarms.rules) if transitions else []
+
+
 def _message(rule: AlarmRule | None, transition: engine.Transition) -> str:
     value = transition.value
     shown = f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -23,7 +23,7 @@ import pandas as pd
 from analytics.kpis import formulas
 from analytics.ml.history import History
 from analytics.ml.risk import actionable
-from analytics.recommendations import services
+from analytics.recommendations import rules, services
 from analytics.recommendations.models import RecommendationPriority
 from analytics.scoring.models import Prediction
 from fleet.choices import DispatchStrategy
@@ -148,6 +148,133 @@ def tonnes_per_unit_hour(events: pd.DataFrame, history_h: float) -> dict[str, fl
     }
 
 
+def service_due_advice(due: rules.ServiceDue, *, repair_h: float, tonnes_per_h: float) -> Advice:
+    """Without a failure model: service a unit past its interval, by the fleet's own wear-out law."""
+    hours = f", {due.engine_hours:,.0f} engine hours" if due.engine_hours is not None else ""
+    avoided_h = due.p_fail * repair_h
+    priority = HIGH if due.p_fail >= 0.5 else MEDIUM if due.p_fail >= 0.3 else LOW
+    return Advice(
+        kind="maintenance",
+        subject=f"{due.kind}:{due.unit_id}",
+        priority=priority,
+        title=f"Service {due.name}: {due.wear_h:.0f} wear-hours since its last service",
+        reasoning=(
+            f"{due.name} has run {due.wear_h:.0f} wear-hours since its last service (interval "
+            f"{due.interval_h:.0f} h{hours}; health {due.health:.0f}/100). At that wear the fleet's wear-out "
+            f"record gives it a {due.p_fail:.0%} chance of a fault within {rules.SERVICE_HORIZON_H:.0f} h. "
+            f"A breakdown stops a {due.kind} for about {repair_h:.1f} h on this site."
+        ),
+        expected_impact=(
+            f"≈ {avoided_h:.1f} h of unplanned downtime avoided (≈ {avoided_h * tonnes_per_h:,.0f} t)"
+        ),
+        impact_h=round(avoided_h, 2),
+        impact_t=round(avoided_h * tonnes_per_h, 0),
+        data={
+            "source": "service_interval", "p_fail": due.p_fail, "wear_h": due.wear_h,
+            "interval_h": due.interval_h, "health": due.health, "engine_hours": due.engine_hours,
+            "factors": [["wear_h_since_service", due.wear_h], ["health", due.health]],
+        },
+    )  # fmt: skip
+
+
+def starving_loader_advice(state: SiteState, loader, idle_s: float) -> Advice:
+    """A loader without trucks: send it trucks from the longest queue elsewhere."""
+    busiest = max(state.loaders, key=lambda other: len(other.queue))
+    source = (
+        f"{busiest.name} has {len(busiest.queue)} trucks queuing; send one of them to {loader.name}"
+        if len(busiest.queue) >= 2 and busiest.id != loader.id
+        else "no loader has trucks to spare; assign the next empty truck to it, or park it"
+    )
+    lost_t = loader.dig_rate_tph * idle_s / 3600.0
+    return Advice(
+        kind="dispatch",
+        subject=f"loader:{loader.id}",
+        priority=HIGH if idle_s >= 3 * rules.LOADER_STARVING_S else MEDIUM,
+        title=f"Send trucks to {loader.name}: idle without trucks for {idle_s / 60:.0f} min",
+        reasoning=(
+            f"{loader.name} has had no truck to load for {idle_s / 60:.0f} min while it could dig "
+            f"{loader.dig_rate_tph:,.0f} t/h. {source[0].upper()}{source[1:]}."
+        ),
+        expected_impact=f"+{loader.dig_rate_tph:,.0f} t/h of digging back (≈ {lost_t:,.0f} t lost so far)",
+        impact_t=round(lost_t, 0),
+        data={"loader_id": loader.id, "idle_s": idle_s, "queue_elsewhere": len(busiest.queue)},
+    )
+
+
+def backed_up_crusher_advice(state: SiteState, crusher) -> Advice:
+    """A crusher blocked or with a long queue: divert ore to the crusher with the shortest queue."""
+    others = [
+        c for c in state.crushers if c.id != crusher.id and c.status not in ("maintenance", "broken_down")
+    ]
+    target = min(others, key=lambda c: len(c.queue), default=None)
+    where = (
+        f"divert ore trucks to {target.name} ({len(target.queue)} queuing)"
+        if target is not None
+        else "hold ore trucks at the loaders or tip to the ROM pad"
+    )
+    why = "is blocked" if crusher.status == "blocked" else f"has {len(crusher.queue)} trucks queuing"
+    return Advice(
+        kind="dispatch",
+        subject=f"crusher:{crusher.id}",
+        priority=HIGH if crusher.status == "blocked" else MEDIUM,
+        title=f"{crusher.name} is backing up: {where}",
+        reasoning=(
+            f"{crusher.name} {why} (feed bin {crusher.feed_bin_t:,.0f} of "
+            f"{crusher.feed_bin_capacity_t:,.0f} t); every truck in its queue stands idle. "
+            f"{where[0].upper()}{where[1:]} until it clears."
+        ),
+        expected_impact=f"{len(crusher.queue)} trucks back to hauling",
+        data={"crusher_id": crusher.id, "queue": len(crusher.queue), "status": str(crusher.status)},
+    )
+
+
+def stockpile_level_advice(state: SiteState, pile, pct: float, side: str) -> Advice:
+    """A pile near its high or low threshold, from the engine's current level and rates."""
+    feed_tph = sum(c.throughput_tph for c in state.crushers if c.stockpile_id == pile.id)
+    if side == "high":
+        title = f"{pile.name} is {pct:.0f} % full: raise its reclaim rate (or divert feed)"
+        what = f"above the {rules.STOCKPILE_HIGH_PCT:.0f} % advice level; when full, its crusher blocks"
+    else:
+        title = f"{pile.name} is {pct:.0f} % full: lower its reclaim rate (or send it more feed)"
+        what = (
+            f"below the {rules.STOCKPILE_LOW_PCT:.0f} % advice level; when empty, the plant it feeds starves"
+        )
+    return Advice(
+        kind="stockpile",
+        subject=f"stockpile:{pile.id}",
+        priority=MEDIUM if 5.0 < pct < 95.0 else HIGH,
+        title=title,
+        reasoning=(
+            f"{pile.name} holds {pile.level_t:,.0f} of {pile.capacity_t:,.0f} t ({pct:.0f} %), {what}. "
+            f"Feed {feed_tph:,.0f} t/h, reclaim {pile.reclaim_rate_tph:,.0f} t/h."
+        ),
+        expected_impact="level held away from the alarm limits",
+        data={"level_t": pile.level_t, "capacity_t": pile.capacity_t, "utilisation_pct": pct, "side": side},
+    )
+
+
+def _last_loaded_s(events: pd.DataFrame) -> dict[int, float]:
+    loaded = events.loc[events["kind"] == "loaded"]
+    if loaded.empty:
+        return {}
+    loader = loaded["data"].map(lambda d: d.get("loader_id"))
+    last = loaded["ts"].groupby(loader).max()
+    return {int(k): v.timestamp() for k, v in last.items() if k is not None}
+
+
+def state_advice(site: Site, state: SiteState, history: History) -> list[Advice]:
+    """The advice read off the engine's state: dispatch (starving loaders, backed-up crushers) and stockpile
+    levels. Maintenance by service interval is added by `refresh` only when no model scored the site."""
+    since_s = history.meta["start"].timestamp()
+    advice = [
+        starving_loader_advice(state, loader, idle_s)
+        for loader, idle_s in rules.starving_loaders(state, _last_loaded_s(history.events), since_s=since_s)
+    ]
+    advice += [backed_up_crusher_advice(state, crusher) for crusher in rules.backed_up_crushers(state)]
+    advice += [stockpile_level_advice(state, *found) for found in rules.stockpiles_near_limits(state)]
+    return advice
+
+
 # --- Stockpiles
 
 
@@ -268,14 +395,26 @@ def refresh(
         )
         for p, flag in zip(predictions, flags, strict=True)
     ]
+    state = SiteState.from_dict(site.sim_state) if site.sim_state else None
+    if state is not None and not predictions:
+        advice += [
+            service_due_advice(
+                due, repair_h=repair.get(due.kind, DEFAULT_REPAIR_H), tonnes_per_h=rates.get(due.kind, 0.0)
+            )
+            for due in rules.services_due(state)
+        ]
     advice += _stockpile_advice(site, history)
-    kinds = ["maintenance", "stockpile"]
+    if state is not None:
+        by_subject = {(a.kind, a.subject) for a in advice if a is not None}
+        advice += [a for a in state_advice(site, state, history) if (a.kind, a.subject) not in by_subject]
+    kinds = ["maintenance", "stockpile", "dispatch"]
+    keep = []
     if dispatch if dispatch is not None else site.tick % DISPATCH_EVERY_TICKS < 12:
-        kinds.append("dispatch")
         if site.sim_state:
             tonnes = dispatch_lookahead(site.sim_state, list(DispatchStrategy.values))
             advice.append(dispatch_advice(site.dispatch_strategy, tonnes, DISPATCH_LOOKAHEAD_H))
-    keep = []
+    else:
+        keep.append(("dispatch", "site"))  # the look-ahead did not run: its advice stands until it does
     for item in filter(None, advice):
         services.upsert_recommendation(
             site=site, kind=item.kind, subject=item.subject, title=item.title, reasoning=item.reasoning,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Max
 
+from analytics.alerts import alarms
 from analytics.ml.features import build_features, latest_rows
 from analytics.recommendations import advice
 from analytics.scoring import frames, registry, services
@@ -73,6 +75,14 @@ def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
     timings["anomalies"] = time.perf_counter() - started - sum(timings.values())
     with transaction.atomic():
         predictions = store_predictions(site, scored)
+        risks = {(p.equipment_kind, p.equipment_id): p.failure_probability for p in predictions}
+        alarms.evaluate_scores(site.pk, "ml_risk", risks, site.sim_clock)
+        alarms.evaluate_scores(
+            site.pk,
+            "anomaly",
+            anomaly_scores(history, detections, kinds=anomaly_models, end=end),
+            site.sim_clock,
+        )
         anomalies = services.record_anomalies(
             site=site, detections=_with_units(site, detections), models=anomaly_models
         )
@@ -152,6 +162,24 @@ def detect(history, *, end: dt.datetime) -> tuple[list[dict], dict]:
                 }
             )
     return found, versions
+
+
+def anomaly_scores(
+    history, detections: list[dict], *, kinds: Iterable[str], end: dt.datetime
+) -> dict[tuple[str, int], float]:
+    """Every unit of `kinds` (those an active anomaly model looked at) with readings in the report window: its
+    highest detection score, 0 when nothing was found (so its alarm clears once the anomaly is over)."""
+    report_from = pd.Timestamp(end - ANOMALY_REPORT)
+    scores: dict[tuple[str, int], float] = {}
+    for equipment in kinds:
+        readings = history.readings.get(equipment)
+        if readings is not None and len(readings):
+            for unit_id in readings.loc[readings["ts"] >= report_from, "unit_id"].unique():
+                scores[(equipment, int(unit_id))] = 0.0
+    for found in detections:
+        key = (found["equipment_kind"], found["equipment_id"])
+        scores[key] = max(scores.get(key, 0.0), found["score"])
+    return scores
 
 
 def _units(site: Site, kind: str, ids: set[int]) -> dict[int, object]:

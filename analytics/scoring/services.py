@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-from analytics.alerts.models import Alert, AlertSeverity
+from analytics.alerts.models import Alert
 from analytics.alerts.selectors import alert_items
-from analytics.alerts.services import raise_alert
 from analytics.payloads import anomaly_item
 from analytics.scoring.models import Anomaly, ModelVersion
 from fleet.models import Site
@@ -17,16 +17,15 @@ from smartmine.platform import live
 
 #: Detections of one unit this close in time are one anomaly (the core merges flags 3 min apart the same way).
 ANOMALY_MERGE_GAP = dt.timedelta(minutes=3)
-#: A score this many times the alarm level makes the alert critical.
-CRITICAL_SCORE = 3.0
 
 
 @transaction.atomic
 def record_anomalies(
     *, site: Site, detections: list[dict[str, Any]], models: dict[str, ModelVersion]
 ) -> list[Anomaly]:
-    """Store detected anomalies, each merged into a stored one of the same unit it overlaps; raise an alert
-    per unit (deduplicated by raise_alert) and broadcast `anomaly` and `alert` after commit.
+    """Store detected anomalies, each merged into a stored one of the same unit it overlaps, linked to the
+    unit's open anomaly alarm (raised by the alarm rules: alarms.evaluate_scores, called first by the refresh)
+    and broadcast `anomaly` (with that `alert`) after commit.
 
     `detections` are dicts with equipment (a model instance), start, end, score, sensors, checks; `models`
     maps equipment kind to the anomaly model version that found them. Returns the anomalies new or grown.
@@ -67,21 +66,24 @@ def record_anomalies(
             stored.score = max(stored.score, found["score"])
             stored.sensors = sorted(set(stored.sensors) | set(found["sensors"]))
             stored.checks = sorted(set(stored.checks) | set(found["checks"]))
-        severity = AlertSeverity.CRITICAL if stored.score >= CRITICAL_SCORE else AlertSeverity.WARNING
-        alert, _ = raise_alert(
-            equipment=unit,
-            kind="sensor_anomaly",
-            severity=severity,
-            message=f"Unusual {', '.join(stored.sensors)} since {stored.started_at:%H:%M} "
-            f"(score {stored.score:.1f}, checks: {', '.join(stored.checks)})",
-        )
+        alert = (
+            Alert.objects.filter(
+                site=site, cleared_at__isnull=True, rule__kind="anomaly",
+                equipment_type=ContentType.objects.get_for_model(unit), equipment_id=unit.pk,
+            )
+            .order_by("-raised_at")
+            .first()
+        )  # fmt: skip
         stored.alert = alert
         stored.save()
-        alerts[alert.pk] = alert
+        if alert is not None:
+            alerts[alert.pk] = alert
         changed.append(stored)
     if changed:
         live.publish_on_commit(
             site.pk,
-            {"anomaly": [anomaly_item(a) for a in changed], "alert": alert_items(ids=list(alerts))},
+            {"anomaly": [anomaly_item(a) for a in changed], "alert": alert_items(ids=list(alerts))}
+            if alerts
+            else {"anomaly": [anomaly_item(a) for a in changed]},
         )
     return changed

@@ -195,3 +195,46 @@ def test_an_evaluation_that_fails_midway_is_not_continued_by_the_next_tick(monke
     monkeypatch.undo()
     save_step(site, T0 + 20, [{"id": truck.pk, "status": "hauling"}])
     assert not Alert.objects.get(kind="truck_breakdown").is_open  # the clear is persisted, not lost
+
+
+def test_a_risk_score_raises_one_alarm_updates_it_and_clears_when_the_risk_drops(
+    django_capture_on_commit_callbacks,
+):
+    truck = TruckFactory(name="HT-07")
+    site, at = truck.site, dt.datetime.fromtimestamp(T0, dt.UTC)
+    key = ("truck", truck.pk)
+    with django_capture_on_commit_callbacks() as sent:
+        raised = alarms.evaluate_scores(site.pk, "ml_risk", {key: 0.85}, at)
+    again = alarms.evaluate_scores(site.pk, "ml_risk", {key: 0.86}, at + dt.timedelta(minutes=1))
+    [alarm] = Alert.objects.filter(kind="truck_failure_risk")
+    assert raised == [alarm.pk] and again == [] and len(sent) == 1 and alarm.is_open
+    assert alarm.rule.kind == "ml_risk" and alarm.last_value == 0.85
+
+    held = alarms.evaluate_scores(site.pk, "ml_risk", {key: 0.75}, at + dt.timedelta(minutes=2))  # deadband
+    cleared = alarms.evaluate_scores(site.pk, "ml_risk", {key: 0.4}, at + dt.timedelta(minutes=3))
+
+    assert held == [] and cleared == [alarm.pk]
+    assert Alert.objects.filter(kind="truck_failure_risk").count() == 1
+    assert not Alert.objects.get(pk=alarm.pk).is_open
+
+
+def test_an_open_risk_alarm_survives_a_new_worker_without_a_duplicate():
+    truck = TruckFactory()
+    at = dt.datetime.fromtimestamp(T0, dt.UTC)
+    alarms.evaluate_scores(truck.site.pk, "ml_risk", {("truck", truck.pk): 0.9}, at)
+    alarms.forget()  # another process: the engine is rebuilt from the open alarms
+    alarms.evaluate_scores(
+        truck.site.pk, "ml_risk", {("truck", truck.pk): 0.95}, at + dt.timedelta(minutes=1)
+    )
+    assert Alert.objects.filter(kind="truck_failure_risk").count() == 1
+
+
+def test_an_anomaly_score_goes_through_the_anomaly_rule_and_a_bad_kind_is_refused():
+    truck = TruckFactory()
+    at = dt.datetime.fromtimestamp(T0, dt.UTC)
+    alarms.evaluate_scores(truck.site.pk, "anomaly", {("truck", truck.pk): 2.5}, at)
+    assert Alert.objects.get().kind == "truck_sensor_anomaly"
+    alarms.evaluate_scores(truck.site.pk, "anomaly", {("truck", truck.pk): 0.0}, at + dt.timedelta(minutes=1))
+    assert not Alert.objects.get().is_open
+    with pytest.raises(ValueError, match="'queue' is not an ML rule kind"):
+        alarms.evaluate_scores(truck.site.pk, "queue", {}, at)

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 from django.test import override_settings
 
+from analytics.alerts import alarms
 from analytics.alerts.models import Alert
 from analytics.management.commands import retrain_models
 from analytics.ml.artifacts import save_artifact
@@ -24,6 +25,7 @@ from analytics.scoring.models import Anomaly, ModelVersion, Prediction
 from analytics.scoring.tasks import refresh_predictions_task, retrain_models_task
 from fleet import seeding
 from fleet.models import Site, Truck
+from plants.models import Crusher
 from smartmine.platform import live
 from tests.apiclients import assert_error, role_client
 
@@ -172,7 +174,7 @@ def test_an_artifact_written_before_installations_had_ids_still_loads(model_dir)
     assert registry.load_model(version) == {"weights": [5]}
 
 
-def test_an_anomaly_is_stored_alerted_once_and_broadcast_after_commit(
+def test_an_anomaly_is_stored_linked_to_its_alarm_and_broadcast_after_commit(
     site, django_capture_on_commit_callbacks
 ):
     truck = Truck.objects.filter(site=site).first()
@@ -181,6 +183,9 @@ def test_an_anomaly_is_stored_alerted_once_and_broadcast_after_commit(
         "equipment": truck, "start": start, "end": start + dt.timedelta(minutes=4), "score": 4.2,
         "sensors": ["engine_temp_c"], "checks": ["level"],
     }  # fmt: skip
+    alarms.evaluate_scores(
+        site.pk, "anomaly", {("truck", truck.pk): 4.2}, site.sim_clock
+    )  # the refresh's order
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.record_anomalies(site=site, detections=[found], models={})
     assert len(callbacks) == 1
@@ -196,20 +201,35 @@ def test_an_anomaly_is_stored_alerted_once_and_broadcast_after_commit(
     by_type = {frame["type"]: frame for frame in frames_sent}
     [anomaly] = by_type["anomaly"]["data"]
     assert anomaly["equipment_name"] == truck.name and anomaly["sensors"] == ["engine_temp_c"]
-    assert anomaly["score"] == 4.2 and by_type["alert"]["data"][0]["kind"] == "sensor_anomaly"
-    anomaly_alerts = Alert.objects.filter(kind="sensor_anomaly")  # rule alarms of the simulated history aside
-    alert = anomaly_alerts.get()
-    assert alert.severity == "critical" and alert.equipment == truck
+    assert anomaly["score"] == 4.2 and by_type["alert"]["data"][0]["kind"] == "truck_sensor_anomaly"
+    alert = Alert.objects.get(rule__kind="anomaly")
+    assert alert.equipment == truck
 
     with django_capture_on_commit_callbacks(execute=False) as again:
         services.record_anomalies(site=site, detections=[found], models={})  # seen before: nothing new
     grown = {**found, "end": found["end"] + dt.timedelta(minutes=2), "sensors": ["vibration_mm_s"]}
     services.record_anomalies(site=site, detections=[grown], models={})
 
-    assert again == [] and Anomaly.objects.count() == 1 and anomaly_alerts.count() == 1
+    assert (
+        again == []
+        and Anomaly.objects.count() == 1
+        and Alert.objects.filter(rule__kind="anomaly").count() == 1
+    )
     stored = Anomaly.objects.get()
     assert stored.sensors == ["engine_temp_c", "vibration_mm_s"] and stored.alert == alert
-    assert anomaly_alerts.get().repeat_count == 2
+
+
+def test_an_anomaly_with_no_alarm_rule_for_its_kind_is_stored_and_broadcast_without_an_alert(
+    site, django_capture_on_commit_callbacks
+):
+    crusher = Crusher.objects.filter(site=site).first()
+    found = {
+        "equipment": crusher, "start": site.sim_clock - dt.timedelta(minutes=5), "end": site.sim_clock,
+        "score": 2.0, "sensors": ["power_kw"], "checks": ["stuck"],
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks() as sent:
+        [stored] = services.record_anomalies(site=site, detections=[found], models={})
+    assert stored.alert is None and not Alert.objects.filter(rule__kind="anomaly").exists() and len(sent) == 1
 
 
 def test_the_retrain_command_trains_records_and_promotes_no_worse_models(site, model_dir, capsys):

@@ -1,16 +1,25 @@
 """Recommendations: raised without duplicates, decided by operators (API and admin), expired, and the rules
 that write them (maintenance, dispatch, stockpile) in plain words."""
 
+import asyncio
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from analytics.recommendations import services
-from analytics.recommendations.advice import dispatch_advice, maintenance_advice, stockpile_advice
+from analytics.recommendations.advice import dispatch_advice, maintenance_advice, refresh, stockpile_advice
 from analytics.recommendations.models import Recommendation
+from analytics.scoring import frames, predictions
 from analytics.scoring.models import Prediction
+from fleet import seeding
+from fleet.models import Site
+from fleet.sim import SiteState
+from fleet.ticking import tick_site
 from smartmine.platform import live
 from smartmine.platform.models import AuditEntry
 from tests.apiclients import assert_error, role_client
@@ -247,3 +256,97 @@ def test_a_site_refresh_advises_only_the_units_whose_risk_is_actionable():
 
     advised = Recommendation.objects.filter(site=site, kind="maintenance", status="new")
     assert sorted(advised.values_list("subject", flat=True)) == ["truck:1", "truck:2"]
+
+
+@pytest.fixture
+def seeded_site():
+    site = seeding.seed_site(name="Advice pit", trucks=8, crushers=2, stockpiles=2, seed=7).site
+    for _ in range(3):
+        tick_site(site.pk, dt_s=5.0)
+    return Site.objects.get(pk=site.pk)
+
+
+def ai_frames_after(callbacks, site_id: int) -> list[dict]:
+    """Run the captured commit hooks and return every frame the site's `ai` group received."""
+
+    async def listen() -> list[dict]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(live.channel_group("ai", site_id), channel)
+        for callback in callbacks:
+            await sync_to_async(callback)()
+        received = []
+        while True:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), 0.5)
+            except TimeoutError:
+                return received
+            received.append(json.loads(message["text"]))
+
+    return async_to_sync(listen)()
+
+
+def test_a_freshly_seeded_site_gets_service_advice_on_the_ai_stream_at_its_first_refresh_once(
+    seeded_site, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as first:
+        outcome = predictions.refresh_site(seeded_site.pk, force=True)
+    sent = ai_frames_after(first, seeded_site.pk)
+    with django_capture_on_commit_callbacks(execute=False) as second:
+        predictions.refresh_site(seeded_site.pk, force=True)
+
+    advice = Recommendation.objects.filter(site=seeded_site, kind="maintenance")
+    assert outcome.predictions == 0 and advice.count() >= 1  # no model: the service interval speaks
+    assert {(frame["type"], frame["site"]) for frame in sent} == {("ai_recommendation", seeded_site.pk)}
+    items = [item for frame in sent for item in frame["data"]]
+    assert sorted(item["id"] for item in items) == sorted(Recommendation.objects.values_list("pk", flat=True))
+    assert {item["status"] for item in items} == {"new"}  # each one sent once, when raised
+    rec = advice.order_by("-impact_h").first()
+    assert (
+        "wear-hours since its last service" in rec.reasoning and rec.data["wear_h"] >= rec.data["interval_h"]
+    )
+    assert ai_frames_after(second, seeded_site.pk) == []  # raised again unchanged: nothing new to send
+
+
+def test_each_decision_and_expiry_is_published_once_with_its_new_status(
+    seeded_site, django_capture_on_commit_callbacks
+):
+    rec, _ = raise_advice(seeded_site, subject="truck:1")
+    other, _ = raise_advice(seeded_site, subject="truck:2")
+    with django_capture_on_commit_callbacks(execute=False) as decided:
+        services.decide_recommendation(recommendation=rec, user=UserFactory(), accept=False)
+    with django_capture_on_commit_callbacks(execute=False) as expired:
+        services.expire_recommendations(site=seeded_site, kinds=["maintenance"], keep=[])
+
+    [dismissed_frame] = ai_frames_after(decided, seeded_site.pk)
+    [expired_frame] = ai_frames_after(expired, seeded_site.pk)
+    assert [(i["id"], i["status"]) for i in dismissed_frame["data"]] == [(rec.pk, "dismissed")]
+    assert [(i["id"], i["status"]) for i in expired_frame["data"]] == [(other.pk, "expired")]
+
+
+def test_dispatch_and_stockpile_advice_follow_the_engine_state_and_expire_when_it_clears(seeded_site):
+    state = SiteState.from_dict(seeded_site.sim_state)
+    pile = state.stockpiles[0]
+    pile.level_t = 0.93 * pile.capacity_t
+    crusher = state.crushers[0]
+    crusher.status = "blocked"
+    seeded_site.sim_state = state.to_dict()
+    seeded_site.save(update_fields=["sim_state"])
+    history = frames.site_history(
+        seeded_site,
+        start=seeded_site.sim_clock - dt.timedelta(hours=1),
+        end=seeded_site.sim_clock,
+        labels=False,
+    )
+
+    refresh(seeded_site, predictions=[], history=history, dispatch=False)
+    titles = {(k, s): t for k, s, t in Recommendation.objects.values_list("kind", "subject", "title")}
+    crusher.status, pile.level_t = "running", 0.5 * pile.capacity_t
+    seeded_site.sim_state = state.to_dict()
+    refresh(seeded_site, predictions=[], history=history, dispatch=False)
+
+    crusher_key, pile_key = ("dispatch", f"crusher:{crusher.id}"), ("stockpile", f"stockpile:{pile.id}")
+    assert "is backing up" in titles[crusher_key]
+    assert "93 % full: raise its reclaim rate" in titles[pile_key]
+    statuses = {(k, s): st for k, s, st in Recommendation.objects.values_list("kind", "subject", "status")}
+    assert statuses[crusher_key] == statuses[pile_key] == "expired"
