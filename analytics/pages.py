@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from analytics.scoring.models import ModelVersion
 from fleet.models import Site
+from smartmine.platform.api.filters import is_id
 from smartmine.platform.api.pagination import RowPagination
 
 
@@ -23,7 +24,7 @@ def requested_site(value: str | None) -> Site:
         if site is None:
             raise exceptions.NotFound("There is no site yet.")
         return site
-    lookup = {"pk": int(value)} if value.isdigit() else {"slug": value}
+    lookup = {"pk": int(value)} if is_id(value) else {"slug": value}
     return get_object_or_404(sites, **lookup)
 
 

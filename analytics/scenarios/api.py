@@ -26,6 +26,7 @@ from fleet.choices import DispatchStrategy
 from fleet.models import Site
 from smartmine.platform.api.errors import Conflict, LimitReached, error_body
 from smartmine.platform.api.fields import ChoiceField
+from smartmine.platform.api.filters import is_id
 from smartmine.platform.api.schema import ErrorSerializer, error_response
 
 DEFAULT_SHIFT_HOURS = 8.0
@@ -100,7 +101,7 @@ class ScenarioRequestSerializer(serializers.Serializer):
     )
 
     def validate_site(self, value: str) -> Site:
-        site = Site.objects.filter(Q(pk=int(value)) if value.isdigit() else Q(slug=value)).first()
+        site = Site.objects.filter(Q(pk=int(value)) if is_id(value) else Q(slug=value)).first()
         if site is None:
             raise serializers.ValidationError(f"no site {value!r}")
         return site
@@ -161,7 +162,7 @@ class ScenarioFilterSet(django_filters.FilterSet):
         fields = ["site", "status", "kind"]
 
     def filter_site(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(site_id=int(value)) if value.isdigit() else Q(site__slug=value))
+        return queryset.filter(Q(site_id=int(value)) if is_id(value) else Q(site__slug=value))
 
 
 _LIMIT_RESPONSE = OpenApiResponse(

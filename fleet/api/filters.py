@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from fleet.choices import LoaderStatus, TruckStatus, ZoneMaterial, ZoneStatus
 from fleet.models import Loader, MiningZone, Truck
+from smartmine.platform.api.filters import is_id
 
 
 class SiteFilterSet(django_filters.FilterSet):
@@ -16,7 +17,7 @@ class SiteFilterSet(django_filters.FilterSet):
     live = django_filters.BooleanFilter(help_text="true: fed by real telemetry; false: simulated")
 
     def filter_site(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(site_id=int(value)) if value.isdigit() else Q(site__slug=value))
+        return queryset.filter(Q(site_id=int(value)) if is_id(value) else Q(site__slug=value))
 
 
 class TruckFilterSet(SiteFilterSet):

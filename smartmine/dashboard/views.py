@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from analytics.permissions import ACKNOWLEDGE_ALERT, DECIDE_RECOMMENDATION
 from fleet.choices import LIGHT_STATUSES, STATUS_COLOURS, UNKNOWN_STATUS_COLOUR
 from smartmine.dashboard.selectors import site_layout
+from smartmine.platform.api.filters import is_id
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:
@@ -28,7 +29,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     site = request.GET.get("site", "")
     config = {
         "wsPath": "/ws/live/",
-        "site": int(site) if site.isdigit() else None,
+        "site": int(site) if is_id(site) else None,
         "loginUrl": f"{reverse('admin:login')}?{urlencode({'next': request.get_full_path()})}",
         "canAcknowledge": user.has_perm(ACKNOWLEDGE_ALERT),
         "canDecide": user.has_perm(DECIDE_RECOMMENDATION),

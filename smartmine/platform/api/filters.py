@@ -27,3 +27,9 @@ class FilterBackend(DjangoFilterBackend):
                 accepted = [str(choice).replace("%", "%%") for choice, _ in field.choices if choice != ""]
                 field.error_messages["invalid_choice"] = invalid_choice(accepted, value="%(value)s")
         return filterset
+
+
+def is_id(value: str) -> bool:
+    """Whether a query value names a row by id: ASCII digits only (str.isdigit also takes '¹', which int()
+    refuses); anything else is a slug."""
+    return value.isascii() and value.isdigit()
