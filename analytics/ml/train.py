@@ -35,9 +35,10 @@ CALIBRATION_FOLDS = 3  # time blocks scored out of fold to fit the calibrator (f
 #: others (leave one site out) instead of time blocks: a new site is what the model will meet.
 CALIBRATION_MIN_SITES = 3
 #: Isotonic calibration (a free monotone curve) when the held-out scores cover at least this many distinct
-#: breakdowns; with fewer it follows the noise of a few run-ups, and Platt's two-parameter sigmoid is used.
+#: breakdowns; with fewer it follows the noise of a few run-ups, and Beta calibration (three parameters,
+#: monotone) is used: chosen over Platt's sigmoid by cross-validation across the training seeds (docs/ml.md).
 ISOTONIC_MIN_FAILURES = 30
-CALIBRATION_METHODS = ("auto", "isotonic", "sigmoid", "none")
+CALIBRATION_METHODS = ("auto", "isotonic", "beta", "sigmoid", "none")
 _LOGIT_EPS = 1e-6
 
 
@@ -110,8 +111,8 @@ class FailureModel:
     reference: dict[str, float] = field(default_factory=dict)  # typical healthy value per feature
     threshold: float = 0.5  # warning threshold on p_fail, chosen on validation data
     metadata: dict = field(default_factory=dict)
-    calibrator: Any = None  # IsotonicRegression or LogisticRegression on the raw score's logit; None: raw
-    calibration: str = "none"  # isotonic | sigmoid | none: how the raw scores were mapped to probabilities
+    calibrator: Any = None  # IsotonicRegression, or LogisticRegression on _beta_terms / the logit; None: raw
+    calibration: str = "none"  # isotonic | beta | sigmoid | none: how raw scores were mapped to probabilities
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names if c not in features]
@@ -156,8 +157,9 @@ class FailureModel:
         The time span is cut into CALIBRATION_FOLDS blocks; each block is scored by a classifier fitted on
         the other blocks less one horizon on either side (labels look a horizon ahead, features a day
         back), so no score comes from a model that saw its row, its unit's outcome or its neighbours'.
-        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, Platt's
-        sigmoid otherwise. Returns (and keeps in metadata) what was fitted on how much."""
+        With rows from CALIBRATION_MIN_SITES sites or more, whole sites are held out instead of time blocks.
+        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, Beta
+        calibration otherwise. Returns (and keeps in metadata) what was fitted on how much."""
         y = targets["y"].to_numpy()
         groups = calibration_groups(features)
         raw = out_of_fold_scores(
@@ -171,13 +173,16 @@ class FailureModel:
         if len(np.unique(y[held])) < 2:
             report["why"] = "held-out rows hold a single outcome: raw scores kept"
         else:
-            chosen = (
-                method if method != "auto" else "isotonic" if events >= ISOTONIC_MIN_FAILURES else "sigmoid"
-            )
+            chosen = method if method != "auto" else "isotonic" if events >= ISOTONIC_MIN_FAILURES else "beta"
+            if chosen == "beta":
+                self.calibrator = LogisticRegression(C=1e6).fit(_beta_terms(raw[held]), y[held].astype(int))
+                if (self.calibrator.coef_ < 0).any() or not (self.calibrator.coef_ > 0).any():
+                    # A negative weight makes the map non-monotone (it would reorder units): use Platt's.
+                    chosen, report["why"] = "sigmoid", "Beta map not monotone: Platt's sigmoid used"
             if chosen == "isotonic":
                 self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
                 self.calibrator.fit(raw[held], y[held])
-            else:
+            elif chosen == "sigmoid":
                 self.calibrator = LogisticRegression(C=1e6).fit(
                     _logit(raw[held])[:, None], y[held].astype(int)
                 )
@@ -198,6 +203,8 @@ class FailureModel:
             return raw
         if self.calibration == "isotonic":
             return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
+        if self.calibration == "beta":
+            return self.calibrator.predict_proba(_beta_terms(raw))[:, 1]
         return self.calibrator.predict_proba(_logit(raw)[:, None])[:, 1]
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
@@ -270,6 +277,13 @@ def _classifier(seed: int) -> HistGradientBoostingClassifier:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
     return np.log(p / (1.0 - p))
+
+
+def _beta_terms(p: np.ndarray) -> np.ndarray:
+    """Beta calibration's inputs (Kull et al., 2017): ln p and -ln(1 - p); with non-negative weights the map
+    is monotone and, unlike Platt's, can bend differently at the two ends of the score range."""
+    p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
+    return np.column_stack([np.log(p), -np.log1p(-p)])
 
 
 def _mean_shift(raw: np.ndarray, rate: float) -> float:

@@ -17,6 +17,7 @@ from analytics.ml.risk import actionable, flagged_share
 from analytics.ml.train import (
     CALIBRATION_MIN_SITES,
     FailureModel,
+    _beta_terms,
     _classifier,
     calibration_groups,
     failure_targets,
@@ -264,6 +265,18 @@ def test_calibration_holds_out_whole_sites_when_there_are_enough_of_them():
     assert report["rows"] == 6000  # every labelled row scored: no embargo around a held-out site
     unseen, outcome = drifting(6000, seed=8, shift=0.0)
     assert expected_calibration_error(outcome["y"].to_numpy(), model.predict_proba(unseen)) <= 0.05
+
+
+def test_beta_calibration_keeps_the_order_of_units_and_adds_up_to_the_failures_of_unseen_rows():
+    features, targets = drifting(6000, seed=9, shift=0.0)
+    names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
+    model = FailureModel("truck", names).fit(features, targets, calibration="beta")
+    raw = np.linspace(0.001, 0.999, 50)
+    mapped = model.calibrator.predict_proba(_beta_terms(raw))[:, 1]
+    assert model.calibration == "beta" and np.all(np.diff(mapped) >= 0)  # never reorders units
+    unseen, outcome = drifting(6000, seed=10, shift=0.0)
+    y, p = outcome["y"].to_numpy(), model.predict_proba(unseen)
+    assert expected_calibration_error(y, p) <= 0.05 and p.sum() == pytest.approx(y.sum(), rel=0.1)
 
 
 def test_calibrated_probabilities_add_up_to_the_failures_of_unseen_rows():
