@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from analytics.ml.anomaly import detect_anomalies, fit_anomaly_models
-from analytics.ml.evaluate import anomaly_event_metrics
+from analytics.ml.evaluate import (
+    anomaly_event_metrics,
+    ece_interval,
+    expected_calibration_error,
+    failure_events,
+    reliability_table,
+)
 from analytics.ml.features import build_features, latest_rows
 from analytics.ml.history import simulate_histories
 from analytics.ml.pipeline import MAINTAINED_KINDS, evaluate_models, prepare, train_models
@@ -182,6 +188,23 @@ def snapshot_flags(models: dict, history, *, calibrated: bool) -> dict:
     return {"flagged_share": flagged / units, "failure_share": float(rows["y"].mean())}
 
 
+def pooled_calibration(model, histories: list) -> dict:
+    """ECE of all test seeds' rows together, its 90 % bootstrap interval (whole units resampled: a unit's
+    run-up rows are one piece of evidence) and the rows and positives per probability bin."""
+    features, targets = prepare(histories, model.kind, horizon_h=model.horizon_h)
+    known = targets["y"].notna().to_numpy()
+    y = targets["y"].to_numpy()[known]
+    p = model.predict_proba(features)[known]
+    units = (features["site_id"].astype(str) + "/" + features["unit_id"].astype(str)).to_numpy()[known]
+    low, high = ece_interval(y, p, units)
+    return {
+        "ece": round(expected_calibration_error(y, p), 4), "ece_90": [round(low, 4), round(high, 4)],
+        "failure_events": failure_events(features.loc[known], targets.loc[known]),
+        "bins": [(round(b["low"], 1), b["rows"], round(b["observed"] * b["rows"]), round(b["predicted"], 3))
+                 for b in reliability_table(y, p)],
+    }  # fmt: skip
+
+
 def run_risk(quick: bool = False) -> dict:
     """Calibration and advice of the failure models on unseen seeds: raw (before) against calibrated."""
     train_seeds = TRAIN_SEEDS[:2] if quick else TRAIN_SEEDS
@@ -193,6 +216,7 @@ def run_risk(quick: bool = False) -> dict:
 
 def risk_rows(train: list, test: list, labels: tuple[str, ...] = ("before", "after")) -> dict:
     rows: list[dict] = []
+    pooled: dict = {}
     trained = {
         label: train_models(train, calibration="none" if label == "before" else "auto") for label in labels
     }
@@ -208,6 +232,7 @@ def risk_rows(train: list, test: list, labels: tuple[str, ...] = ("before", "aft
                 _row(f"{label} {kind}: expected / observed positive rows",
                      [r["expected_positives"] / max(r["positives"], 1) for r in results], "ratio"),
             ]  # fmt: skip
+        pooled[label] = {kind: pooled_calibration(model, test) for kind, model in models.items()}
         flags = [snapshot_flags(models, history, calibrated=label == "after") for history in test]
         rows += [
             _row(f"{label}: share of units flagged", [f["flagged_share"] for f in flags], "share"),
@@ -217,6 +242,7 @@ def risk_rows(train: list, test: list, labels: tuple[str, ...] = ("before", "aft
         ]  # fmt: skip
     return {
         "rows": rows,
+        "pooled_test_calibration": pooled,
         "calibration": {kind: model.metadata.get("calibration") for kind, model in after.items()},
         "reliability_truck_validation": after["truck"].metadata["metrics"]["reliability"]
         if "truck" in after

@@ -53,6 +53,40 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRA
     return float(sum(b["rows"] * abs(b["predicted"] - b["observed"]) for b in table) / rows)
 
 
+def ece_interval(
+    y: np.ndarray,
+    p: np.ndarray,
+    clusters: np.ndarray | None = None,
+    *,
+    draws: int = 500,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap interval (two-sided `level`) of the expected calibration error.
+
+    Rows of one unit's run-up are not independent (one breakdown labels a whole horizon of rows), so with
+    `clusters` (one label per row, e.g. site and unit) whole clusters are resampled: with few breakdowns the
+    10-bin ECE moves a lot between draws, and a goal is met only when the interval says so."""
+    y, p = _checked(y, p, "ECE interval")
+    if not len(y):
+        return float("nan"), float("nan")
+    if not 0.0 < level < 1.0 or draws < 1:
+        raise ValueError(f"ECE interval: level {level!r} must be within (0, 1) and draws {draws!r} positive")
+    clusters = np.arange(len(y)) if clusters is None else np.asarray(clusters)
+    if len(clusters) != len(y):
+        raise ValueError(f"ECE interval: {len(clusters)} cluster labels for {len(y)} rows")
+    names, index = np.unique(clusters, return_inverse=True)
+    members = [np.flatnonzero(index == i) for i in range(len(names))]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        rows = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
+        values.append(expected_calibration_error(y[rows], p[rows]))
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def failure_events(scored: pd.DataFrame, targets: pd.DataFrame) -> int:
     """Distinct breakdowns that labelled positive rows lead to: the independent evidence behind the figures
     (one failure makes a whole horizon of positive rows)."""

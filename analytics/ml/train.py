@@ -30,11 +30,15 @@ HORIZON_H = 24.0  # probability of failure within this much simulated time
 RUL_CAP_H = 72.0  # remaining life is estimated up to this; beyond it a unit is simply "not soon"
 TOP_FACTORS = 3
 MODEL_VERSION = 2  # 2: calibrated probabilities, `predicted_health`
-CALIBRATION_FOLDS = 3  # time blocks scored out of fold to fit the calibrator
+CALIBRATION_FOLDS = 3  # time blocks scored out of fold to fit the calibrator (fewer sites than below)
+#: With rows from at least this many sites, each site is scored out of fold by a classifier fitted on the
+#: others (leave one site out) instead of time blocks: a new site is what the model will meet.
+CALIBRATION_MIN_SITES = 3
 #: Isotonic calibration (a free monotone curve) when the held-out scores cover at least this many distinct
-#: breakdowns; with fewer it follows the noise of a few run-ups, and Platt's two-parameter sigmoid is used.
+#: breakdowns; with fewer it follows the noise of a few run-ups, and Beta calibration (three parameters,
+#: monotone) is used: chosen over Platt's sigmoid by cross-validation across the training seeds (docs/ml.md).
 ISOTONIC_MIN_FAILURES = 30
-CALIBRATION_METHODS = ("auto", "isotonic", "sigmoid", "none")
+CALIBRATION_METHODS = ("auto", "isotonic", "beta", "sigmoid", "none")
 _LOGIT_EPS = 1e-6
 
 
@@ -107,8 +111,8 @@ class FailureModel:
     reference: dict[str, float] = field(default_factory=dict)  # typical healthy value per feature
     threshold: float = 0.5  # warning threshold on p_fail, chosen on validation data
     metadata: dict = field(default_factory=dict)
-    calibrator: Any = None  # IsotonicRegression or LogisticRegression on the raw score's logit; None: raw
-    calibration: str = "none"  # isotonic | sigmoid | none: how the raw scores were mapped to probabilities
+    calibrator: Any = None  # IsotonicRegression, or LogisticRegression on _beta_terms / the logit; None: raw
+    calibration: str = "none"  # isotonic | beta | sigmoid | none: how raw scores were mapped to probabilities
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names if c not in features]
@@ -153,25 +157,32 @@ class FailureModel:
         The time span is cut into CALIBRATION_FOLDS blocks; each block is scored by a classifier fitted on
         the other blocks less one horizon on either side (labels look a horizon ahead, features a day
         back), so no score comes from a model that saw its row, its unit's outcome or its neighbours'.
-        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, Platt's
-        sigmoid otherwise. Returns (and keeps in metadata) what was fitted on how much."""
+        With rows from CALIBRATION_MIN_SITES sites or more, whole sites are held out instead of time blocks.
+        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, Beta
+        calibration otherwise. Returns (and keeps in metadata) what was fitted on how much."""
         y = targets["y"].to_numpy()
+        groups = calibration_groups(features)
         raw = out_of_fold_scores(
-            self._matrix(features), features["ts"], y, horizon_h=self.horizon_h, seed=seed
+            self._matrix(features), features["ts"], y, horizon_h=self.horizon_h, seed=seed, groups=groups
         )
         held = ~np.isnan(raw) & ~np.isnan(y)
         events = failure_events(features.loc[held], targets.loc[held])
-        report = {"method": "none", "rows": int(held.sum()), "failures": events}
+        sites = 0 if groups is None else len(np.unique(groups))
+        scheme = f"{sites} sites, one left out at a time" if sites else "time blocks"
+        report = {"method": "none", "rows": int(held.sum()), "failures": events, "held_out": scheme}
         if len(np.unique(y[held])) < 2:
             report["why"] = "held-out rows hold a single outcome: raw scores kept"
         else:
-            chosen = (
-                method if method != "auto" else "isotonic" if events >= ISOTONIC_MIN_FAILURES else "sigmoid"
-            )
+            chosen = method if method != "auto" else "isotonic" if events >= ISOTONIC_MIN_FAILURES else "beta"
+            if chosen == "beta":
+                self.calibrator = LogisticRegression(C=1e6).fit(_beta_terms(raw[held]), y[held].astype(int))
+                if (self.calibrator.coef_ < 0).any() or not (self.calibrator.coef_ > 0).any():
+                    # A negative weight makes the map non-monotone (it would reorder units): use Platt's.
+                    chosen, report["why"] = "sigmoid", "Beta map not monotone: Platt's sigmoid used"
             if chosen == "isotonic":
                 self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
                 self.calibrator.fit(raw[held], y[held])
-            else:
+            elif chosen == "sigmoid":
                 self.calibrator = LogisticRegression(C=1e6).fit(
                     _logit(raw[held])[:, None], y[held].astype(int)
                 )
@@ -192,6 +203,8 @@ class FailureModel:
             return raw
         if self.calibration == "isotonic":
             return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
+        if self.calibration == "beta":
+            return self.calibrator.predict_proba(_beta_terms(raw))[:, 1]
         return self.calibrator.predict_proba(_logit(raw)[:, None])[:, 1]
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
@@ -244,6 +257,16 @@ def health_score(p_fail: np.ndarray, rul_h: np.ndarray) -> np.ndarray:
     return np.round(100.0 * (1.0 - p_fail) * (0.5 + 0.5 * life_share), 1)
 
 
+def calibration_groups(features: pd.DataFrame) -> np.ndarray | None:
+    """The site of each row when the rows come from at least CALIBRATION_MIN_SITES sites, else None (time
+    blocks). Held-out sites are scored as a new site will be: by a classifier that saw the whole span of the
+    others, trained on nearly all rows (its prior close to the final model's), with no embargo to lose."""
+    if "site_id" not in features:
+        return None
+    sites = features["site_id"].to_numpy()
+    return sites if len(np.unique(sites)) >= CALIBRATION_MIN_SITES else None
+
+
 def _classifier(seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=80, l2_regularization=1.0,
@@ -254,6 +277,13 @@ def _classifier(seed: int) -> HistGradientBoostingClassifier:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
     return np.log(p / (1.0 - p))
+
+
+def _beta_terms(p: np.ndarray) -> np.ndarray:
+    """Beta calibration's inputs (Kull et al., 2017): ln p and -ln(1 - p); with non-negative weights the map
+    is monotone and, unlike Platt's, can bend differently at the two ends of the score range."""
+    p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
+    return np.column_stack([np.log(p), -np.log1p(-p)])
 
 
 def _mean_shift(raw: np.ndarray, rate: float) -> float:
@@ -276,22 +306,42 @@ def out_of_fold_scores(
     horizon_h: float = HORIZON_H,
     folds: int = CALIBRATION_FOLDS,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Raw classifier scores of labelled rows (y not NaN), each from a classifier fitted without its time
     block and without one horizon on either side of it; NaN for rows left unscored (unlabelled, or a block
-    whose training part lacks either outcome)."""
+    whose training part lacks either outcome).
+
+    With `groups` (one label per row, e.g. the site: independent histories) each group is instead scored by
+    a classifier fitted on all the other groups' rows over the whole time span, as an unseen site is."""
     if not len(x) == len(ts) == len(y):
         raise ValueError(f"out-of-fold scores: {len(x)} feature rows, {len(ts)} times, {len(y)} labels")
     known = ~np.isnan(y)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(x):
+            raise ValueError(f"out-of-fold scores: {len(groups)} group labels for {len(x)} feature rows")
+        blocks = [(groups == g, known & (groups != g)) for g in np.unique(groups)]
+        return _scores_out_of(x, y, known, blocks, seed)
     ts = ts.reset_index(drop=True)
     start, end = ts.min(), ts.max()
     edges = [start + (end - start) * i / folds for i in range(folds + 1)]
     embargo = pd.Timedelta(hours=horizon_h)
-    scores = np.full(len(x), np.nan)
+    blocks = []
     for b in range(folds):
         last = b == folds - 1
         inside = ((ts >= edges[b]) & ((ts <= edges[b + 1]) if last else (ts < edges[b + 1]))).to_numpy()
         fit = known & ((ts + embargo < edges[b]) | (ts > edges[b + 1] + embargo)).to_numpy()
+        blocks.append((inside, fit))
+    return _scores_out_of(x, y, known, blocks, seed)
+
+
+def _scores_out_of(
+    x: np.ndarray, y: np.ndarray, known: np.ndarray, blocks: list[tuple[np.ndarray, np.ndarray]], seed: int
+) -> np.ndarray:
+    """Scores of each block's labelled rows by a classifier fitted on that block's training mask."""
+    scores = np.full(len(x), np.nan)
+    for inside, fit in blocks:
         scored = inside & known
         if not scored.any() or len(np.unique(y[fit])) < 2:
             continue

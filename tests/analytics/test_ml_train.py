@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.ml.evaluate import expected_calibration_error, reliability_table
+from analytics.ml.evaluate import ece_interval, expected_calibration_error, reliability_table
 from analytics.ml.lifecycle import (
     MIN_VALIDATION_FAILURES,
     decide,
@@ -14,7 +14,17 @@ from analytics.ml.lifecycle import (
     verdict,
 )
 from analytics.ml.risk import actionable, flagged_share
-from analytics.ml.train import FailureModel, failure_targets, model_metadata, out_of_fold_scores, time_split
+from analytics.ml.train import (
+    CALIBRATION_MIN_SITES,
+    FailureModel,
+    _beta_terms,
+    _classifier,
+    calibration_groups,
+    failure_targets,
+    model_metadata,
+    out_of_fold_scores,
+    time_split,
+)
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -157,6 +167,22 @@ def test_calibration_figures_refuse_what_cannot_be_compared(y, p, message):
         expected_calibration_error(np.array(y, dtype=float), np.array(p, dtype=float))
 
 
+def test_the_ece_interval_holds_the_estimate_and_widens_when_rows_come_in_correlated_runs():
+    rng = np.random.default_rng(0)
+    units = np.repeat(np.arange(40), 50)  # 40 units, 50 rows each: a unit fails or not for all its rows
+    y = np.repeat((rng.uniform(size=40) < 0.3).astype(float), 50)
+    p = np.full(len(y), 0.3)
+    low, high = ece_interval(y, p, units)
+    assert low <= expected_calibration_error(y, p) <= high
+    row_low, row_high = ece_interval(y, p)  # rows taken as independent: a falsely narrow interval
+    assert high - low > 3 * (row_high - row_low)
+    assert ece_interval(y, p, units) == (low, high)  # reproducible: a fixed seed
+    with pytest.raises(ValueError, match="ECE interval: 3 cluster labels for 2000 rows"):
+        ece_interval(y, p, units[:3])
+    with pytest.raises(ValueError, match="ECE interval: labels must be 0 or 1"):
+        ece_interval(np.array([2.0]), np.array([0.5]))
+
+
 # --- Actionable risk
 
 
@@ -211,6 +237,46 @@ def test_out_of_fold_scores_come_from_classifiers_that_never_saw_the_block_or_it
     assert np.isfinite(with_blank[10:]).all()
     with pytest.raises(ValueError, match="3000 feature rows, 3000 times, 2 labels"):
         out_of_fold_scores(x, features["ts"], y[:2])
+
+
+def test_with_sites_each_site_is_scored_by_a_classifier_fitted_on_the_other_sites_only():
+    features, targets = drifting(3000, seed=6, shift=0.0)
+    x = features[["vibration_mm_s__mean_2h"]].to_numpy()
+    y = targets["y"].to_numpy().copy()
+    y[-5:] = np.nan
+    sites = np.repeat([1, 2, 3], 1000)
+    scores = out_of_fold_scores(x, features["ts"], y, groups=sites)
+    assert np.isnan(scores[-5:]).all() and np.isfinite(scores[:-5]).all()  # no embargo leaves rows out
+    others = (sites != 2) & ~np.isnan(y)
+    expected = _classifier(0).fit(x[others], y[others].astype(int)).predict_proba(x[sites == 2])[:, 1]
+    assert np.allclose(scores[sites == 2], expected)
+    with pytest.raises(ValueError, match="2 group labels for 3000 feature rows"):
+        out_of_fold_scores(x, features["ts"], y, groups=sites[:2])
+
+
+def test_calibration_holds_out_whole_sites_when_there_are_enough_of_them():
+    features, targets = drifting(6000, seed=7, shift=0.0)
+    names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
+    assert calibration_groups(features) is None  # one site: time blocks
+    features["site_id"] = np.arange(6000) % CALIBRATION_MIN_SITES
+    model = FailureModel("truck", names).fit(features, targets, calibration="sigmoid")
+    report = model.metadata["calibration"]
+    assert report["held_out"] == f"{CALIBRATION_MIN_SITES} sites, one left out at a time"
+    assert report["rows"] == 6000  # every labelled row scored: no embargo around a held-out site
+    unseen, outcome = drifting(6000, seed=8, shift=0.0)
+    assert expected_calibration_error(outcome["y"].to_numpy(), model.predict_proba(unseen)) <= 0.05
+
+
+def test_beta_calibration_keeps_the_order_of_units_and_adds_up_to_the_failures_of_unseen_rows():
+    features, targets = drifting(6000, seed=9, shift=0.0)
+    names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
+    model = FailureModel("truck", names).fit(features, targets, calibration="beta")
+    raw = np.linspace(0.001, 0.999, 50)
+    mapped = model.calibrator.predict_proba(_beta_terms(raw))[:, 1]
+    assert model.calibration == "beta" and np.all(np.diff(mapped) >= 0)  # never reorders units
+    unseen, outcome = drifting(6000, seed=10, shift=0.0)
+    y, p = outcome["y"].to_numpy(), model.predict_proba(unseen)
+    assert expected_calibration_error(y, p) <= 0.05 and p.sum() == pytest.approx(y.sum(), rel=0.1)
 
 
 def test_calibrated_probabilities_add_up_to_the_failures_of_unseen_rows():
