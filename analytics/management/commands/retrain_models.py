@@ -91,7 +91,7 @@ class Command(BaseCommand):
         rows = [result_row(result) for result in results]
         self.stdout.write(format_table(RESULT_COLUMNS, rows, right={"rows"}))
 
-    def bootstrap(
+    def run_bootstrap(
         self, value: str, kinds: list[str], since: str | None, force: bool
     ) -> list[tuple[str, ...]]:
         """The bootstrap path: the same training and gate, on simulated histories; every kind asked for."""
