@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -132,6 +134,24 @@ def _save(state: ModelBootstrap, *, aside: bool = False, **fields) -> None:
         side.close()
 
 
+@contextmanager
+def _may_have_children() -> Iterator[None]:
+    """Celery's prefork pool runs tasks in daemonic processes, and multiprocessing refuses a daemon children
+    ("daemonic processes are not allowed to have children"). The simulating pool is joined before this
+    returns (and its processes exit when their parent does), so the process is marked non-daemonic meanwhile.
+    """
+    config = multiprocessing.current_process()._config
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemon is None:
+            config.pop("daemon", None)
+        else:
+            config["daemon"] = daemon
+
+
 def _artifacts() -> set[Path]:
     root = registry.model_dir() / settings.INSTALLATION_ID
     return set(root.rglob("*.skops")) if root.exists() else set()
@@ -205,10 +225,11 @@ def _train(
     def simulated(done: int, total: int) -> None:
         _save(state, progress=SIMULATION_SHARE * done / total, step=f"simulated {done} of {total} sites")
 
-    histories = simulate_histories(
-        seeds, days, workers=settings.ML_BOOTSTRAP_WORKERS, nice=SIMULATION_NICE, progress=simulated,
-        trucks=trucks, crushers=crushers,
-    )  # fmt: skip
+    with _may_have_children():
+        histories = simulate_histories(
+            seeds, days, workers=settings.ML_BOOTSTRAP_WORKERS, nice=SIMULATION_NICE, progress=simulated,
+            trucks=trucks, crushers=crushers,
+        )  # fmt: skip
     progress(f"simulated in {time.perf_counter() - started:.1f} s")
     results = []
     with transaction.atomic():  # every version of the bootstrap, or none
