@@ -2,6 +2,7 @@
 simulated sites like it, with its progress visible; a failed bootstrap leaves nothing and is retried."""
 
 import datetime as dt
+import multiprocessing
 
 import pytest
 from django.core.management import call_command
@@ -205,3 +206,12 @@ def test_a_real_site_is_bootstrapped_only_by_the_command(site, capsys):
     version = ModelVersion.objects.get(kind="anomaly_truck")
     assert version.active and version.provenance.startswith("simulated history, seeds 9001-9002")
     assert "anomaly_truck" in capsys.readouterr().out
+
+
+def test_a_daemonic_process_as_celery_runs_tasks_in_may_still_simulate_in_parallel(monkeypatch):
+    config = multiprocessing.current_process()._config
+    monkeypatch.setitem(config, "daemon", True)  # a prefork pool child, as the batch worker's
+    with bootstrap._may_have_children():
+        histories = simulate_histories([5, 6], days=0.01, workers=2, trucks=1, crushers=1)
+    assert [h.meta["seed"] for h in histories] == [5, 6]
+    assert config["daemon"] is True  # restored
