@@ -52,6 +52,7 @@ def main() -> int:
     }  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the finally below: stop what was started
     started = time.monotonic()
+    (ROOT / "var").mkdir(exist_ok=True)
     with open(ROOT / "var" / "bench_bootstrap.log", "wb") as log:
         system = subprocess.Popen(
             [sys.executable, "manage.py", "runsystem"], cwd=ROOT, env=env, stdout=log,
