@@ -32,8 +32,8 @@ class MlQuerySerializer(serializers.Serializer):
     site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
 
 
-def ml_page(name: str, item: type[serializers.Serializer]):
-    """The schema of a page of ML rows: paginated `item`s and the active failure models' versions."""
+def ml_page(name: str, item: type[serializers.Serializer], **extra: serializers.Field):
+    """The schema of a page of ML rows: paginated `item`s, the active failure models' versions, `extra`."""
     return inline_serializer(
         name,
         {
@@ -43,6 +43,7 @@ def ml_page(name: str, item: type[serializers.Serializer]):
             "model_version": serializers.CharField(
                 allow_null=True, help_text="active failure models, e.g. failure_truck@3; null until trained"
             ),
+            **extra,
             "results": item(many=True),
         },
     )
@@ -66,9 +67,11 @@ def _active_label() -> str | None:
     return ", ".join(sorted(labels)) or None
 
 
-def ml_page_response(view: APIView, request: Request, rows: list, item) -> Response:
-    """One page of `rows`, each shaped by `item`, with the active failure models' versions."""
+def ml_page_response(
+    view: APIView, request: Request, rows: list, item, extra: dict | None = None
+) -> Response:
+    """One page of `rows`, each shaped by `item`, with the active failure models' versions and `extra`."""
     paginator = RowPagination()
     page = paginator.paginate_queryset(rows, request, view=view)
     body = paginator.get_paginated_response([item(row) for row in page]).data
-    return Response({**body, "model_version": _active_label()})
+    return Response({**body, "model_version": _active_label(), **(extra or {})})

@@ -103,11 +103,34 @@ def _tick_workers() -> str:
     return f"; no worker serves the {settings.TICK_QUEUE!r} queue"
 
 
+def check_models() -> dict[str, Any]:
+    """The failure models' state (training, ready, failed, no_model) and a bootstrap's progress. Informative
+    only: a twin without a model yet still runs, so this component never fails (unreadable: `state` unknown).
+    """
+    from analytics.scoring.selectors import model_state  # the analytics app owns the registry
+
+    try:
+        state = model_state()
+    except Exception as error:  # never turns health red; the database check reports a database down
+        return {"state": "unknown", "error": f"{type(error).__name__}: {error}"}
+    bootstrap = state["bootstrap"]
+    return {
+        "state": state["status"],
+        "active": sorted(state["models"]),
+        **(
+            {"bootstrap": {k: bootstrap[k] for k in ("status", "step", "progress", "error")}}
+            if bootstrap
+            else {}
+        ),
+    }
+
+
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": check_database,
     "redis": check_redis,
     "worker": check_worker,
     "simulation": check_simulation,
+    "models": check_models,
 }
 
 

@@ -236,6 +236,7 @@ CELERY_TASK_ROUTES = {
     "analytics.tasks.fail_lost_scenarios_task": {"queue": PERIODIC_QUEUE},
     "analytics.scenario_tasks.run_scenario_task": {"queue": BATCH_QUEUE},
     "analytics.tasks.retrain_models_task": {"queue": BATCH_QUEUE},
+    "analytics.tasks.bootstrap_models_task": {"queue": BATCH_QUEUE},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -268,6 +269,13 @@ API_HOST, API_PORT = CONFIG.api_host, CONFIG.api_port
 WEBSOCKET_HOST, WEBSOCKET_PORT = CONFIG.websocket_host, CONFIG.websocket_port
 #: Where trained model artifacts live (loaded only when their SHA-256 matches the registry).
 MODEL_DIR = VAR_DIR / "models"
+#: First models of an installation with none, trained on simulated sites (docs/ml.md, "Bootstrap models"):
+#: how many seeds, simulated days each, processes simulating, and seeds truck models use. Sized for the
+#: validity gate (5 breakdowns per kind in validation: 6 site-weeks give crushers 8, loaders 9); tests shrink.
+ML_BOOTSTRAP_SEEDS = 6
+ML_BOOTSTRAP_DAYS = 7.0
+ML_BOOTSTRAP_WORKERS = 2
+ML_BOOTSTRAP_TRUCK_SEEDS = 2  # trucks break down ~5x as often: two site-weeks give ~13 in validation
 #: Who may read /metrics: a bearer token, or a client address inside one of these networks.
 METRICS_TOKEN = CONFIG.metrics_token
 METRICS_ALLOWED_NETWORKS = list(CONFIG.metrics_allowed_networks)

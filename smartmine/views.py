@@ -100,7 +100,9 @@ HEALTH_RESPONSE = inline_serializer(
 @extend_schema(
     summary="Health of the system and of each component",
     description=(
-        "Checks PostgreSQL, Redis, that a Celery worker answers, and how old the last simulation tick is. "
+        "Checks PostgreSQL, Redis, that a Celery worker answers, and how old the last simulation tick is; "
+        "`components.models` reports the failure models' state (`training` with a bootstrap's progress, "
+        "`ready`, `failed`, `no_model`) and never fails. "
         "Answers within 2 s even when a component hangs: 200 when everything is ok, otherwise 503 with "
         "`status: degraded` and `failed` naming the components that are not ok. `metrics` condenses "
         "what /metrics exports (requests, WebSocket, ticks, readings, Celery, processes, models) across all "

@@ -11,7 +11,9 @@ evaluation and live scoring all take one shape:
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -151,10 +153,38 @@ def _simulate_one(args: tuple[int, float, dict]) -> History:
     return simulate_history(seed, days, **kwargs)
 
 
-def simulate_histories(seeds: list[int], days: float = 7.0, workers: int = 2, **kwargs) -> list[History]:
-    """Several seeds in parallel processes (the engine is single-threaded Python)."""
+def simulate_histories(
+    seeds: list[int],
+    days: float = 7.0,
+    workers: int = 2,
+    *,
+    nice: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs,
+) -> list[History]:
+    """Several seeds in parallel processes (the engine is single-threaded Python), in the order of `seeds`.
+
+    `nice` lowers the simulating processes' CPU priority (a bootstrap beside a live twin must not make its
+    ticks late); `progress(done, total)` is called as each seed finishes."""
     jobs = [(seed, days, kwargs) for seed in seeds]
+    report = progress or (lambda done, total: None)
     if workers <= 1 or len(seeds) == 1:
-        return [_simulate_one(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=min(workers, len(seeds))) as pool:
-        return list(pool.map(_simulate_one, jobs))
+        results = []
+        for job in jobs:
+            results.append(_simulate_one(job))
+            report(len(results), len(jobs))
+        return results
+    done: dict[int, History] = {}
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(seeds)), initializer=_lower_priority, initargs=(nice,)
+    ) as pool:
+        futures = {pool.submit(_simulate_one, job): index for index, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            report(len(done), len(jobs))
+    return [done[index] for index in range(len(jobs))]
+
+
+def _lower_priority(nice: int) -> None:
+    if nice > 0:
+        os.nice(nice)

@@ -47,6 +47,34 @@ class HealthPredictionSerializer(serializers.Serializer):
     factors = FactorSerializer(many=True)
 
 
+class BootstrapSerializer(serializers.Serializer):
+    status = ChoiceField(choices=["queued", "training", "done", "failed"])
+    step = serializers.CharField(help_text="what it is doing now, e.g. 'training failure_crusher'")
+    progress = serializers.FloatField(help_text="0-1")
+    site = serializers.IntegerField(help_text="the site whose size the simulated sites copy")
+    seeds = serializers.ListField(child=serializers.IntegerField())
+    days = serializers.FloatField(help_text="simulated days per seed")
+    attempts = serializers.IntegerField()
+    queued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(help_text="why the last attempt failed; empty otherwise")
+
+
+MODEL_STATE_FIELDS = {
+    "status": ChoiceField(
+        choices=["training", "ready", "failed", "no_model"],
+        help_text="training: first models are being trained (see `bootstrap`); ready: a failure model is "
+        "active; failed: the bootstrap failed and will be retried; no_model: none trained yet",
+    ),
+    "bootstrap": BootstrapSerializer(allow_null=True, help_text="the latest model bootstrap, if any"),
+    "models": serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text="active failure model -> provenance ('simulated history, seeds …'; empty: the sites' own)",
+    ),
+}
+
+
 class HealthQuerySerializer(MlQuerySerializer):
     equipment_kind = ChoiceField(choices=["truck", "loader", "crusher"], required=False)
 
@@ -67,6 +95,10 @@ class ModelVersionSerializer(serializers.Serializer):
         help_text="candidate vs active on the same validation rows, verdicts; `refused`: why not activated"
     )
     verdict = serializers.CharField(help_text="the promotion in words, e.g. why a version was not activated")
+    provenance = serializers.CharField(
+        allow_blank=True,
+        help_text="empty: trained on the sites' own history; 'simulated history, seeds …': a bootstrap model",
+    )
     artifact_path = serializers.CharField()
     sha256 = serializers.CharField()
     live = serializers.DictField(
@@ -105,25 +137,32 @@ class HealthPredictionView(APIView):
             "another figure) and the signals that raise "
             "the risk most (`contribution`: probability points the signal adds over its healthy level). "
             "Refreshed about once a simulated minute from the reading history; units down are not scored. "
-            "Empty until a failure model is trained (`manage.py retrain_models`). See docs/ml.md."
+            "Empty until a failure model is trained: on a simulated site the first models are trained by "
+            "themselves in the background (`status: training`, `bootstrap.progress`), on a real site by "
+            "`manage.py retrain_models` (or `--bootstrap`). See docs/ml.md."
         ),
         parameters=[HealthQuerySerializer],
         responses={
-            200: ml_page("HealthPredictionPage", HealthPredictionSerializer),
+            200: ml_page("HealthPredictionPage", HealthPredictionSerializer, **MODEL_STATE_FIELDS),
             404: error_response(404),
         },
-        examples=[OpenApiExample("No model yet", value=EMPTY_PAGE)],
+        examples=[
+            OpenApiExample(
+                "No model yet", value={**EMPTY_PAGE, "status": "no_model", "bootstrap": None, "models": {}}
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         query = HealthQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         site = requested_site_or_none(query.validated_data.get("site"))
+        state = selectors.model_state()
         if site is None:
-            return Response(EMPTY_PAGE)
+            return Response({**EMPTY_PAGE, **state})
         rows = selectors.latest_predictions(site.pk)
         if "equipment_kind" in query.validated_data:
             rows = rows.filter(equipment_kind=query.validated_data["equipment_kind"])
-        return ml_page_response(self, request, list(rows), _prediction_item)
+        return ml_page_response(self, request, list(rows), _prediction_item, extra=state)
 
 
 def _version_item(version: ModelVersion, live: dict) -> dict:
@@ -141,6 +180,7 @@ def _version_item(version: ModelVersion, live: dict) -> dict:
         "metrics": version.metrics,
         "promotion": version.promotion,
         "verdict": verdict(version.promotion),
+        "provenance": version.provenance,
         "artifact_path": version.artifact_path,
         "sha256": version.sha256,
         "live": live.get(version.kind) if version.active else None,

@@ -44,6 +44,13 @@ class ModelVersion(models.Model):
     sha256 = models.CharField(max_length=64)
     active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
+    provenance = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="where its training history came from: empty for the sites' own history, "
+        "'simulated history, seeds …' for a bootstrap model",
+    )
 
     class Meta:
         ordering = ["kind", "-version"]
@@ -61,6 +68,38 @@ class ModelVersion(models.Model):
     def label(self) -> str:
         """'failure_truck@3': how the API and the dashboard name a version."""
         return f"{self.kind}@{self.version}"
+
+
+class BootstrapStatus(models.TextChoices):
+    """Where a site's model bootstrap stands: queued, training, done, or failed (retried later)."""
+
+    QUEUED = "queued", "Queued"
+    TRAINING = "training", "Training"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ModelBootstrap(models.Model):
+    """The first models of a site that has none, trained on simulated histories of sites like it.
+
+    One row per site, updated as the bootstrap runs (outside its registration transaction) so the API, the
+    dashboard and /api/health can show the progress while it trains.
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=BootstrapStatus, default=BootstrapStatus.QUEUED)
+    step = models.CharField(max_length=200, blank=True, default="", help_text="what it is doing now")
+    progress = models.FloatField(default=0.0, help_text="0-1")
+    seeds = models.JSONField(default=list, help_text="engine seeds of the simulated histories")
+    days = models.FloatField(default=0.0, help_text="simulated days per seed")
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"model bootstrap of site {self.site_id}: {self.status}"
 
 
 class ScoredKind(models.TextChoices):

@@ -140,6 +140,7 @@ def register_model(
     sites: list[int],
     features: list[str],
     metadata: dict | None = None,
+    provenance: str = "",
 ) -> ModelVersion:
     """Save the artifact under MODEL_DIR/<installation id>/, record it, and make it the active version of its
     kind if asked."""
@@ -168,6 +169,7 @@ def register_model(
         sha256=sha256,
         active=activate,
         activated_at=now if activate else None,
+        provenance=provenance,
     )
 
 
@@ -208,11 +210,13 @@ def _window(histories: list[History]) -> tuple[dt.datetime, dt.datetime, list[in
     return (
         min(h.meta["start"] for h in histories).to_pydatetime(),
         max(h.meta["end"] for h in histories).to_pydatetime(),
-        [h.meta["site_id"] for h in histories],
+        [h.meta["site_id"] for h in histories if h.meta.get("site_id") is not None],  # none when simulated
     )
 
 
-def retrain_failure(kind: str, histories: list[History], *, force: bool = False) -> RetrainResult:
+def retrain_failure(
+    kind: str, histories: list[History], *, force: bool = False, provenance: str = ""
+) -> RetrainResult:
     """Train a candidate for one maintained kind; score it and the active model on the same later rows."""
     started = time.perf_counter()
     equipment = FAILURE_KINDS[kind]
@@ -249,11 +253,14 @@ def retrain_failure(kind: str, histories: list[History], *, force: bool = False)
         sites=sites,
         features=candidate.feature_names,
         metadata={k: v for k, v in candidate.metadata.items() if k not in {"metrics", "feature_names"}},
+        provenance=provenance,
     )
     return RetrainResult(kind, version, promote, _why(report), time.perf_counter() - started, metrics)
 
 
-def retrain_anomaly(kind: str, histories: list[History], *, force: bool = False) -> RetrainResult:
+def retrain_anomaly(
+    kind: str, histories: list[History], *, force: bool = False, provenance: str = ""
+) -> RetrainResult:
     """Fit on the earlier 70 %, count detections of injected anomalies in the rest for candidate and active
     model alike, then refit the candidate on everything. Without fault labels (real sites) the figures are
     empty and only a first model, or --force, is activated."""
@@ -299,6 +306,7 @@ def retrain_anomaly(kind: str, histories: list[History], *, force: bool = False)
         sites=sites,
         features=list(candidate.sensors),
         metadata={"rows": len(readings), "validation_from": cut.isoformat(), "margin": candidate.margin},
+        provenance=provenance,
     )
     return RetrainResult(kind, version, promote, _why(report), time.perf_counter() - started, metrics)
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from analytics.scoring.models import ModelVersion, Prediction
+from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelVersion, Prediction
 from smartmine.platform import metrics
 
 #: Live accuracy is measured on predictions whose horizon ended within this much simulated time.
@@ -61,6 +61,49 @@ def live_accuracy(kind: str | None = None) -> dict[str, dict[str, Any]]:
             for name, v in zip(names, row[1:], strict=True)
         }
         for row in rows
+    }
+
+
+#: What `model_state` reports: models are being trained by a bootstrap, active, a bootstrap failed, none.
+TRAINING, READY, FAILED, NO_MODEL = "training", "ready", "failed", "no_model"
+
+
+def model_state() -> dict[str, Any]:
+    """The installation's failure models in a few words, for the API, the dashboard and /api/health:
+    `status` (training, ready, failed, no_model), the latest bootstrap (progress, step, error) and each
+    active failure model's provenance (empty: trained on the sites' own history)."""
+    active = {
+        v.label: v.provenance
+        for v in ModelVersion.objects.filter(active=True, kind__startswith="failure_").order_by("kind")
+    }
+    latest = ModelBootstrap.objects.order_by("-queued_at", "-pk").first()
+    running = latest is not None and latest.status in (BootstrapStatus.QUEUED, BootstrapStatus.TRAINING)
+    if running:
+        status = TRAINING
+    elif active:
+        status = READY
+    elif latest is not None and latest.status == BootstrapStatus.FAILED:
+        status = FAILED
+    else:
+        status = NO_MODEL
+    return {"status": status, "bootstrap": bootstrap_item(latest), "models": active}
+
+
+def bootstrap_item(state: ModelBootstrap | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "status": state.status,
+        "step": state.step,
+        "progress": round(state.progress, 3),
+        "site": state.site_id,
+        "seeds": state.seeds,
+        "days": state.days,
+        "attempts": state.attempts,
+        "queued_at": state.queued_at,
+        "started_at": state.started_at,
+        "finished_at": state.finished_at,
+        "error": state.error,
     }
 
 

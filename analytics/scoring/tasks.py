@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db import transaction
 
-from analytics.scoring import predictions, registry
+from analytics.scoring import bootstrap, predictions, registry
 from fleet.models import Site
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,19 @@ def refresh_active_sites_task() -> int:
     site_ids = list(Site.objects.filter(paused=False, sim_clock__isnull=False).values_list("pk", flat=True))
     for site_id in site_ids:
         refresh_predictions_task.apply_async(args=[site_id], expires=50)
+    start_bootstraps(site_ids)
     return len(site_ids)
+
+
+def start_bootstraps(site_ids: list[int]) -> list[int]:
+    """Queue a model bootstrap for the first simulated site that needs one (models are per installation,
+    so one bootstrap serves every site); the row marks it queued before the task is sent."""
+    for site in Site.objects.filter(pk__in=site_ids).order_by("pk"):
+        if bootstrap.should_start(site):
+            bootstrap.mark_queued(site)
+            transaction.on_commit(lambda site_id=site.pk: bootstrap_models_task.delay(site_id))
+            return [site.pk]
+    return []
 
 
 @shared_task(name="analytics.tasks.refresh_predictions_task", ignore_result=True)
@@ -52,6 +65,29 @@ def retrain_models_task(kinds: list[str] | None = None, force: bool = False) -> 
     except registry.RetrainRunning as exc:
         log.warning("retraining skipped: %s", exc)
         return []
+    return [
+        {"kind": r.kind, "version": r.version.label if r.version else None, "promoted": r.promoted}
+        for r in results
+    ]
+
+
+# acks_late=False, like retraining: a bootstrap killed midway is not redelivered at once; its row stays
+# "training" and the refresh queues it again once nothing holds the lock for bootstrap.LOST_AFTER.
+@shared_task(name="analytics.tasks.bootstrap_models_task", ignore_result=True, acks_late=False)
+def bootstrap_models_task(site_id: int, kinds: list[str] | None = None) -> list[dict]:
+    """Train the first models on simulated sites like `site_id` (analytics.scoring.bootstrap), then refresh
+    the site's predictions at once. A failure is logged and marked on the bootstrap row; the periodic
+    refresh retries it after a back-off."""
+    try:
+        results = bootstrap.bootstrap(site_id, kinds=kinds, progress=log.info)
+    except bootstrap.BootstrapRunning as exc:
+        log.warning("model bootstrap skipped: %s", exc)
+        bootstrap.release(site_id)
+        return []
+    except Exception:
+        log.exception("model bootstrap failed", extra={"site": site_id})
+        return []
+    refresh_predictions_task.delay(site_id)
     return [
         {"kind": r.kind, "version": r.version.label if r.version else None, "promoted": r.promoted}
         for r in results

@@ -75,7 +75,7 @@ def test_health_is_ok_when_every_component_answers(client, celery_worker_process
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok" and body["failed"] == []
-    assert set(body["components"]) == {"database", "redis", "worker", "simulation"}
+    assert set(body["components"]) == {"database", "redis", "worker", "simulation", "models"}
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["latency_ms"] >= 0

@@ -9,8 +9,9 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from analytics.scoring import registry
+from analytics.scoring import bootstrap, registry
 from analytics.scoring.registry import RetrainResult
+from fleet.models import Site
 
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[hd])$")
 
@@ -50,12 +51,27 @@ class Command(BaseCommand):
             "--since", help="training window: 7d (default), 36h back from each site's clock, or a date"
         )
         parser.add_argument("--force", action="store_true", help="activate the new versions even if worse")
+        parser.add_argument(
+            "--bootstrap",
+            metavar="SITE",
+            help="train on histories simulated for sites like SITE (id or slug) instead of stored history: "
+            "first models for a site with too little history of its own, e.g. a real site (docs/ml.md)",
+        )
 
-    def handle(self, *args, kind: list[str] | None, since: str | None, force: bool, **options) -> None:
+    def handle(
+        self, *args, kind: list[str] | None, since: str | None, force: bool, bootstrap: str | None, **options
+    ) -> None:
         try:
             kinds = registry.parse_kinds(kind)
         except ValueError as exc:
             raise CommandError(f"--kind: {exc}") from None
+        if bootstrap is not None:
+            self.stdout.write(
+                format_table(
+                    RESULT_COLUMNS, self.run_bootstrap(bootstrap, kinds, since, force), right={"rows"}
+                )
+            )
+            return
         try:
             window = parse_since(since) if since else None
         except ValueError:
@@ -74,6 +90,28 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         rows = [result_row(result) for result in results]
         self.stdout.write(format_table(RESULT_COLUMNS, rows, right={"rows"}))
+
+    def run_bootstrap(
+        self, value: str, kinds: list[str], since: str | None, force: bool
+    ) -> list[tuple[str, ...]]:
+        """The bootstrap path: the same training and gate, on simulated histories; every kind asked for."""
+        if since or force:
+            raise CommandError("--bootstrap takes neither --since nor --force: it trains on simulated sites")
+        lookup = {"pk": int(value)} if value.isdigit() else {"slug": value}
+        site = Site.objects.filter(**lookup).first()
+        if site is None:
+            raise CommandError(f"--bootstrap: no site {value!r} (give its id or slug)")
+        bootstrap.mark_queued(site)
+        try:
+            results = bootstrap.bootstrap(
+                site.pk, kinds=kinds, actor="manage.py retrain_models --bootstrap", progress=self.progress
+            )
+        except bootstrap.BootstrapRunning as exc:
+            bootstrap.release(site.pk)
+            raise CommandError(str(exc)) from None
+        except Exception as exc:
+            raise CommandError(f"bootstrap failed, nothing registered: {type(exc).__name__}: {exc}") from None
+        return [result_row(result) for result in results]
 
     def progress(self, message: str) -> None:
         self.stderr.write(message)

@@ -1031,14 +1031,20 @@ async function loadHealth() {
     container.replaceChildren(h("p", { class: "note error" }, `Predictions unavailable: ${error.message}`));
     return;
   }
-  version.textContent = page.model_version ? `model ${page.model_version}` : "";
+  const simulated = [...new Set(Object.values(page.models ?? {}).filter(Boolean))];
+  version.textContent = page.model_version
+    ? `model ${page.model_version}${simulated.length ? ` (${simulated.join("; ")})` : ""}`
+    : "";
+  const status = modelStatus(page);
   if (!page.results.length) {
-    const text = page.model_version ? "No predictions yet." : "No failure-prediction model trained yet.";
-    container.replaceChildren(h("p", { class: "empty" }, text));
+    const text = page.status === "training" ? "Predictions follow once the first models are trained."
+      : page.model_version ? "No predictions yet." : "No failure-prediction model trained yet.";
+    container.replaceChildren(...status, h("p", { class: "empty" }, text));
     return;
   }
   const riskiest = [...page.results].sort((a, b) => b.failure_probability - a.failure_probability).slice(0, 8);
   container.replaceChildren(
+    ...status,
     h("table", { class: "health-table" },
       h("caption", { class: "visually-hidden" }, "Units most at risk of failure within the model's horizon"),
       h("thead", {}, h("tr", {},
@@ -1052,6 +1058,23 @@ async function loadHealth() {
         h("td", { class: "num" }, fmt(row.rul_h, 0)),
         h("td", {}, row.factors?.[0]?.feature?.replaceAll("_", " ") ?? "—"))))),
   );
+}
+
+// The first models' bootstrap (docs/ml.md): its progress while it trains, its error when it failed.
+function modelStatus(page) {
+  const run = page.bootstrap;
+  if (page.status === "training" && run) {
+    return [
+      h("p", { class: "note", role: "status" },
+        `Training the first models on simulated sites: ${run.step || run.status} (${fmt(100 * run.progress, 0)} %)`),
+      h("progress", { max: "1", value: String(run.progress), "aria-label": "Model training progress" }),
+    ];
+  }
+  if (page.status === "failed" && run) {
+    return [h("p", { class: "note error", role: "status" },
+      `Model training failed (attempt ${run.attempts}), retried automatically: ${run.error}`)];
+  }
+  return [];
 }
 
 const anomalies = [];

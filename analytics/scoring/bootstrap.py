@@ -1,0 +1,245 @@
+"""First models for an installation that has none: trained in the background on histories the engine
+simulates headless for other seeds of a site like the one being run (docs/ml.md, "Bootstrap models").
+
+The same path as `retrain_models` (registry.retrain_failure / retrain_anomaly: the same validation, the same
+gate, artifacts hashed), under the same advisory lock, with every version marked by its provenance. All
+registrations of one bootstrap are one transaction; the artifacts it wrote are removed when it fails, so a
+failed bootstrap leaves no version and no file behind, and the next refresh retries it after a back-off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
+
+from analytics.ml.history import simulate_histories
+from analytics.scoring import registry
+from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelKind, ModelVersion
+from fleet.models import Site, Truck
+from plants.models import Crusher
+from smartmine.platform import audit, locks
+from smartmine.platform.models import AuditAction
+
+logger = logging.getLogger(__name__)
+
+#: Engine seeds of the simulated sites: apart from the default site's (7) and the benchmark's (1-6, 101-106).
+SEED_BASE = 9001
+#: The largest simulated site: the default one (15 trucks, 3 crushers). A bigger site is bootstrapped on
+#: sites of this size, so the bootstrap's time does not grow with the fleet.
+MAX_TRUCKS, MAX_CRUSHERS = 15, 3
+#: Simulating processes run at this lower CPU priority, so the twin's own ticks go first.
+SIMULATION_NICE = 10
+#: After a failed attempt the next refresh retries once this much time has passed, doubled per attempt.
+RETRY_AFTER = dt.timedelta(minutes=1)
+#: A bootstrap queued or training for this long with nothing holding the lock was lost: queue it again.
+LOST_AFTER = dt.timedelta(minutes=30)
+#: Attempts after which it is left to an engineer (`manage.py retrain_models --bootstrap`).
+MAX_ATTEMPTS = 5
+#: Kinds trained on the first ML_BOOTSTRAP_TRUCK_SEEDS sites only: a site-week holds ~22 truck breakdowns
+#: (~6 in validation) against ~4 crusher and ~4 loader ones, and truck training is the slowest.
+TRUCK_KINDS = (ModelKind.FAILURE_TRUCK, ModelKind.ANOMALY_TRUCK)
+#: Share of the progress bar the simulation takes; training each kind shares the rest.
+SIMULATION_SHARE = 0.4
+
+
+class BootstrapRunning(RuntimeError):
+    """A retraining or another bootstrap holds the registry's lock."""
+
+
+def missing_kinds() -> list[str]:
+    """Registry kinds that have no active version."""
+    active = set(ModelVersion.objects.filter(active=True).values_list("kind", flat=True))
+    return [kind for kind in ModelKind.values if kind not in active]
+
+
+def is_simulated(site: Site) -> bool:
+    """A site the engine runs (it has engine state and trucks not fed by telemetry). A real site, live
+    telemetry only, is bootstrapped only when an engineer asks for it."""
+    return bool(site.sim_state) and Truck.objects.filter(site=site, live=False).exists()
+
+
+def should_start(site: Site, *, now: dt.datetime | None = None) -> bool:
+    """Whether the periodic refresh should queue a bootstrap for `site` now: a simulated site, some kind has
+    no active model, no bootstrap queued, running or done, and a failed one has waited its back-off."""
+    if not is_simulated(site) or not missing_kinds():
+        return False
+    state = ModelBootstrap.objects.filter(site=site).first()
+    if state is None:
+        return not registry.retrain_running()
+    now = now or timezone.now()
+    if state.status in (BootstrapStatus.QUEUED, BootstrapStatus.TRAINING):
+        # Lost (a worker killed mid-task, a message dropped): nothing holds the lock and it is long overdue.
+        since = state.started_at or state.queued_at
+        return since is not None and now - since >= LOST_AFTER and not registry.retrain_running()
+    if state.status != BootstrapStatus.FAILED or state.attempts >= MAX_ATTEMPTS:
+        return False  # done (the nightly retrain takes over), or given up
+    wait = RETRY_AFTER * 2 ** max(state.attempts - 1, 0)
+    return now - (state.finished_at or state.queued_at) >= wait and not registry.retrain_running()
+
+
+def mark_queued(site: Site) -> ModelBootstrap:
+    """Record that a bootstrap of `site` is queued (the trigger checks this row before queueing another)."""
+    state, _ = ModelBootstrap.objects.update_or_create(
+        site=site,
+        defaults={"status": BootstrapStatus.QUEUED, "queued_at": timezone.now(), "step": "queued",
+                  "progress": 0.0, "error": ""},
+    )  # fmt: skip
+    return state
+
+
+def release(site_id: int) -> None:
+    """A queued bootstrap that found the lock taken (a retraining runs): back to waiting for the next try."""
+    ModelBootstrap.objects.filter(site_id=site_id, status=BootstrapStatus.QUEUED).update(
+        status=BootstrapStatus.FAILED,
+        finished_at=timezone.now(),
+        step="waiting for a running retraining",
+        error="",
+    )
+
+
+def provenance_text(seeds: list[int], days: float) -> str:
+    """What a bootstrap version learned from, in words an operator can tell from a site's own history."""
+    listed = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
+    return f"simulated history, seeds {listed} ({days:g} days each)"
+
+
+def _save(state: ModelBootstrap, *, aside: bool = False, **fields) -> None:
+    """Update the bootstrap row. `aside`: from inside the registration transaction, on a connection of its
+    own (autocommit), so the API shows the progress while the versions are not yet committed."""
+    for name, value in fields.items():
+        setattr(state, name, value)
+    if not aside:
+        ModelBootstrap.objects.filter(pk=state.pk).update(**fields)
+        return
+    columns = [ModelBootstrap._meta.get_field(name).column for name in fields]
+    side = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with side.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {ModelBootstrap._meta.db_table} SET "  # column names: the model's own
+                + ", ".join(f"{column} = %s" for column in columns)
+                + " WHERE id = %s",
+                [*fields.values(), state.pk],
+            )
+    finally:
+        side.close()
+
+
+@contextmanager
+def _may_have_children() -> Iterator[None]:
+    """Celery's prefork pool runs tasks in daemonic processes, and multiprocessing refuses a daemon children
+    ("daemonic processes are not allowed to have children"). The simulating pool is joined before this
+    returns (and its processes exit when their parent does), so the process is marked non-daemonic meanwhile.
+    """
+    config = multiprocessing.current_process()._config
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemon is None:
+            config.pop("daemon", None)
+        else:
+            config["daemon"] = daemon
+
+
+def _artifacts() -> set[Path]:
+    root = registry.model_dir() / settings.INSTALLATION_ID
+    return set(root.rglob("*.skops")) if root.exists() else set()
+
+
+def bootstrap(
+    site_id: int,
+    *,
+    kinds: list[str] | None = None,
+    seeds: int | None = None,
+    days: float | None = None,
+    actor: object = "system",
+    progress: Callable[[str], None] = lambda message: None,
+) -> list[registry.RetrainResult]:
+    """Simulate histories of sites like `site_id`, train `kinds` (default: those with no active model) on
+    them, register every version in one transaction, and keep the site's bootstrap row up to date.
+
+    Raises BootstrapRunning while a retraining holds the registry's lock; any other error marks the row
+    failed (the next refresh retries it) after removing the artifacts written, and is re-raised."""
+    site = Site.objects.get(pk=site_id)
+    state, _ = ModelBootstrap.objects.get_or_create(site=site, defaults={"queued_at": timezone.now()})
+    with locks.session_lock(registry.RETRAIN_LOCK) as mine:
+        if not mine:
+            raise BootstrapRunning(
+                "a retraining or bootstrap is already running: try again when it has finished"
+            )
+        kinds = missing_kinds() if kinds is None else kinds
+        count = settings.ML_BOOTSTRAP_SEEDS if seeds is None else seeds
+        days = settings.ML_BOOTSTRAP_DAYS if days is None else days
+        seed_list = list(range(SEED_BASE, SEED_BASE + count))
+        _save(state, status=BootstrapStatus.TRAINING, attempts=state.attempts + 1, started_at=timezone.now(),
+              finished_at=None, error="", progress=0.0, seeds=seed_list, days=days,
+              step=f"simulating {count} sites x {days:g} days")  # fmt: skip
+        before = _artifacts()
+        try:
+            results = _train(site, state, kinds, seed_list, days, progress)
+        except Exception as exc:
+            for path in _artifacts() - before:  # written by this attempt, registered by none
+                path.unlink(missing_ok=True)
+            _save(state, status=BootstrapStatus.FAILED, finished_at=timezone.now(),
+                  step="failed", error=f"{type(exc).__name__}: {exc}"[:2000])  # fmt: skip
+            raise
+    versions = [r.version for r in results if r.version is not None]
+    if versions:
+        audit.record(
+            actor=actor,
+            action=AuditAction.RETRAIN,
+            targets=versions,
+            bootstrap=True,
+            promoted=[v.label for v in versions if v.active],
+            provenance=versions[0].provenance,
+        )
+    _save(state, status=BootstrapStatus.DONE, finished_at=timezone.now(), progress=1.0,
+          step=f"done: {sum(r.promoted for r in results)} of {len(results)} models active")  # fmt: skip
+    return results
+
+
+def _train(
+    site: Site,
+    state: ModelBootstrap,
+    kinds: list[str],
+    seeds: list[int],
+    days: float,
+    progress: Callable[[str], None],
+) -> list[registry.RetrainResult]:
+    started = time.perf_counter()
+    trucks = min(max(Truck.objects.filter(site=site).count(), 1), MAX_TRUCKS)
+    crushers = min(max(Crusher.objects.filter(site=site).count(), 1), MAX_CRUSHERS)
+    progress(f"simulating {len(seeds)} sites of {trucks} trucks, {crushers} crushers x {days:g} days ...")
+
+    def simulated(done: int, total: int) -> None:
+        _save(state, progress=SIMULATION_SHARE * done / total, step=f"simulated {done} of {total} sites")
+
+    with _may_have_children():
+        histories = simulate_histories(
+            seeds, days, workers=settings.ML_BOOTSTRAP_WORKERS, nice=SIMULATION_NICE, progress=simulated,
+            trucks=trucks, crushers=crushers,
+        )  # fmt: skip
+    progress(f"simulated in {time.perf_counter() - started:.1f} s")
+    results = []
+    with transaction.atomic():  # every version of the bootstrap, or none
+        for number, kind in enumerate(kinds):
+            _save(state, aside=True, step=f"training {kind}",
+                  progress=SIMULATION_SHARE + (1 - SIMULATION_SHARE) * number / len(kinds))  # fmt: skip
+            trainer = registry.retrain_failure if kind in registry.FAILURE_KINDS else registry.retrain_anomaly
+            used = histories[: settings.ML_BOOTSTRAP_TRUCK_SEEDS] if kind in TRUCK_KINDS else histories
+            result = trainer(kind, used, provenance=provenance_text(seeds[: len(used)], days))
+            results.append(result)
+            outcome = "skipped" if result.version is None else "active" if result.promoted else "not active"
+            progress(f"{kind}: {outcome} in {result.seconds:.1f} s ({result.reason})")
+    return results
