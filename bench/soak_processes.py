@@ -149,6 +149,9 @@ def server_env(*, port: int, redis_url: str, interval_s: float, workdir: Path) -
         # The bench database's URL would derive another namespace than this process's: the soak's pings and
         # the servers' control messages must meet (the Redis is private anyway).
         "INSTALLATION_ID": settings.INSTALLATION_ID,
+        # The soak measures the twin's steady state; the first start's model bootstrap (minutes of training
+        # on the batch worker) is measured by bench_bootstrap.
+        "ML_BOOTSTRAP": "false",
         "API_HOST": "127.0.0.1",
         "API_PORT": str(port),
         "WEBSOCKET_HOST": "127.0.0.1",

@@ -85,6 +85,7 @@ class Config:
     rollup_retention_days: int = 365
     installation_id: str = ""
     tick_concurrency: int = 2
+    ml_bootstrap: bool = True
     batch_concurrency: int = 1
     database: dict[str, Any] = field(default_factory=dict)
 
@@ -325,6 +326,7 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         readings_future_margin_s=read.integer("READINGS_FUTURE_MARGIN_S", 300, 0, 86400),
         rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
         tick_concurrency=read.integer("TICK_CONCURRENCY", 2, 1, 64),
+        ml_bootstrap=read.boolean("ML_BOOTSTRAP", True),
         batch_concurrency=read.integer("BATCH_CONCURRENCY", 1, 1, 64),
         installation_id=read.parse(
             "INSTALLATION_ID",

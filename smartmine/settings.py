@@ -272,6 +272,8 @@ MODEL_DIR = VAR_DIR / "models"
 #: First models of an installation with none, trained on simulated sites (docs/ml.md, "Bootstrap models"):
 #: how many seeds, simulated days each, processes simulating, and seeds truck models use. Sized for the
 #: validity gate (5 breakdowns per kind in validation: 6 site-weeks give crushers 8, loaders 9); tests shrink.
+#: A simulated site with no active model trains its first ones by itself (docs/ml.md, "Bootstrap models").
+ML_BOOTSTRAP = CONFIG.ml_bootstrap
 ML_BOOTSTRAP_SEEDS = 6
 ML_BOOTSTRAP_DAYS = 7.0
 ML_BOOTSTRAP_WORKERS = 2

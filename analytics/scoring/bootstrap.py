@@ -69,8 +69,9 @@ def is_simulated(site: Site) -> bool:
 
 def should_start(site: Site, *, now: dt.datetime | None = None) -> bool:
     """Whether the periodic refresh should queue a bootstrap for `site` now: a simulated site, some kind has
-    no active model, no bootstrap queued, running or done, and a failed one has waited its back-off."""
-    if not is_simulated(site) or not missing_kinds():
+    no active model, no bootstrap queued, running or done, and a failed one has waited its back-off.
+    `ML_BOOTSTRAP=false` turns the automatic bootstrap off (`retrain_models --bootstrap` still runs one)."""
+    if not settings.ML_BOOTSTRAP or not is_simulated(site) or not missing_kinds():
         return False
     state = ModelBootstrap.objects.filter(site=site).first()
     if state is None:

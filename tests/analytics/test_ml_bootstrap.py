@@ -215,3 +215,10 @@ def test_a_daemonic_process_as_celery_runs_tasks_in_may_still_simulate_in_parall
         histories = simulate_histories([5, 6], days=0.01, workers=2, trucks=1, crushers=1)
     assert [h.meta["seed"] for h in histories] == [5, 6]
     assert config["daemon"] is True  # restored
+
+
+@pytest.mark.django_db
+def test_ml_bootstrap_false_turns_the_automatic_bootstrap_off(site, settings):
+    assert bootstrap.should_start(site)
+    settings.ML_BOOTSTRAP = False
+    assert not bootstrap.should_start(site)
