@@ -11,6 +11,7 @@ evaluation and live scoring all take one shape:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -175,8 +176,13 @@ def simulate_histories(
             report(len(results), len(jobs))
         return results
     done: dict[int, History] = {}
+    # Spawned, not forked: the caller may be a threaded process (a Celery worker, a test run, daphne), and a
+    # forked child inherits locks other threads held at the fork, which hung a pool here for good.
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(seeds)), initializer=_lower_priority, initargs=(nice,)
+        max_workers=min(workers, len(seeds)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_lower_priority,
+        initargs=(nice,),
     ) as pool:
         futures = {pool.submit(_simulate_one, job): index for index, job in enumerate(jobs)}
         for future in as_completed(futures):
