@@ -90,10 +90,15 @@ def test_acknowledging_a_missing_alert_is_404():
 def test_the_ml_paths_answer_empty_well_formed_pages():
     viewer = role_client("viewer")
 
-    for path in ("/api/ml/health-prediction", "/api/ml/recommendations/"):
-        assert viewer.get(path).json() == {
-            "count": 0, "next": None, "previous": None, "model_version": None, "results": []
-        }  # fmt: skip
+    empty = {"count": 0, "next": None, "previous": None, "model_version": None, "results": []}
+    assert viewer.get("/api/ml/recommendations/").json() == empty
+    # Health predictions also say where the models stand (issue 18): none yet, no bootstrap.
+    assert viewer.get("/api/ml/health-prediction").json() == {
+        **empty,
+        "status": "no_model",
+        "bootstrap": None,
+        "models": {},
+    }
 
 
 def test_the_alerts_stream_sends_each_alert_as_the_api_lists_it():

@@ -10,6 +10,7 @@ def test_every_task_keeps_the_name_it_is_stored_under():
         "analytics.tasks.refresh_active_sites_task",
         "analytics.tasks.refresh_predictions_task",
         "analytics.tasks.retrain_models_task",
+        "analytics.tasks.bootstrap_models_task",
         "analytics.tasks.fail_lost_scenarios_task",  # new, with its beat entry (migration 0008)
         "analytics.scenario_tasks.run_scenario_task",
     }
