@@ -25,8 +25,17 @@ from smartmine.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = [
-    "ROOT", "api_call", "celery_client", "current_database_url", "free_port", "private_redis",
-    "running_layout", "running_system", "tick_age_s", "wait_for_port",
+    "ROOT",
+    "api_call",
+    "celery_client",
+    "current_database_url",
+    "free_port",
+    "private_redis",
+    "running_layout",
+    "running_system",
+    "solo_worker",
+    "tick_age_s",
+    "wait_for_port",
 ]  # fmt: skip
 
 
@@ -61,6 +70,23 @@ def wait_for_worker(
         if app.control.ping(destination=[node], timeout=0.5):
             return
     raise TimeoutError(f"worker {node} did not answer")
+
+
+@contextmanager
+def solo_worker(name: str, queues: str) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (solo pool) on the configured broker serving `queues`, answering pings as
+    `name@<host>` before the block runs; stopped after it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-l", "WARNING",
+         "-Q", queues, "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_worker(f"{name}@{socket.gethostname()}", timeout_s=60)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def current_database_url() -> str:

@@ -6,8 +6,6 @@
 import logging
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,8 +16,8 @@ from django.core.wsgi import get_wsgi_application
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from smartmine import health
-from smartmine.celery import app as celery_app
 from smartmine.platform import metrics
+from tests.processes import solo_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,18 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def celery_worker_process():
     """A real worker process on the configured broker serving every queue, so the worker check is met."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-l", "WARNING",
-         "-Q", "ticks,periodic,batch", "-n", f"health-test-{os.getpid()}@%h", "--without-mingle",
-         "--without-gossip"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not celery_app.control.ping(timeout=0.5):
-        time.sleep(0.5)
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
+    with solo_worker(f"health-test-{os.getpid()}", "ticks,periodic,batch") as process:
+        yield process
 
 
 @pytest.fixture

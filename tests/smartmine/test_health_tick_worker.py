@@ -2,17 +2,14 @@
 
 import datetime as dt
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from fleet.models import Site
-from smartmine.celery import app as celery_app
 from tests.factories import SiteFactory
+from tests.processes import solo_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,17 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def batch_only_worker():
     """A real worker serving only the batch queue (scenarios, retraining), as if the tick worker had died."""
     name = f"batch-only-{os.getpid()}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "smartmine", "worker", "--pool", "solo", "-l", "WARNING",
-         "-Q", "batch", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not celery_app.control.ping(timeout=0.5):
-        time.sleep(0.5)
-    yield name
-    process.terminate()
-    process.wait(timeout=30)
+    with solo_worker(name, "batch"):
+        yield name
 
 
 @pytest.mark.slow
