@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.bench_ws import stop
 from bench.common import ROOT, BenchDatabase, setup_django
-from bench.soak_analysis import summarise
+from bench.soak_analysis import stall_figures, summarise
 from bench.soak_clients import SoakClients
 from bench.soak_processes import WORKER_SERVICES, Service, server_commands, server_env, start_service
 from bench.soak_report import (
@@ -48,6 +48,7 @@ from bench.soak_report import (
     write_docs,
 )
 from bench.soak_sampling import SAMPLE_EVERY_S, Soak, system_counters
+from bench.soak_watch import Watch
 from smartmine.devservices import free_port, wait_for_port
 from tests.processes import wait_for_worker
 
@@ -126,7 +127,8 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         services["redis"] = start_service("redis", redis_argv, env, workdir)
         wait_for_port(redis_port)
         commands = server_commands(port=port, workdir=workdir)
-        # The tick worker logs Celery's line per task at LOG_LEVEL=DEBUG (its `-l INFO` keeps the rest).
+        # The tick worker logs Celery's line per task, and beat each firing, at LOG_LEVEL=DEBUG (`-l INFO`
+        # keeps the rest).
         worker_env = {**env, "LOG_LEVEL": "DEBUG"}
         for name in ("daphne", *WORKER_SERVICES):
             services[name] = start_service(
@@ -138,8 +140,11 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         teardown.callback(fleet.close)
         print(f"connecting {clients:,} WebSocket clients in {fleet.processes} processes ...", flush=True)
         connected = fleet.connect()
-        soak = Soak(services, fleet, interval_s)
-        services["beat"] = start_service("beat", commands["beat"], env, workdir)
+        watch = Watch(env["DATABASE_URL"], lambda: services["worker"].pids()[1:])
+        watch.start()
+        teardown.callback(watch.stop)
+        soak = Soak(services, fleet, interval_s, watch)
+        services["beat"] = start_service("beat", commands["beat"], worker_env, workdir)  # its firings too
         first_tick_s = soak.begin()
         print(
             f"site {site_id}: first tick {first_tick_s:.1f} s after starting beat; "
@@ -157,6 +162,7 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # stop in order now: every wait below is bounded
         duration_s = time.time() - soak.began_at
         stop(services["beat"].process)
+        watch.stop()
         wait_until_quiet(soak)
         soak.end_run()
         final, per_client = soak.finish_clients()
@@ -166,6 +172,7 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         soak.read_logs()
         summary = summarise(soak, duration_s=duration_s, connected=connected, final=final,
                             per_client=per_client, counters=counters, clients=clients)  # fmt: skip
+        summary["stalls"] = stall_figures(soak, watch)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave servers or the database
         teardown.close()

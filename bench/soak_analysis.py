@@ -9,6 +9,7 @@ import numpy as np
 
 from bench.soak_clients import FleetSample
 from bench.soak_sampling import TICK_PHASES, Soak, Tick
+from bench.soak_watch import Watch, children_steps, children_summary, explain_gaps
 
 #: Memory before this is start-up (imports, first queries, caches filling) and not part of the trend.
 WARM_UP_S = 150.0
@@ -179,3 +180,22 @@ def summarise(soak: Soak, *, duration_s: float, connected: dict, final: FleetSam
         "clean shutdown": not any(at_shutdown.values()),
     }
     return summary
+
+
+def stall_figures(soak: Soak, watch: Watch) -> dict[str, Any]:
+    """Every gap between applied ticks with what explains it, and the tick worker's children one by one."""
+    starts = sorted(soak.began_at + tick.started_s for tick in soak.ticks if tick.applied)
+    gaps = explain_gaps(starts, soak.interval_s, watch)
+    for gap in gaps:
+        gap["at_s"] = round(gap.pop("from_epoch") - soak.began_at, 1)
+    steps = children_steps(watch)
+    for step in steps:
+        step["at_s"] = round(step.pop("epoch") - soak.began_at, 1)
+    return {
+        "gaps": gaps,
+        "worker_children": children_summary(watch),
+        "worker_child_rss_steps": steps,
+        "watch_samples": len(watch.moments),
+        "watch_errors": dict(watch.errors),
+        "watcher_late_max_s": round(max((m.overshoot_s for m in watch.moments), default=0.0), 2),
+    }

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.common import ROOT
 from bench.soak_sampling import TICK_PHASES
+from bench.soak_watch import GAP_S
 
 RESULTS_DIR = ROOT / "bench" / "results"
 RESULTS_FILE = RESULTS_DIR / "soak-latest.json"
@@ -63,6 +64,7 @@ def table_rows(summary: dict[str, Any], interval_s: float) -> list[tuple[str, st
              f"{memory['slope_mb_per_10min']:+.1f} MB/10 min (limit {memory['limit_mb_per_10min']:.1f})",
              verdict(memory["no_growth"]))
         )  # fmt: skip
+    rows += stall_rows(summary.get("stalls"))
     rows += [
         ("WS clients connected (attempts refused and retried)",
          f"{ws['connected']:,} / {ws['clients']:,} in {ws['connect_s']:.0f} s "
@@ -85,6 +87,32 @@ def table_rows(summary: dict[str, Any], interval_s: float) -> list[tuple[str, st
          verdict(summary["verdicts"]["clean shutdown"])),
     ]  # fmt: skip
     return rows
+
+
+def stall_rows(stalls: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """What explains each gap between applied ticks, and the tick worker's children one by one."""
+    if not stalls:
+        return []
+    gaps = "; ".join(
+        f"at {gap['at_s']:.0f} s, {gap['seconds']:.1f} s long: beat fired {gap['beat_fired']}/"
+        f"{gap['firings_expected']}, worker received {gap['worker_received']}, I/O pressure up to "
+        f"{gap['io_pressure_max']:.0%}, watcher late {gap['watcher_late_max_s']:.1f} s: {gap['cause']}"
+        + (f" ({', '.join(gap['database'])})" if gap["database"] else "")
+        for gap in stalls["gaps"]
+    )
+    children = "; ".join(
+        f"{figures['rss_first_mb']:.0f} -> {figures['rss_last_mb']:.0f} MB, {figures['cpu_s']:.0f} s CPU"
+        for figures in stalls["worker_children"].values()
+    )
+    steps = "; ".join(
+        f"+{step['rise_mb']:.0f} MB at {step['at_s']:.0f} s (child {step['pid']})"
+        for step in stalls["worker_child_rss_steps"]
+    )
+    return [
+        (f"gaps between applied ticks over {GAP_S:g} s", gaps or "none", ""),
+        ("tick worker children: RSS first -> last, CPU used", children or "-", ""),
+        ("tick worker child RSS rises of 5 MB or more in half a second", steps or "none", ""),
+    ]
 
 
 def print_report(summary: dict[str, Any], interval_s: float) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from bench.common import percentile
 from bench.soak_clients import FleetSample, SoakClients
 from bench.soak_processes import Service, total_cpu_s, total_rss_mb
+from bench.soak_watch import Watch
 
 SAMPLE_EVERY_S = 10.0
 #: Memory is read this often and a sample keeps the median: daphne's RSS swings by ~100 MB within a second
@@ -96,8 +97,11 @@ def system_counters(metrics_dir: Path) -> dict[str, float]:
 class Soak:
     """The measurements of one run: samples every SAMPLE_EVERY_S and every tick the worker logged."""
 
-    def __init__(self, services: dict[str, Service], clients: SoakClients, interval_s: float) -> None:
+    def __init__(
+        self, services: dict[str, Service], clients: SoakClients, interval_s: float, watch: Watch | None
+    ) -> None:
         self.services, self.clients, self.interval_s = services, clients, interval_s
+        self.watch = watch
         self.began_at = 0.0
         self.ticks: list[Tick] = []
         self.expired_firings = 0
@@ -149,6 +153,8 @@ class Soak:
         fresh: list[Tick] = []
         for name, service in self.services.items():
             for line in service.new_lines():
+                if self.watch is not None:
+                    self.watch.observe_log(name, line)
                 if name != "worker":
                     continue
                 if EXPIRED_TICK_LINE.search(line):
