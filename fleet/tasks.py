@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-from celery.signals import worker_ready
-from django.db import InterfaceError, OperationalError
+from celery import current_app, shared_task
+from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from fleet import readings
 
@@ -70,3 +71,22 @@ def _fresh_tick_summary(**_: object) -> None:
     from fleet.tick_summary import forget
 
     forget()
+
+
+@worker_process_init.connect(weak=False)
+def _keep_ticking_states(**_: object) -> None:
+    """A pool process of a worker that serves the tick queue keeps the ticking sites' states when it starts
+    (fleet.ticking.keep_ticking_states says why); any other worker, or a database that does not answer,
+    leaves it to the first tick."""
+    if settings.TICK_QUEUE not in (current_app.amqp.queues.consume_from or {}):
+        return
+    from fleet.ticking import keep_ticking_states
+
+    try:
+        kept = keep_ticking_states()
+    except DatabaseError as error:
+        log.warning("tick states not kept at start: %s", error)
+        return
+    finally:
+        connections.close_all()  # the pool process opens its own connection when it ticks
+    log.info("tick states kept at start", extra={"sites": kept})

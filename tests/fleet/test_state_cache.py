@@ -62,3 +62,44 @@ def test_a_tick_that_rolls_back_leaves_nothing_in_memory(site, monkeypatch):
     outcome = ticking.tick_site(site.pk, dt_s=30)
     assert outcome.applied and outcome.tick == tick_before + 1  # the failed tick wrote nothing
     assert loads("database") == database_before + 1  # and its half-stepped state was not reused
+
+
+def test_states_kept_at_start_serve_the_first_tick_from_memory(site):
+    ticking.tick_site(site.pk, dt_s=30)
+    state_cache.forget()  # a pool process that has just started
+    Site.objects.create(name="Paused pit", paused=True)
+    assert ticking.keep_ticking_states() == 1  # the paused site is not ticked, so not kept
+    memory_before, database_before = loads("memory"), loads("database")
+    assert ticking.tick_site(site.pk, dt_s=30).applied
+    assert (loads("memory"), loads("database")) == (memory_before + 1, database_before)
+
+
+def test_a_state_kept_at_start_is_not_used_once_the_row_has_moved_on(site):
+    ticking.tick_site(site.pk, dt_s=30)
+    state_cache.forget()
+    ticking.keep_ticking_states()
+    Site.objects.filter(pk=site.pk).update(paused=False)  # another worker's tick, an operator: a new version
+    database_before = loads("database")
+    assert ticking.tick_site(site.pk, dt_s=30).applied
+    assert loads("database") == database_before + 1
+
+
+def test_each_pool_process_of_the_tick_worker_keeps_the_states_when_it_starts(site, tmp_path):
+    """The real tick worker (runsystem's command line, two pool processes) on the test database."""
+    import time
+
+    from tests.processes import private_redis, running_layout
+
+    ticking.tick_site(site.pk, dt_s=30)
+    with (
+        private_redis(tmp_path) as redis_url,
+        running_layout(redis_url=redis_url, workdir=tmp_path, names=("worker-ticks",)),
+    ):
+        log = tmp_path / "worker-ticks.log"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            kept = [line for line in log.read_text().splitlines() if "tick states kept at start" in line]
+            if len(kept) == 2:
+                break
+            time.sleep(0.5)
+    assert len(kept) == 2 and all("sites=1" in line for line in kept), log.read_text()[-2000:]
