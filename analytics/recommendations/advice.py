@@ -24,7 +24,7 @@ from analytics.kpis import formulas
 from analytics.ml.history import History
 from analytics.ml.risk import actionable
 from analytics.recommendations import rules, services
-from analytics.recommendations.models import RecommendationPriority
+from analytics.recommendations.models import DispatchLookahead, RecommendationPriority
 from analytics.scoring.models import Prediction
 from fleet.choices import DispatchStrategy
 from fleet.dispatch import get_dispatcher
@@ -42,7 +42,8 @@ OVERTRUCKED_QUEUE_SHARE = 0.15
 #: A dispatch strategy must beat the current one by this share and this many tonnes over the look-ahead.
 DISPATCH_MIN_GAIN, DISPATCH_MIN_GAIN_T = 0.03, 150.0
 DISPATCH_LOOKAHEAD_H = 2.0
-DISPATCH_EVERY_TICKS = 180  # 15 min at 5 s ticks: the look-ahead costs a few hundred engine steps
+#: Simulated time between dispatch look-aheads, whatever the tick interval (each costs seconds of CPU).
+LOOKAHEAD_EVERY = dt.timedelta(minutes=15)
 #: Warn about a stockpile this many hours before it fills or empties.
 STOCKPILE_HORIZON_H = 4.0
 STOCKPILE_RATE_WINDOW = dt.timedelta(minutes=30)
@@ -365,10 +366,30 @@ def dispatch_advice(current: str, tonnes: dict[str, float], hours: float) -> Adv
 # --- The site's refresh
 
 
+def run_lookahead_if_due(site: Site, *, force: bool = False) -> dict[str, float] | None:
+    """The dispatch look-ahead's tonnes per strategy when LOOKAHEAD_EVERY of simulated time has passed since
+    it last ran for the site (or `force`), recorded as run; None when it is not due.
+
+    Seconds of CPU at 1,000 trucks: call it outside any transaction, so that no snapshot is held open (and
+    no vacuum of the tick's rows held back) while it simulates.
+    """
+    if not site.sim_state or site.sim_clock is None:
+        return None
+    last = DispatchLookahead.objects.filter(site=site).values_list("ran_at", flat=True).first()
+    if not force and last is not None and site.sim_clock - last < LOOKAHEAD_EVERY:
+        return None
+    tonnes = dispatch_lookahead(site.sim_state, list(DispatchStrategy.values))
+    DispatchLookahead.objects.update_or_create(
+        site=site, defaults={"ran_at": site.sim_clock, "tonnes": tonnes}
+    )
+    return tonnes
+
+
 def refresh(
-    site: Site, *, predictions: list[Prediction], history: History, dispatch: bool | None = None
+    site: Site, *, predictions: list[Prediction], history: History, lookahead: dict[str, float] | None = None
 ) -> int:
-    """Raise the advice that applies now and expire the engine's advice that no longer does.
+    """Raise the advice that applies now and expire the engine's advice that no longer does; `lookahead` is
+    what run_lookahead_if_due found (None: it did not run, and the dispatch advice stands).
 
     Returns how many recommendations were raised or refreshed."""
     now = site.sim_clock
@@ -409,10 +430,8 @@ def refresh(
         advice += [a for a in state_advice(site, state, history) if (a.kind, a.subject) not in by_subject]
     kinds = ["maintenance", "stockpile", "dispatch"]
     keep = []
-    if dispatch if dispatch is not None else site.tick % DISPATCH_EVERY_TICKS < 12:
-        if site.sim_state:
-            tonnes = dispatch_lookahead(site.sim_state, list(DispatchStrategy.values))
-            advice.append(dispatch_advice(site.dispatch_strategy, tonnes, DISPATCH_LOOKAHEAD_H))
+    if lookahead is not None:
+        advice.append(dispatch_advice(site.dispatch_strategy, lookahead, DISPATCH_LOOKAHEAD_H))
     else:
         keep.append(("dispatch", "site"))  # the look-ahead did not run: its advice stands until it does
     for item in filter(None, advice):

@@ -65,3 +65,19 @@ class Recommendation(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DispatchLookahead(models.Model):
+    """When the dispatch look-ahead last ran for a site, in the site's simulated time, and what it found.
+
+    The look-ahead simulates every strategy for two hours from the mine as it is (seconds of CPU at 1,000
+    trucks), so it runs once per LOOKAHEAD_EVERY of simulated time whatever the tick interval, and this row
+    says when it is next due.
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    ran_at = models.DateTimeField(help_text="simulated time of the state the look-ahead started from")
+    tonnes = models.JSONField(default=dict, help_text="tonnes dumped in the look-ahead, per strategy")
+
+    def __str__(self) -> str:
+        return f"dispatch look-ahead of site {self.site_id} at {self.ran_at:%Y-%m-%d %H:%M}"

@@ -73,6 +73,8 @@ def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
     timings["predict"] = time.perf_counter() - started - timings["read"]
     detections, anomaly_models = detect(history, end=end)
     timings["anomalies"] = time.perf_counter() - started - sum(timings.values())
+    lookahead = advice.run_lookahead_if_due(site)  # seconds of simulation: not inside the transaction
+    timings["lookahead"] = time.perf_counter() - started - sum(timings.values())
     with transaction.atomic():
         predictions = store_predictions(site, scored)
         risks = {(p.equipment_kind, p.equipment_id): p.failure_probability for p in predictions}
@@ -87,7 +89,7 @@ def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
             site=site, detections=_with_units(site, detections), models=anomaly_models
         )
         resolve_outcomes(site)
-        raised = advice.refresh(site, predictions=predictions, history=history)
+        raised = advice.refresh(site, predictions=predictions, history=history, lookahead=lookahead)
     timings["store"] = time.perf_counter() - started - sum(timings.values())
     timings["total"] = time.perf_counter() - started
     return RefreshOutcome(site_id, True, "", len(predictions), len(anomalies), raised, timings)

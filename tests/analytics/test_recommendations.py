@@ -252,7 +252,7 @@ def test_a_site_refresh_advises_only_the_units_whose_risk_is_actionable():
     day = {"start": pd.Timestamp(now) - pd.Timedelta(hours=24), "end": pd.Timestamp(now)}
     history = History(readings={}, events=events, labels=pd.DataFrame(), meta=day)
 
-    refresh(site, predictions=units, history=history, dispatch=False)
+    refresh(site, predictions=units, history=history)
 
     advised = Recommendation.objects.filter(site=site, kind="maintenance", status="new")
     assert sorted(advised.values_list("subject", flat=True)) == ["truck:1", "truck:2"]
@@ -339,14 +339,48 @@ def test_dispatch_and_stockpile_advice_follow_the_engine_state_and_expire_when_i
         labels=False,
     )
 
-    refresh(seeded_site, predictions=[], history=history, dispatch=False)
+    refresh(seeded_site, predictions=[], history=history)
     titles = {(k, s): t for k, s, t in Recommendation.objects.values_list("kind", "subject", "title")}
     crusher.status, pile.level_t = "running", 0.5 * pile.capacity_t
     seeded_site.sim_state = state.to_dict()
-    refresh(seeded_site, predictions=[], history=history, dispatch=False)
+    refresh(seeded_site, predictions=[], history=history)
 
     crusher_key, pile_key = ("dispatch", f"crusher:{crusher.id}"), ("stockpile", f"stockpile:{pile.id}")
     assert "is backing up" in titles[crusher_key]
     assert "93 % full: raise its reclaim rate" in titles[pile_key]
     statuses = {(k, s): st for k, s, st in Recommendation.objects.values_list("kind", "subject", "status")}
     assert statuses[crusher_key] == statuses[pile_key] == "expired"
+
+
+def test_the_dispatch_look_ahead_runs_once_per_15_simulated_minutes_whatever_the_tick_interval(seeded_site):
+    from analytics.recommendations.advice import LOOKAHEAD_EVERY, run_lookahead_if_due
+    from analytics.recommendations.models import DispatchLookahead
+    from fleet.choices import DispatchStrategy
+
+    first = run_lookahead_if_due(seeded_site)
+    assert set(first) == set(DispatchStrategy.values)
+    ran_at = DispatchLookahead.objects.get(site=seeded_site).ran_at
+    for seconds in (1, 5, 60, LOOKAHEAD_EVERY.total_seconds() - 1):  # any tick interval, until 15 min pass
+        seeded_site.sim_clock = ran_at + dt.timedelta(seconds=seconds)
+        assert run_lookahead_if_due(seeded_site) is None
+    seeded_site.sim_clock = ran_at + LOOKAHEAD_EVERY
+    assert run_lookahead_if_due(seeded_site) is not None
+    assert DispatchLookahead.objects.get(site=seeded_site).ran_at == ran_at + LOOKAHEAD_EVERY
+
+
+def test_the_refresh_keeps_no_transaction_open_while_the_look_ahead_simulates(seeded_site, monkeypatch):
+    from django.db import connection
+
+    from analytics.recommendations import advice
+
+    seen = []
+    real = advice.dispatch_lookahead
+
+    def watched(*args, **kwargs):
+        seen.append(len(connection.atomic_blocks))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(advice, "dispatch_lookahead", watched)
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    predictions.refresh_site(seeded_site.pk, force=True)
+    assert seen == [outside]
