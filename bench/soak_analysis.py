@@ -171,6 +171,7 @@ def summarise(soak: Soak, *, duration_s: float, connected: dict, final: FleetSam
             "examples": {name: s.error_examples for name, s in soak.services.items() if s.error_examples},
         },
     }
+    summary["goals"] = live_twin_goals(summary)
     summary["verdicts"] = {
         "no memory growth": all(summary["memory"][role]["no_growth"] for role in JUDGED_ROLES),
         "no growing tick lag": summary["lag_s"]["no_growth"],
@@ -180,6 +181,24 @@ def summarise(soak: Soak, *, duration_s: float, connected: dict, final: FleetSam
         "clean shutdown": not any(at_shutdown.values()),
     }
     return summary
+
+
+def live_twin_goals(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures issue 16 sets for a run (1,000 trucks at 1 Hz for 30 min), each with whether it holds."""
+    ticks, lag, phases = summary["ticks"], summary["lag_s"], summary["tick_phase_means_ms"]
+    share = ticks["applied"] / ticks["expected"] if ticks["expected"] else 0.0
+    first, last = phases["first"].get("persist"), phases["last"].get("persist")
+    persist_ratio = last / first if first and last else None
+    figures = {
+        "ticks applied >= 99.5 %": (share * 100, share >= 0.995),
+        "tick lag p99 < 1 s": (lag["p99"], lag["p99"] is not None and lag["p99"] < 1.0),
+        "tick p95 < 500 ms": (ticks["duration_ms"]["p95"], (ticks["duration_ms"]["p95"] or 1e9) < 500),
+        "persist, last 5 min / first 5 min <= 1.10": (
+            persist_ratio,
+            persist_ratio is not None and persist_ratio <= 1.10,
+        ),
+    }
+    return {name: {"value": value, "met": met} for name, (value, met) in figures.items()}
 
 
 def stall_figures(soak: Soak, watch: Watch) -> dict[str, Any]:

@@ -64,6 +64,10 @@ def table_rows(summary: dict[str, Any], interval_s: float) -> list[tuple[str, st
              f"{memory['slope_mb_per_10min']:+.1f} MB/10 min (limit {memory['limit_mb_per_10min']:.1f})",
              verdict(memory["no_growth"]))
         )  # fmt: skip
+    rows += [
+        (f"goal: {name}", "-" if goal["value"] is None else f"{goal['value']:,.3g}", verdict(goal["met"]))
+        for name, goal in summary.get("goals", {}).items()
+    ]
     rows += stall_rows(summary.get("stalls"))
     rows += [
         ("WS clients connected (attempts refused and retried)",
