@@ -261,6 +261,9 @@ def read_model_rows(site_id: int, auth: dict[str, str], env: dict[str, str], qui
 
     load_s, repeats = (5, 20) if quick else (15, 50)
     processes = settings.WEB_CONCURRENCY
+    from smartmine.platform import readmodel
+
+    readmodel.mark_wanted([site_id])  # as a dashboard's first list request does
     ticking.tick_site(site_id, dt_s=5.0)  # the tick stores the read model after its commit
     env = {**env, "INSTALLATION_ID": settings.INSTALLATION_ID}  # the bench's namespace, the read model's
     app_port, bare_port = free_port(), free_port()

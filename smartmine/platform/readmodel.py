@@ -4,7 +4,8 @@ After each tick commits, the tick stores every registered resource of its site (
 stockpiles, zones) in Redis as the JSON array the list endpoint returns, tagged with the site's version
 (tick number and tick time, so a database recreated under an old Redis never matches) and the site's write
 generation. An unfiltered list request then costs one small query (the sites and their versions), one MGET
-and a concatenation, instead of building every row again.
+and a concatenation, instead of building every row again. Only sites someone lists are stored: a list
+request that misses marks its sites wanted for WANTED_S, and the tick of a site nobody wants renders nothing.
 
 Never an old answer: a stored list is served only while its version equals the site's in the database and
 its generation equals the site's current one. Any writer of equipment state outside the tick (telemetry,
@@ -34,6 +35,8 @@ _RESOURCES: dict[str, Callable[[int], list[dict[str, Any]]]] = {}
 SiteVersions = Callable[[Iterable[int] | None], list[tuple[int, str]]]
 _SITE_VERSIONS: list[SiteVersions] = []
 _client: redis.Redis | None = None
+#: How long one list request keeps a site's read model stored by its ticks (then one request misses).
+WANTED_S = 600
 
 
 def register(resource: str, rows: Callable[[int], list[dict[str, Any]]]) -> None:
@@ -63,6 +66,28 @@ def _key(resource: str, site_id: int) -> str:
     return f"{settings.REDIS_PREFIX}readmodel.{resource}.s{site_id}"
 
 
+def _wanted_key(site_id: int) -> str:
+    return f"{settings.REDIS_PREFIX}readmodel.wanted.s{site_id}"
+
+
+def mark_wanted(site_ids: Iterable[int]) -> None:
+    """Ask the ticks of these sites to store their lists: someone listed them (read model missing or stale).
+
+    A site nobody lists costs its tick nothing; the flag lapses after WANTED_S without a miss, and the
+    first list request after that answers from the database and sets it again.
+    """
+    ids = sorted(set(site_ids))
+    if not ids:
+        return
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for site_id in ids:
+            pipe.set(_wanted_key(site_id), b"1", ex=WANTED_S)
+        pipe.execute()
+    except redis.RedisError:
+        logger.warning("read model not requested for sites %s: Redis did not answer", ids)
+
+
 def _generation_key(site_id: int) -> str:
     return f"{settings.REDIS_PREFIX}readmodel.generation.s{site_id}"
 
@@ -83,12 +108,15 @@ def refresh(site_id: int) -> None:
     """
     if not _SITE_VERSIONS:
         return
+    client = _redis()
+    wanted, generation = client.mget([_wanted_key(site_id), _generation_key(site_id)])
+    if wanted is None:
+        return  # nobody has listed this site lately: its tick renders nothing
     versions = _SITE_VERSIONS[0]([site_id])
     if not versions:
         return  # the site was deleted
     version = versions[0][1].encode()
-    client = _redis()
-    generation = int(client.get(_generation_key(site_id)) or 0)
+    generation = int(generation or 0)
     pipe = client.pipeline(transaction=False)
     for resource, rows_of in _RESOURCES.items():
         rows = rows_of(site_id)
@@ -171,8 +199,10 @@ def list_response(request: HttpRequest, resource: str, *, page_size: int) -> Htt
         site_ids = [int(site)]
     if not _SITE_VERSIONS:
         return None
-    stored = stored_lists(resource, _SITE_VERSIONS[0](site_ids))
+    site_versions = _SITE_VERSIONS[0](site_ids)
+    stored = stored_lists(resource, site_versions)
     if stored is None:
+        mark_wanted(site_id for site_id, _ in site_versions)  # the next tick of each stores its lists
         return None
     arrays, count, etag = stored
     if count > page_size:

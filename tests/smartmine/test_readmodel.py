@@ -22,6 +22,7 @@ LISTS = ("/api/trucks", "/api/loaders", "/api/crushers", "/api/stockpiles", "/ap
 @pytest.fixture
 def site():
     site = seeding.seed_site(name="Read model pit", trucks=6, crushers=2, stockpiles=2, loaders=2).site
+    readmodel.mark_wanted([site.pk])  # as the first list request of a dashboard does
     yield site
     forget_read_model()
 
@@ -56,6 +57,16 @@ def test_after_a_tick_each_list_answers_from_the_read_model_with_the_database_by
     assert stored["Cache-Control"] == f"private, max-age={round(settings.SIMULATION_INTERVAL_S)}"
     assert stored.json()["count"] > 0
     assert stored.content == from_database(viewer, path)
+
+
+def test_a_site_nobody_lists_is_not_rendered_by_its_tick_until_a_list_misses(site, viewer):
+    forget_read_model()  # the wanted flag too
+    ticking.tick_site(site.pk, dt_s=60)
+    assert "ETag" not in viewer.get("/api/trucks")  # a miss: answered by the database, and asks for it
+
+    ticking.tick_site(site.pk, dt_s=60)
+
+    assert "ETag" in viewer.get("/api/trucks")
 
 
 def test_a_list_from_the_read_model_costs_the_token_and_one_small_query(site, viewer):
@@ -125,7 +136,7 @@ def test_a_site_added_since_the_tick_falls_back_and_is_listed(site, viewer):
     ticking.tick_site(site.pk, dt_s=60)
     second = seeding.seed_site(name="Second pit", trucks=3, crushers=1, stockpiles=1, loaders=2).site
 
-    response = viewer.get("/api/trucks")
+    response = viewer.get("/api/trucks")  # also asks the second site's ticks for its lists
 
     assert "ETag" not in response
     assert {row["site_id"] for row in response.json()["results"]} == {site.pk, second.pk}
