@@ -59,8 +59,10 @@ LIMITS = {
     "are HOT (no index on the columns they change).",
     "bench_ingest": "PostgreSQL's COPY into a partitioned table with a unique index: the server's CPU "
     "is the limit.",
-    "bench_api": "one daphne process (one core) serving 50 wrk connections on the same 2-core machine as "
-    "PostgreSQL and wrk; JSON rendering of 1,000 rows per request dominates /api/trucks.",
+    "bench_api": "the read-model rows: serveweb with WEB_CONCURRENCY daphne processes against a bare ASGI "
+    "app under the same serveweb, each request's Django middleware, DRF, token lookup and sites' versions "
+    "query; the rest: one daphne process (one core) serving 50 wrk connections on the same 2-core machine as "
+    "PostgreSQL and wrk; JSON rendering of 1,000 rows per request dominates /api/trucks?limit=1000.",
     "bench_ws": "one daphne process; the client harness runs on the same 2 cores; per-frame per-client cost "
     "in Channels' dispatch and daphne's write path (docs/live.md).",
     "bench_dispatch": "seeds run in parallel on 2 cores; decision latency includes occasional LP re-solves.",

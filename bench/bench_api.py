@@ -4,7 +4,12 @@ psycopg, plus telemetry ingest throughput.
 Runs in its own database. Goals (the API issue): /api/trucks with 1,000 trucks p99 < 50 ms with 50 concurrent
 clients; one truck's last hour of raw readings from 50,000,000 < 20 ms; 24 h at 1-minute buckets < 150 ms;
 POST /api/telemetry >= 50,000 readings/s with batches of 1,000. The quick run uses 2,000,000 readings.
-Usage: `python -m bench.bench_api [--quick]`, or import and call run().
+
+The read-model section (issue 19) runs `serveweb` (WEB_CONCURRENCY daphne processes on one port) and, under
+the same serveweb and process count, a bare ASGI app answering the same bytes (bench/bare_asgi.py): the
+unfiltered /api/trucks at 1,000 trucks from the tick's read model, 50 clients >= 0.3x the bare app, p99
+< 100 ms, one client < 10 ms; /api/version under 50 connections >= 0.3x the bare app.
+Usage: `python -m bench.bench_api [--quick] [--read-model-only]`, or import and call run().
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 
-from bench.common import BenchDatabase, connection_url, setup_django, stats
+from bench.common import ROOT, BenchDatabase, connection_url, setup_django, stats
 from smartmine.config import VAR_DIR
 from smartmine.devservices import free_port, wait_for_port
 
@@ -215,7 +220,120 @@ def _cases(base: str, site_id: int, truck: int, end: dt.datetime) -> dict:
     }
 
 
-def run(quick: bool = False) -> dict:
+def _serveweb(port: int, processes: int, env: dict, log_name: str, application: str | None = None):
+    """`manage.py serveweb` on one port (the layout `make run` uses), its output in var/log/<log_name>."""
+    command = [sys.executable, "manage.py", "serveweb", "--processes", str(processes), "--bind",
+               f"127.0.0.1:{port}", *(["--application", application] if application else [])]  # fmt: skip
+    log_path = VAR_DIR / "log" / log_name
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_for_http(url: str, timeout_s: float = 240) -> None:
+    """serveweb binds at once; its daphne processes answer once Django has loaded (slow on a busy machine)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                response.read()
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+def read_model_rows(site_id: int, auth: dict[str, str], env: dict[str, str], quick: bool) -> list[dict]:
+    """/api/trucks from the read model and /api/version under serveweb, against a bare ASGI app serving the
+    same bytes under the same serveweb and process count, measured in turn in the same run."""
+    from django.conf import settings
+
+    from fleet import ticking
+
+    load_s, repeats = (5, 20) if quick else (15, 50)
+    processes = settings.WEB_CONCURRENCY
+    from smartmine.platform import readmodel
+
+    readmodel.mark_wanted([site_id])  # as a dashboard's first list request does
+    ticking.tick_site(site_id, dt_s=5.0)  # the tick stores the read model after its commit
+    env = {**env, "INSTALLATION_ID": settings.INSTALLATION_ID}  # the bench's namespace, the read model's
+    app_port, bare_port = free_port(), free_port()
+    app = _serveweb(app_port, processes, env, "bench-api-serveweb.log")
+    bare = None
+    rows = []
+    try:
+        base = f"http://127.0.0.1:{app_port}"
+        _wait_for_http(f"{base}/api/version")
+        bodies = {}
+        for path in ("/api/trucks", "/api/version"):
+            request = urllib.request.Request(base + path, headers=auth)
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                bodies[path] = answer.read().decode()
+                if path == "/api/trucks" and not answer.headers.get("ETag"):
+                    raise RuntimeError("/api/trucks did not answer from the read model (no ETag)")
+        bodies_file = VAR_DIR / "bench-bare-bodies.json"
+        bodies_file.write_text(json.dumps(bodies))
+        bare = _serveweb(
+            bare_port, processes, {**env, "BARE_ASGI_BODIES": str(bodies_file)}, "bench-api-bare.log",
+            application="bench.bare_asgi:application",
+        )  # fmt: skip
+        bare_base = f"http://127.0.0.1:{bare_port}"
+        _wait_for_http(f"{bare_base}/api/version")
+        trucks = f"{base}/api/trucks"
+        single = stats(_time_get(trucks, auth, repeats))
+        loaded = _wrk(trucks, load_s, auth)
+        bare_trucks = _wrk(f"{bare_base}/api/trucks", load_s, auth)
+        version = _wrk(f"{base}/api/version", load_s, {})
+        bare_version = _wrk(f"{bare_base}/api/version", load_s, {})
+        label = f"/api/trucks read model, {processes} processes"
+        rows += [
+            _row(f"{label}: one client", single, "ms", "< 10 ms", single["median"] < 10),
+            _row(f"{label}: {CONCURRENCY} clients p99", loaded["p99"], "ms", "< 100 ms", loaded["p99"] < 100),
+            _row(f"{label}: requests/s ({loaded['errors']} non-2xx)", loaded["rps"], "req/s"),
+            _row(
+                f"bare ASGI app, same bytes: requests/s ({bare_trucks['errors']} non-2xx)",
+                bare_trucks["rps"],
+                "req/s",
+            ),
+            _row(
+                f"{label}: / bare ASGI app",
+                loaded["rps"] / bare_trucks["rps"],
+                "x",
+                ">= 0.3x",
+                loaded["rps"] / bare_trucks["rps"] >= 0.3,
+            ),
+            _row(
+                f"/api/version, {processes} processes: requests/s ({version['errors']} non-2xx)",
+                version["rps"],
+                "req/s",
+            ),
+            _row("bare ASGI app, /api/version bytes: requests/s", bare_version["rps"], "req/s"),
+            _row(
+                "/api/version / bare ASGI app",
+                version["rps"] / bare_version["rps"],
+                "x",
+                ">= 0.3x",
+                version["rps"] / bare_version["rps"] >= 0.3,
+            ),
+            _row(f"/api/version: {CONCURRENCY} clients p99", version["p99"], "ms"),
+        ]
+    finally:
+        _stop(app)
+        if bare is not None:
+            _stop(bare)
+    return rows
+
+
+def run(quick: bool = False, read_model_only: bool = False) -> dict:
     setup_django()
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
@@ -235,15 +353,18 @@ def run(quick: bool = False) -> dict:
         site = seeding.seed_site(name="API bench", trucks=TRUCKS, loaders=50, crushers=20, stockpiles=50).site
         truck_ids = list(Truck.objects.filter(site=site).order_by("pk").values_list("pk", flat=True))
         end = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        engineer = User.objects.create_superuser("bench", password="bench-password-1")
+        auth = {"Authorization": f"Token {Token.objects.create(user=engineer).key}"}
+        env = {**os.environ, "DATABASE_URL": connection_url(), "LOG_FILE": "", "LOG_LEVEL": "WARNING"}
+        rows += read_model_rows(site.pk, auth, env, quick)
+        if read_model_only:
+            return {"rows": rows}
         rows.append(
             _row(f"history generated: {readings:,} readings", _fill_history(truck_ids, readings, end), "s")
         )
         gateway = User.objects.create_user("bench-gateway")
         gateway.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
-        engineer = User.objects.create_superuser("bench", password="bench-password-1")
-        auth = {"Authorization": f"Token {Token.objects.create(user=engineer).key}"}
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": connection_url(), "LOG_FILE": "", "LOG_LEVEL": "WARNING"}
         command = [
             sys.executable,
             "-m",
@@ -317,6 +438,8 @@ def _verdict(applies: bool, goal: str | None, value: float, limit: float | None)
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--read-model-only", action="store_true", help="only the read-model section")
     from bench.__main__ import print_table
 
-    print_table("api", run(quick=parser.parse_args().quick)["rows"])
+    arguments = parser.parse_args()
+    print_table("api", run(quick=arguments.quick, read_model_only=arguments.read_model_only)["rows"])

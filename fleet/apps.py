@@ -10,11 +10,12 @@ class FleetConfig(AppConfig):
     verbose_name = "Fleet"
 
     def ready(self) -> None:
-        from fleet import selectors, units
+        from fleet import hooks, selectors, units
+        from fleet.api.serializers import zone_items
         from fleet.choices import LoaderStatus, TruckStatus
-        from fleet.models import Loader, Truck, TruckReading, TruckRollup
+        from fleet.models import Loader, MiningZone, Truck, TruckReading, TruckRollup
         from fleet.sim.schema import SENSORS
-        from smartmine.platform import live
+        from smartmine.platform import live, readmodel
 
         units.register(
             units.UnitKind(
@@ -37,3 +38,9 @@ class FleetConfig(AppConfig):
         live.register_stream("trucks", selectors.fleet_rows)
         live.register_equipment("truck", partial(selectors.site_of, Truck))
         live.register_equipment("loader", partial(selectors.site_of, Loader))
+        readmodel.register("trucks", partial(selectors.site_rows, selectors.truck_rows))
+        readmodel.register("loaders", partial(selectors.site_rows, selectors.loader_rows))
+        readmodel.register("zones", zone_items)
+        readmodel.register_site_versions(selectors.site_versions)
+        readmodel.invalidate_on_save(Truck, Loader, MiningZone)
+        hooks.register_after_commit(readmodel.refresh_safely)

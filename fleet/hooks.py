@@ -22,6 +22,9 @@ Capture = Callable[[Any], Any]
 _after_steps: list[AfterSteps] = []
 _after_telemetry: list[AfterTelemetry] = []
 _captures: dict[str, Capture] = {}
+#: (site_id): after a tick has committed (the read model is stored from here); must never raise.
+AfterCommit = Callable[[int], None]
+_after_commit: list[AfterCommit] = []
 
 
 def register_after_steps(hook: AfterSteps) -> None:
@@ -51,3 +54,14 @@ def after_steps(site: Any, records: list, state: Any) -> None:
 def after_telemetry(kind: str, readings: Any) -> None:
     for hook in _after_telemetry:
         hook(kind, readings)
+
+
+def register_after_commit(hook: AfterCommit) -> None:
+    if hook not in _after_commit:
+        _after_commit.append(hook)
+
+
+def after_commit(site_id: int) -> None:
+    """Each registered hook, once the tick's transaction has committed (outside it: nothing rolls back)."""
+    for hook in _after_commit:
+        hook(site_id)

@@ -8,6 +8,10 @@ operators' actions. So on one site they run one after another, never interleaved
 wait for each other on the site row, which nobody takes while holding a unit. `NO KEY UPDATE`, not
 `UPDATE`: nobody here changes a site's key, so inserts that reference the site (its events, new equipment,
 foreign-key checks of a unit updated twice in one transaction) take `KEY SHARE` and are never blocked.
+
+Because every writer outside the tick takes (1), `lock_sites` and `lock_sites_of` also invalidate the
+sites' live read model when the writer commits (smartmine.platform.readmodel): the lists the tick stored no
+longer hold that write, and the list endpoints answer from the database until the next tick.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.db import OperationalError, connection, models, transaction
 from django.db.models.expressions import RawSQL
 
 from fleet.models import Site
+from smartmine.platform import readmodel
 
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -26,7 +31,9 @@ LOCK_NOT_AVAILABLE = "55P03"
 def lock_sites(site_ids: Iterable[int]) -> dict[int, Site]:
     """Lock the sites, in id order, until the caller's transaction ends; returns them by id."""
     locked = Site.objects.select_for_update(no_key=True).filter(pk__in=set(site_ids)).order_by("pk")
-    return {site.pk: site for site in locked}
+    sites = {site.pk: site for site in locked}
+    readmodel.invalidate_on_commit(sites)
+    return sites
 
 
 def lock_sites_of(units: Mapping[type[models.Model], Iterable[int]]) -> list[int]:
@@ -43,7 +50,9 @@ def lock_sites_of(units: Mapping[type[models.Model], Iterable[int]]) -> list[int
             "ORDER BY id FOR NO KEY UPDATE",
             params,
         )
-        return [row[0] for row in cursor.fetchall()]
+        site_ids = [row[0] for row in cursor.fetchall()]
+    readmodel.invalidate_on_commit(site_ids)
+    return site_ids
 
 
 def lock_units(cursor, table: str, ids: Iterable[int]) -> None:

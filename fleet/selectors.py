@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from django.db import connection, connections, models, transaction
@@ -125,6 +125,25 @@ def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) 
 def fleet_rows(*, site_id: int, ids: Iterable[int] | None = None) -> list[dict]:
     """The trucks stream of a site: its trucks (those in `ids` when given) and all its loaders."""
     return truck_rows(site_id=site_id, ids=ids) + loader_rows(site_id=site_id)
+
+
+def site_rows(rows: Callable[..., list[dict]], site_id: int) -> list[dict]:
+    """One site's rows from a row selector (the read model builds each site's list with it)."""
+    return rows(site_id=site_id)
+
+
+def site_versions(site_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
+    """(id, version) of the sites (all, or those in `site_ids`), by id: the read model's freshness check.
+
+    The version is the tick number and the tick's time, so a recreated database never matches lists an
+    older one left in Redis."""
+    sites = Site.objects.order_by("pk")
+    if site_ids is not None:
+        sites = sites.filter(pk__in=list(site_ids))
+    return [
+        (pk, f"{tick}@{last_tick_at.timestamp() if last_tick_at else 0}")
+        for pk, tick, last_tick_at in sites.values_list("pk", "tick", "last_tick_at")
+    ]
 
 
 def site_of(model: type[models.Model], pk: int) -> int | None:

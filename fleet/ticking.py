@@ -166,21 +166,27 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)
         broadcast_s: list[float] = []
+        after_commit_s: list[float] = []
 
         def after_commit() -> None:
             state_cache.keep(connection.alias, site_id, site.row_version, kept)
             broadcast_s.append(publish_tick_safely(site_id, result))
+            hooks_started = time.perf_counter()
+            hooks.after_commit(site_id)  # the read model (smartmine.platform.readmodel)
+            after_commit_s.append(time.perf_counter() - hooks_started)
 
         transaction.on_commit(after_commit)
     done = time.perf_counter()
     broadcast = sum(broadcast_s)  # the on-commit callback ran as the block above committed
+    hooks_s = sum(after_commit_s)
     timings = {
         "load": step_started - started,
         "load.state": state_s,  # kept in memory (fleet.state_cache) or parsed from the row
         "step": persist_started - step_started,
-        "persist": done - persist_started - broadcast,  # includes the commit
+        "persist": done - persist_started - broadcast - hooks_s,  # includes the commit
         **{f"persist.{part}": seconds for part, seconds in parts.items()},
         "broadcast": broadcast,
+        "after_commit": hooks_s,  # fleet.hooks.after_commit: the read model
         "total": done - started,
     }
     for phase, seconds in timings.items():

@@ -11,12 +11,12 @@ class PlantsConfig(AppConfig):
 
     def ready(self) -> None:
         from fleet import units
-        from fleet.selectors import site_of
+        from fleet.selectors import site_of, site_rows
         from fleet.sim.schema import SENSORS
         from plants import selectors, services
         from plants.choices import CrusherStatus
         from plants.models import Crusher, CrusherReading, CrusherRollup
-        from smartmine.platform import live
+        from smartmine.platform import live, readmodel
 
         units.register(
             units.UnitKind(
@@ -35,3 +35,5 @@ class PlantsConfig(AppConfig):
         )
         live.register_stream("crushers", selectors.crusher_rows)
         live.register_equipment("crusher", partial(site_of, Crusher))
+        readmodel.register("crushers", partial(site_rows, selectors.crusher_rows))
+        readmodel.invalidate_on_save(Crusher)

@@ -11,15 +11,98 @@ from django.core.asgi import get_asgi_application  # noqa: E402 - settings must 
 
 django_asgi_app = get_asgi_application()
 
+import time  # noqa: E402
+import uuid  # noqa: E402
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.http.request import split_domain_port, validate_host  # noqa: E402
 
+from smartmine.platform import metrics  # noqa: E402
 from smartmine.routing import websocket_urlpatterns  # noqa: E402
 from smartmine.wsauth import TokenAuthMiddleware  # noqa: E402
 
+#: Paths whose answer never changes while the process runs: after Django's first 200 for one, the same
+#: bytes and headers answer it without Django's synchronous stack ("nearly free"), as long as the request
+#: is one Django would answer identically (GET or HEAD, no query, no credentials, no CORS origin, an
+#: allowed host).
+CONSTANT_PATHS = {"/api/version": "version", "/api/version/": "version"}
+#: Request headers that may change Django's answer: they send the request through Django every time.
+_VARYING_HEADERS = {b"authorization", b"cookie", b"origin"}
+
+
+class ConstantResponses:
+    """Answers CONSTANT_PATHS from the first response Django gave, with a fresh X-Request-ID and the request
+    metric, so a monitor polling /api/version costs daphne's work and little more."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.cached: dict[str, tuple[list, bytes]] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        if path not in CONSTANT_PATHS or not self._constant_request(scope):
+            return await self.app(scope, receive, send)
+        cached = self.cached.get(path)
+        if cached is None:
+            return await self.app(scope, receive, self._recording(path, send))
+        started = time.perf_counter()
+        headers, body = cached
+        await send({"type": "http.response.start", "status": 200, "headers": [*headers, _request_id(scope)]})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        metrics.API_LATENCY.labels(view=CONSTANT_PATHS[path], method=scope["method"], status="200").observe(
+            time.perf_counter() - started
+        )
+
+    @staticmethod
+    def _constant_request(scope) -> bool:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope.get("query_string"):
+            return False
+        host = b""
+        for name, value in scope.get("headers", ()):
+            if name in _VARYING_HEADERS:
+                return False
+            if name == b"host":
+                host = value
+        domain, _ = split_domain_port(host.decode("latin-1"))
+        return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+    def _recording(self, path: str, send):
+        """`send`, keeping a 200 GET answer of Django's (in one body message) for the next requests."""
+        start: dict = {}
+
+        async def recording_send(message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif (
+                message["type"] == "http.response.body"
+                and start.get("status") == 200
+                and not message.get("more_body")
+                and message.get("body")
+            ):
+                headers = [
+                    (name, value)
+                    for name, value in start.get("headers", ())
+                    if name.lower() != b"x-request-id"
+                ]
+                self.cached[path] = (headers, message["body"])
+            await send(message)
+
+        return recording_send
+
+
+def _request_id(scope) -> tuple[bytes, bytes]:
+    """The X-Request-ID Django's RequestIdMiddleware would give (the client's if sane, else a new one)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
+            return (b"X-Request-ID", value)
+    return (b"X-Request-ID", uuid.uuid4().hex.encode())
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ConstantResponses(django_asgi_app),
         "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -87,6 +87,7 @@ class Config:
     tick_concurrency: int = 2
     ml_bootstrap: bool = True
     batch_concurrency: int = 1
+    web_concurrency: int = 1
     database: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -328,6 +329,7 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         tick_concurrency=read.integer("TICK_CONCURRENCY", 2, 1, 64),
         ml_bootstrap=read.boolean("ML_BOOTSTRAP", True),
         batch_concurrency=read.integer("BATCH_CONCURRENCY", 1, 1, 64),
+        web_concurrency=read.integer("WEB_CONCURRENCY", os.cpu_count() or 1, 1, 64),
         installation_id=read.parse(
             "INSTALLATION_ID",
             derived_installation_id(database),

@@ -227,6 +227,8 @@ CELERY_TASK_DEFAULT_QUEUE = PERIODIC_QUEUE
 #: retraining at once): runsystem's sizes, one machine's; docs/operations.md scales them out.
 TICK_CONCURRENCY = CONFIG.tick_concurrency
 BATCH_CONCURRENCY = CONFIG.batch_concurrency
+#: daphne processes sharing the web ports (`serveweb`, run by `make run`): default one per core.
+WEB_CONCURRENCY = CONFIG.web_concurrency
 CELERY_TASK_ROUTES = {
     "fleet.tasks.tick_site_task": {"queue": TICK_QUEUE},
     "fleet.tasks.maintain_partitions_task": {"queue": PERIODIC_QUEUE},

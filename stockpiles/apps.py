@@ -11,9 +11,9 @@ class StockpilesConfig(AppConfig):
 
     def ready(self) -> None:
         from fleet import units
-        from fleet.selectors import site_of
+        from fleet.selectors import site_of, site_rows
         from fleet.sim.schema import SENSORS
-        from smartmine.platform import live
+        from smartmine.platform import live, readmodel
         from stockpiles import selectors, services
         from stockpiles.models import Stockpile, StockpileReading, StockpileRollup
 
@@ -32,3 +32,5 @@ class StockpilesConfig(AppConfig):
         )
         live.register_stream("stockpiles", selectors.stockpile_rows)
         live.register_equipment("stockpile", partial(site_of, Stockpile))
+        readmodel.register("stockpiles", partial(site_rows, selectors.stockpile_rows))
+        readmodel.invalidate_on_save(Stockpile)

@@ -79,6 +79,12 @@ class ZoneSerializer(serializers.ModelSerializer):
         return round(100 * (zone.initial_t - zone.remaining_t) / zone.initial_t, 1)
 
 
+def zone_items(site_id: int) -> list[dict]:
+    """One site's zones as the zone list shows them (the read model's `zones`)."""
+    zones = MiningZone.objects.filter(site_id=site_id).order_by("name")
+    return ZoneSerializer(zones, many=True).data
+
+
 # --- History
 
 

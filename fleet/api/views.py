@@ -23,7 +23,7 @@ from fleet.telemetry import MAX_BATCH
 from smartmine.platform.api.errors import PayloadTooLarge
 from smartmine.platform.api.permissions import ScopedThrottle
 from smartmine.platform.api.schema import error_response
-from smartmine.platform.api.viewsets import RowsViewSet
+from smartmine.platform.api.viewsets import ReadModelListMixin, RowsViewSet
 
 # --- Sites and zones
 
@@ -69,7 +69,8 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     list=extend_schema(summary="Pit zones: tonnes left, grade, status"),
     retrieve=extend_schema(summary="One pit zone"),
 )
-class ZoneViewSet(viewsets.ReadOnlyModelViewSet):
+class ZoneViewSet(ReadModelListMixin, viewsets.ReadOnlyModelViewSet):
+    read_model = "zones"
     queryset = MiningZone.objects.order_by("site_id", "name")
     serializer_class = serializers.ZoneSerializer
     filterset_class = filters.ZoneFilterSet
@@ -89,6 +90,7 @@ class LoaderViewSet(StatusActionsMixin, RowsViewSet):
     serializer_class = serializers.LoaderRowSerializer
     filterset_class = filters.LoaderFilterSet
     rows = staticmethod(selectors.loader_rows)
+    read_model = "loaders"
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,
         "return_to_service": CHANGE_EQUIPMENT_STATUS,
@@ -109,6 +111,7 @@ class TruckViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
     serializer_class = serializers.TruckRowSerializer
     filterset_class = filters.TruckFilterSet
     rows = staticmethod(selectors.truck_rows)
+    read_model = "trucks"
     history_kind = "truck"
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,

@@ -25,6 +25,7 @@ class CrusherViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
     serializer_class = CrusherRowSerializer
     filterset_class = CrusherFilterSet
     rows = staticmethod(crusher_rows)
+    read_model = "crushers"
     history_kind = "crusher"
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,

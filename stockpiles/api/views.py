@@ -33,6 +33,7 @@ class StockpileViewSet(HistoryMixin, RowsViewSet):
     serializer_class = StockpileRowSerializer
     filterset_class = StockpileFilterSet
     rows = staticmethod(stockpile_rows)
+    read_model = "stockpiles"
     history_kind = "stockpile"
     action_permissions = {"partial_update": "fleet.change_equipment_status"}
     http_method_names = ["get", "patch", "head", "options"]

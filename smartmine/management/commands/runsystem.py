@@ -22,6 +22,7 @@ from honcho.manager import Manager
 
 from fleet.choices import ENGINEERS_GROUP, OPERATORS_GROUP
 from smartmine.config import VAR_DIR
+from smartmine.management.commands.serveweb import default_endpoints
 
 DEMO_LOGINS_FILE = VAR_DIR / "demo-logins"
 #: The demo's logins, one per role: (username, role group or None for the superuser, what the role may do).
@@ -30,11 +31,6 @@ DEMO_LOGINS = (
     ("engineer", ENGINEERS_GROUP, "an engineer: scenarios, dispatch strategy, retraining, configuration"),
     ("admin", None, "the superuser"),
 )
-
-
-def bind_address(host: str) -> str:
-    """Twisted endpoints want an IP address; `localhost` means the IPv4 loopback."""
-    return "127.0.0.1" if host == "localhost" else host
 
 
 #: The Celery workers of a running SmartMine: name -> (queues it serves, pool processes). Ticks have a worker
@@ -57,17 +53,15 @@ def worker_command(python: str, name: str, *, level: str) -> list[str]:
 
 
 def process_commands(python: str) -> dict[str, str]:
-    """The processes of a running SmartMine, with their command lines: web, one worker per queue, beat."""
-    endpoints = [(settings.API_HOST, settings.API_PORT)]
-    if settings.WEBSOCKET_PORT != settings.API_PORT:  # the same ASGI app also serves the original WS port
-        endpoints.append((settings.WEBSOCKET_HOST, settings.WEBSOCKET_PORT))
-    daphne = [python, "-m", "daphne"]
-    for host, port in endpoints:
-        daphne += ["-e", f"tcp:port={port}:interface={bind_address(host)}"]
-    daphne.append("smartmine.asgi:application")
+    """The processes of a running SmartMine, with their command lines: web (WEB_CONCURRENCY daphne processes
+    sharing the API port and the original WebSocket port: serveweb), one worker per queue, beat."""
+    web = [python, str(settings.BASE_DIR / "manage.py"), "serveweb"]
+    web += ["--processes", str(settings.WEB_CONCURRENCY)]
+    for host, port in default_endpoints():  # the same ASGI app also serves the original WS port
+        web += ["--bind", f"{host}:{port}"]
     level = settings.CONFIG.log_level
     return {
-        "web": shlex.join(daphne),
+        "web": shlex.join(web),
         **{name: shlex.join(worker_command(python, name, level=level)) for name in WORKERS},
         "beat": shlex.join(
             [

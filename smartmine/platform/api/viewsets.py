@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from django.http import HttpResponse
 from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from smartmine.platform import readmodel
 from smartmine.platform.api.pagination import RowPagination
 
 
-class RowsViewSet(viewsets.GenericViewSet):
+class ReadModelListMixin:
+    """An unfiltered list answers from the live read model (smartmine.platform.readmodel) when it is
+    current, with ETag and Cache-Control; anything else, or a stale model, takes the view's own path."""
+
+    #: The read-model resource holding this list's rows (None: always the database).
+    read_model: str | None = None
+
+    def list(self, request: Request, *args, **kwargs) -> HttpResponse:
+        stored = self.read_model_response(request)
+        return stored if stored is not None else super().list(request, *args, **kwargs)
+
+    def read_model_response(self, request: Request) -> HttpResponse | None:
+        page_size = getattr(self.paginator, "default_limit", None)
+        if not (self.read_model and page_size):
+            return None
+        return readmodel.list_response(request, self.read_model, page_size=page_size)
+
+
+class RowsViewSet(ReadModelListMixin, viewsets.GenericViewSet):
     """List and detail of current-state rows, the same rows the live WebSocket sends.
 
     The filterset and paginator work on a queryset of ids (one COUNT, one SELECT of ids); the selector then
@@ -28,6 +48,9 @@ class RowsViewSet(viewsets.GenericViewSet):
         return type(self).rows(ids=list(ids))
 
     def list(self, request: Request) -> Response:
+        stored = self.read_model_response(request)
+        if stored is not None:
+            return stored
         ids = self.filter_queryset(self.get_queryset()).values_list("pk", flat=True)
         page = self.paginate_queryset(ids)
         return self.get_paginated_response(self.rows_for(page))
