@@ -9,11 +9,12 @@ import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import connection, connections, models, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from fleet import readings
+from fleet import liveness, readings, units
 from fleet.models import Site
 
 #: Readings shown on an equipment's admin page.
@@ -116,10 +117,40 @@ def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) 
     if ids is not None:
         queryset = queryset.filter(id__in=list(ids))
     rows = queryset.annotate(zone_id=F("assigned_loader__zone_id")).values(*TRUCK_ROW_FIELDS, "zone_id")
-    return [
+    return with_telemetry_state(
         {"kind": "truck", **row, "fuel_pct": round(100 * row["fuel_l"] / row["fuel_tank_l"], 1)}
         for row in rows
-    ]
+    )
+
+
+def telemetry_changed_ids(
+    site_id: int, *, since: dt.datetime | None, now: dt.datetime
+) -> dict[str, list[int]]:
+    """Live units of a site whose row changed for clients between two ticks (`since`, `now`]: turned stale, or
+    sent a reading newer than the previous tick (fleet.liveness.changed_between), by kind.
+
+    The engine's readings carry only simulated units, so the tick publishes these too (docs/live.md). Only
+    live units are read (the `live` flag narrows the site's rows), so it costs one small query per kind.
+    """
+    found: dict[str, list[int]] = {}
+    for kind in readings.history_kinds():
+        live = units.get(kind).model.objects.filter(site_id=site_id, live=True)
+        found[kind] = [
+            pk
+            for pk, last_reading_at in live.values_list("id", "last_reading_at")
+            if liveness.changed_between(
+                last_reading_at, since=since, now=now, stale_after_s=settings.TELEMETRY_STALE_AFTER_S
+            )
+        ]
+    return found
+
+
+def with_telemetry_state(rows: Iterable[dict]) -> list[dict]:
+    """Equipment rows with their telemetry state now (`telemetry`: simulated, live or stale; `stale_since`),
+    the one rule of fleet.liveness with the configured silence (TELEMETRY_STALE_AFTER_S)."""
+    return liveness.with_telemetry_state(
+        rows, now=timezone.now(), stale_after_s=settings.TELEMETRY_STALE_AFTER_S
+    )
 
 
 def fleet_rows(*, site_id: int, ids: Iterable[int] | None = None) -> list[dict]:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet import dispatch, hooks, locks, state_cache, units
+from fleet import dispatch, hooks, locks, selectors, state_cache, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.readings import history_kinds, ingest_readings, kept_window
 from fleet.sim import SiteState, set_operator_status, step
@@ -137,13 +137,15 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         persist_started = time.perf_counter()
         parts: dict[str, float] = {}
         records = [StepRecord.of(result)]
+        # Live units turned stale or heard from since the previous tick: published with the tick's rows.
+        telemetry_changed = selectors.telemetry_changed_ids(site_id, since=site.last_tick_at, now=now)
         counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)
         broadcast_s: list[float] = []
 
         def after_commit() -> None:
             state_cache.keep(connection.alias, site_id, site.row_version, kept)
-            broadcast_s.append(publish_tick_safely(site_id, result))
+            broadcast_s.append(publish_tick_safely(site_id, result, also=telemetry_changed))
 
         transaction.on_commit(after_commit)
     done = time.perf_counter()
@@ -415,28 +417,31 @@ def _from_clock(clock_s: float | None) -> dt.datetime | None:
     return None if clock_s is None else dt.datetime.fromtimestamp(clock_s, dt.UTC)
 
 
-def publish_tick_safely(site_id: int, result) -> float:
+def publish_tick_safely(site_id: int, result, *, also: dict[str, list[int]] | None = None) -> float:
     """The tick has committed: a failure to broadcast is logged and counted, never raised into the task.
 
     Returns the seconds it took (the tick's broadcast phase).
     """
     started = time.perf_counter()
     try:
-        publish_tick(site_id, result)
+        publish_tick(site_id, result, also=also)
     except Exception:
         metrics.BROADCASTS.labels(stream="tick", outcome="failed").inc()
         logger.exception("tick broadcast failed", extra={"site": site_id})
     return time.perf_counter() - started
 
 
-def publish_tick(site_id: int, result) -> None:
+def publish_tick(site_id: int, result, *, also: dict[str, list[int]] | None = None) -> None:
     """After commit: the changed units in the same shape as the REST lists, one message per stream.
 
     Each stream's rows come from the app that owns its equipment (smartmine.platform.live.register_stream).
+    `also` adds units the engine did not move (live units whose telemetry state changed), by kind.
     """
     changed: dict[str, set[int]] = defaultdict(set)
     for kind, rows in result.readings.items():
         changed[kind].update(row["id"] for row in rows)
+    for kind, ids in (also or {}).items():
+        changed[kind].update(ids)
     updates = {
         live.STREAM_TYPES[live.EQUIPMENT_STREAMS[kind]]: live.stream_rows(
             live.EQUIPMENT_STREAMS[kind], site_id, ids=changed[kind]
