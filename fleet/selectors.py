@@ -126,8 +126,8 @@ def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) 
 def telemetry_changed_ids(
     site_id: int, *, since: dt.datetime | None, now: dt.datetime
 ) -> dict[str, list[int]]:
-    """Live units of a site whose row changed for clients between two ticks (`since`, `now`]: turned stale, or
-    sent a reading newer than the previous tick (fleet.liveness.changed_between), by kind.
+    """Live units of a site whose row may have changed for clients between two ticks (`since`, `now`]: live
+    now, or turned stale in between (fleet.liveness.changed_between), by kind.
 
     The engine's readings carry only simulated units, so the tick publishes these too (docs/live.md). Only
     live units are read (the `live` flag narrows the site's rows), so it costs one small query per kind.

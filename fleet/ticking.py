@@ -137,7 +137,7 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         persist_started = time.perf_counter()
         parts: dict[str, float] = {}
         records = [StepRecord.of(result)]
-        # Live units turned stale or heard from since the previous tick: published with the tick's rows.
+        # Units live now and those turned stale since the previous tick: published with the tick's rows.
         telemetry_changed = selectors.telemetry_changed_ids(site_id, since=site.last_tick_at, now=now)
         counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)

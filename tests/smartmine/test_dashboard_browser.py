@@ -27,9 +27,11 @@ from analytics.alerts.services import raise_alert
 from analytics.permissions import ACKNOWLEDGE_ALERT
 from fleet import seeding
 from fleet.choices import OPERATORS_GROUP
+from fleet.ingest import ingest_telemetry
 from fleet.models import Truck
 from fleet.ticking import tick_site
 from smartmine.devservices import free_port, wait_for_port
+from tests.factories import reading
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -150,6 +152,12 @@ def mine() -> dict[str, Any]:
     return {"site": site, "alert": alert, "truck": truck}
 
 
+def report_telemetry(truck: Truck, ts: dt.datetime) -> None:
+    """One reading from the truck's gateway, through the one ingestion function: the truck becomes live."""
+    row = reading("truck", truck.pk, ts, "hauling")
+    assert ingest_telemetry(items=[{"kind": "truck", **row, "ts": ts.isoformat()}]).accepted == 1
+
+
 def test_the_dashboard_shows_live_ticks_acknowledges_alerts_and_charts_history(dashboard_server, mine):
     from playwright.sync_api import expect, sync_playwright
 
@@ -208,6 +216,14 @@ def test_the_dashboard_shows_live_ticks_acknowledges_alerts_and_charts_history(d
                 }""",
                 arg=[before, updates],
             )
+
+            # A truck fed by real telemetry that went silent is shown stale, with the time it went silent.
+            silent = off_the_loop(lambda: Truck.objects.filter(site=site).order_by("name").last())
+            off_the_loop(report_telemetry, silent, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=300))
+            assert off_the_loop(tick_site, site.pk, dt_s=TICK_S).applied
+            row = page.locator("#fleet-body tr", has_text=silent.name)
+            expect(row.locator(".badge.telemetry.stale")).to_contain_text("Stale since")
+            expect(page.locator(f'#map .unit.truck.stale[data-id="{silent.pk}"]')).to_have_count(1)
 
             # Acknowledging the alert as an operator updates it on the page and in the database.
             item = page.locator(f'#alerts li[data-id="{alert.pk}"]')
