@@ -85,8 +85,9 @@ def return_to_service(*, equipment: Iterable[models.Model], actor=None) -> int:
 @transaction.atomic
 def hand_back_to_simulator(*, equipment: Iterable[models.Model], actor=None) -> int:
     """An operator's choice for units fed by telemetry (live or stale): the simulator takes them over again
-    from the state they were last shown in, from the next tick. Returns how many changed; units already
-    simulated are left alone. Audited as a status change from their telemetry state to `simulated`.
+    from the next tick, from the engine state it kept for them (where it last simulated them; docs/live.md).
+    Returns how many changed; units already simulated are left alone. Audited as a status change from their
+    telemetry state to `simulated`.
 
     A unit that sends telemetry again afterwards becomes live again by itself (fleet.ingest).
     """

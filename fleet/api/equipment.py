@@ -165,9 +165,9 @@ def hand_back_schema(row_serializer, kind: str):
         "hand_back": extend_schema(
             summary=f"Hand a live or stale {kind} back to the simulator",
             description=(
-                "Operators only (fleet.change_equipment_status), audited. The simulator moves the unit again "
-                "from its last shown state from the next tick, and its silence alarm clears; telemetry from "
-                "it later makes it live again by itself. 409 when the unit is already simulated."
+                "Operators only (fleet.change_equipment_status), audited. From the next tick the simulator "
+                "moves the unit again (from the engine state it kept for it) and its silence alarm clears; "
+                "telemetry from it later makes it live again by itself. 409 when it is already simulated."
             ),
             request=None,
             responses={200: row_serializer, 409: error_response(409)},
