@@ -145,6 +145,21 @@ def telemetry_changed_ids(
     return found
 
 
+def telemetry_state_filter(state: str, *, now: dt.datetime | None = None) -> models.Q:
+    """The units in one telemetry state at `now` (default: now), as a query: fleet.liveness.telemetry_state
+    in SQL, for list filters (`?telemetry=stale`)."""
+    cutoff = liveness.stale_cutoff(now or timezone.now(), settings.TELEMETRY_STALE_AFTER_S)
+    if state == liveness.TelemetryState.SIMULATED:
+        return models.Q(live=False)
+    if state == liveness.TelemetryState.LIVE:
+        return models.Q(live=True, last_reading_at__gt=cutoff)
+    if state == liveness.TelemetryState.STALE:
+        return models.Q(live=True) & (
+            models.Q(last_reading_at__isnull=True) | models.Q(last_reading_at__lte=cutoff)
+        )
+    raise ValueError(f"telemetry state {state!r} is not one of {', '.join(liveness.TelemetryState)}")
+
+
 def with_telemetry_state(rows: Iterable[dict]) -> list[dict]:
     """Equipment rows with their telemetry state now (`telemetry`: simulated, live or stale; `stale_since`),
     the one rule of fleet.liveness with the configured silence (TELEMETRY_STALE_AFTER_S)."""

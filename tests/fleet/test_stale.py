@@ -174,3 +174,14 @@ def test_crushers_and_stockpiles_are_handed_back_by_engineers_too(site, path, mo
     assert response.json()["telemetry"] == "simulated"
     unit.refresh_from_db()
     assert not unit.live
+
+
+def test_lists_filter_by_telemetry_state_as_the_rows_say_it(site):
+    speaking, silent, simulated = Truck.objects.filter(site=site).order_by("pk")
+    report(speaking, timezone.now() - dt.timedelta(seconds=5))
+    report(silent, timezone.now() - dt.timedelta(seconds=STALE_AFTER_S + 1))
+    client = role_client("viewer")
+    for state, expected in (("live", speaking), ("stale", silent), ("simulated", simulated)):
+        rows = client.get("/api/trucks", {"site": site.pk, "telemetry": state}).json()["results"]
+        assert [(row["id"], row["telemetry"]) for row in rows] == [(expected.pk, state)]
+    assert_error(client.get("/api/trucks", {"telemetry": "asleep"}), 400, "invalid")
