@@ -52,26 +52,6 @@ def stale_cutoff(now: dt.datetime, stale_after_s: float) -> dt.datetime:
     return now - dt.timedelta(seconds=stale_after_s)
 
 
-def changed_between(
-    last_reading_at: dt.datetime | None, *, since: dt.datetime | None, now: dt.datetime, stale_after_s: float
-) -> bool:
-    """Whether a live unit's row may have changed for clients between two ticks (`since`, `now`]: it is live
-    now (its telemetry moves it, and a stale unit that spoke again is live again), or it turned stale in that
-    interval. A unit stale at both ticks has not changed.
-
-    Reading times are the gateway's, not their arrival: a reading stamped before the previous tick may
-    arrive after it, so every unit live now counts rather than only those with readings since `since`.
-    Without a previous tick (`since` None) every live unit counts.
-    """
-    if since is None:
-        return True
-    if last_reading_at is None:
-        return False  # stale from the moment it was marked live; nothing changes with time
-    if last_reading_at > stale_cutoff(now, stale_after_s):
-        return True  # live now
-    return last_reading_at > stale_cutoff(since, stale_after_s)  # live at the previous tick, stale now
-
-
 def with_telemetry_state(rows: Iterable[dict], *, now: dt.datetime, stale_after_s: float) -> list[dict]:
     """Equipment rows (with `live` and `last_reading_at`), `telemetry` and `stale_since` added in place."""
     rows = list(rows)

@@ -123,26 +123,20 @@ def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) 
     )
 
 
-def telemetry_changed_ids(
-    site_id: int, *, since: dt.datetime | None, now: dt.datetime
-) -> dict[str, list[int]]:
-    """Live units of a site whose row may have changed for clients between two ticks (`since`, `now`]: live
-    now, or turned stale in between (fleet.liveness.changed_between), by kind.
+def live_unit_ids(site_id: int) -> dict[str, list[int]]:
+    """The units of a site fed by telemetry (live or stale), by kind: the tick publishes them with its rows.
 
-    The engine's readings carry only simulated units, so the tick publishes these too (docs/live.md). Only
-    live units are read (the `live` flag narrows the site's rows), so it costs one small query per kind.
+    The engine's readings carry only simulated units, and a live unit's state changes with time alone
+    (live to stale), with telemetry the tick does not see (stale to live again; a backlog of old readings
+    making a simulated unit stale at once), so each tick sends every one of them: never more rows than the
+    same units would send simulated. The `live` flag narrows the query to them: one small query per kind.
     """
-    found: dict[str, list[int]] = {}
-    for kind in readings.history_kinds():
-        live = units.get(kind).model.objects.filter(site_id=site_id, live=True)
-        found[kind] = [
-            pk
-            for pk, last_reading_at in live.values_list("id", "last_reading_at")
-            if liveness.changed_between(
-                last_reading_at, since=since, now=now, stale_after_s=settings.TELEMETRY_STALE_AFTER_S
-            )
-        ]
-    return found
+    return {
+        kind: list(
+            units.get(kind).model.objects.filter(site_id=site_id, live=True).values_list("id", flat=True)
+        )
+        for kind in readings.history_kinds()
+    }
 
 
 def telemetry_state_filter(state: str, *, now: dt.datetime | None = None) -> models.Q:

@@ -137,15 +137,14 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         persist_started = time.perf_counter()
         parts: dict[str, float] = {}
         records = [StepRecord.of(result)]
-        # Units live now and those turned stale since the previous tick: published with the tick's rows.
-        telemetry_changed = selectors.telemetry_changed_ids(site_id, since=site.last_tick_at, now=now)
+        fed_by_telemetry = selectors.live_unit_ids(site_id)  # live or stale: published with the tick's rows
         counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)
         broadcast_s: list[float] = []
 
         def after_commit() -> None:
             state_cache.keep(connection.alias, site_id, site.row_version, kept)
-            broadcast_s.append(publish_tick_safely(site_id, result, also=telemetry_changed))
+            broadcast_s.append(publish_tick_safely(site_id, result, also=fed_by_telemetry))
 
         transaction.on_commit(after_commit)
     done = time.perf_counter()
@@ -435,7 +434,7 @@ def publish_tick(site_id: int, result, *, also: dict[str, list[int]] | None = No
     """After commit: the changed units in the same shape as the REST lists, one message per stream.
 
     Each stream's rows come from the app that owns its equipment (smartmine.platform.live.register_stream).
-    `also` adds units the engine did not move (live units whose telemetry state changed), by kind.
+    `also` adds units the engine does not move (those fed by telemetry, live or stale), by kind.
     """
     changed: dict[str, set[int]] = defaultdict(set)
     for kind, rows in result.readings.items():
