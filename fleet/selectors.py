@@ -14,7 +14,7 @@ from django.db import connection, connections, models, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from fleet import liveness, readings, units
+from fleet import liveness, readings
 from fleet.models import Site
 
 #: Readings shown on an equipment's admin page.
@@ -121,22 +121,6 @@ def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) 
         {"kind": "truck", **row, "fuel_pct": round(100 * row["fuel_l"] / row["fuel_tank_l"], 1)}
         for row in rows
     )
-
-
-def live_unit_ids(site_id: int) -> dict[str, list[int]]:
-    """The units of a site fed by telemetry (live or stale), by kind: the tick publishes them with its rows.
-
-    The engine's readings carry only simulated units, and a live unit's state changes with time alone
-    (live to stale), with telemetry the tick does not see (stale to live again; a backlog of old readings
-    making a simulated unit stale at once), so each tick sends every one of them: never more rows than the
-    same units would send simulated. The `live` flag narrows the query to them: one small query per kind.
-    """
-    return {
-        kind: list(
-            units.get(kind).model.objects.filter(site_id=site_id, live=True).values_list("id", flat=True)
-        )
-        for kind in readings.history_kinds()
-    }
 
 
 def telemetry_state_filter(state: str, *, now: dt.datetime | None = None) -> models.Q:

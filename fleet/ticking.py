@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet import dispatch, hooks, locks, selectors, state_cache, units
+from fleet import dispatch, hooks, locks, state_cache, units
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.readings import history_kinds, ingest_readings, kept_window
 from fleet.sim import SiteState, set_operator_status, step
@@ -102,6 +102,21 @@ def apply_unit_rows(site: Site, state: SiteState) -> SiteState:
     return state
 
 
+def live_unit_ids(state: SiteState) -> dict[str, list[int]]:
+    """The units fed by telemetry (live or stale), by kind, as apply_unit_rows just read their `live` flags:
+    the tick publishes them with its rows, at no extra query.
+
+    The engine's readings carry only simulated units, and a live unit's state changes with time alone (live
+    to stale) or with telemetry the tick does not see (stale to live again; a backlog of old readings making
+    a simulated unit stale at once), so each tick sends every one of them: never more rows than the same
+    units would send simulated.
+    """
+    return {
+        kind: [unit.id for unit in getattr(state, units.get(kind).units) if unit.live]
+        for kind in history_kinds()
+    }
+
+
 def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | None = None) -> TickOutcome:
     """Advance one site by the wall time since its last tick (or by dt_s simulated seconds, headless)."""
     started = time.perf_counter()
@@ -137,7 +152,7 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         persist_started = time.perf_counter()
         parts: dict[str, float] = {}
         records = [StepRecord.of(result)]
-        fed_by_telemetry = selectors.live_unit_ids(site_id)  # live or stale: published with the tick's rows
+        fed_by_telemetry = live_unit_ids(state)  # live or stale: published with the tick's rows
         counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)
         broadcast_s: list[float] = []
