@@ -184,15 +184,34 @@ def _kind_of(model: type[models.Model]) -> str:
 # --- Equipment admin: status actions through services
 
 
-class EquipmentAdmin(EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
-    """Trucks, loaders and crushers: send to maintenance / return to service."""
-
-    actions = ["send_to_maintenance", "return_to_service"]
-    list_select_related = ["site"]
-    search_fields = ["name", "model"]
+class HandBackAdminMixin:
+    """The operators' hand-back of live or stale units to the simulator (fleet.services), with their
+    telemetry state beside the last reading in the list."""
 
     def has_change_equipment_status_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(choices.CHANGE_EQUIPMENT_STATUS)
+
+    @admin.action(description="Hand back to the simulator", permissions=["change_equipment_status"])
+    def hand_back_to_simulator(self, request, queryset) -> None:
+        changed = services.hand_back_to_simulator(equipment=queryset, actor=request.user)
+        self.message_user(request, f"{changed} handed back to the simulator.", messages.SUCCESS)
+
+
+@admin.display(description="telemetry")
+def telemetry(obj) -> str:
+    """simulated, live or stale (fleet.liveness), stale ones with the time they went silent."""
+    row = selectors.with_telemetry_state([{"live": obj.live, "last_reading_at": obj.last_reading_at}])[0]
+    if row["telemetry"] != "stale":
+        return row["telemetry"]
+    return status_badge("broken_down", f"stale since {timezone.localtime(row['stale_since']):%d %b %H:%M:%S}")
+
+
+class EquipmentAdmin(HandBackAdminMixin, EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
+    """Trucks, loaders and crushers: send to maintenance / return to service, hand back to the simulator."""
+
+    actions = ["send_to_maintenance", "return_to_service", "hand_back_to_simulator"]
+    list_select_related = ["site"]
+    search_fields = ["name", "model"]
 
     @admin.action(description="Send to maintenance", permissions=["change_equipment_status"])
     def send_to_maintenance(self, request, queryset) -> None:
@@ -292,7 +311,7 @@ class TruckAdmin(EquipmentAdmin):
             "health",
             "assigned_loader",
             last_reading,
-            "live",
+            telemetry,
         ]
     )
     list_filter = ["site", "status", "model", "assigned_loader__zone", "live"]

@@ -9,11 +9,12 @@ import json
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import connection, connections, models, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from fleet import readings
+from fleet import liveness, readings
 from fleet.models import Site
 
 #: Readings shown on an equipment's admin page.
@@ -116,10 +117,33 @@ def truck_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None) 
     if ids is not None:
         queryset = queryset.filter(id__in=list(ids))
     rows = queryset.annotate(zone_id=F("assigned_loader__zone_id")).values(*TRUCK_ROW_FIELDS, "zone_id")
-    return [
+    return with_telemetry_state(
         {"kind": "truck", **row, "fuel_pct": round(100 * row["fuel_l"] / row["fuel_tank_l"], 1)}
         for row in rows
-    ]
+    )
+
+
+def telemetry_state_filter(state: str, *, now: dt.datetime | None = None) -> models.Q:
+    """The units in one telemetry state at `now` (default: now), as a query: fleet.liveness.telemetry_state
+    in SQL, for list filters (`?telemetry=stale`)."""
+    cutoff = liveness.stale_cutoff(now or timezone.now(), settings.TELEMETRY_STALE_AFTER_S)
+    if state == liveness.TelemetryState.SIMULATED:
+        return models.Q(live=False)
+    if state == liveness.TelemetryState.LIVE:
+        return models.Q(live=True, last_reading_at__gt=cutoff)
+    if state == liveness.TelemetryState.STALE:
+        return models.Q(live=True) & (
+            models.Q(last_reading_at__isnull=True) | models.Q(last_reading_at__lte=cutoff)
+        )
+    raise ValueError(f"telemetry state {state!r} is not one of {', '.join(liveness.TelemetryState)}")
+
+
+def with_telemetry_state(rows: Iterable[dict]) -> list[dict]:
+    """Equipment rows with their telemetry state now (`telemetry`: simulated, live or stale; `stale_since`),
+    the one rule of fleet.liveness with the configured silence (TELEMETRY_STALE_AFTER_S)."""
+    return liveness.with_telemetry_state(
+        rows, now=timezone.now(), stale_after_s=settings.TELEMETRY_STALE_AFTER_S
+    )
 
 
 def fleet_rows(*, site_id: int, ids: Iterable[int] | None = None) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Writes to the state of sites and their equipment: maintenance, pausing, dispatch strategy.
+"""Writes to the state of sites and their equipment: maintenance, pausing, dispatch strategy, hand-back.
 
 Admin actions, commands, API views and tasks all call these; none write directly. Readings coming in live in
 fleet.ingest, seeding in fleet.seeding and the tick's beat entries in fleet.schedules.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import models, transaction
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
 
-from fleet import locks, units
+from fleet import liveness, locks, units
 from fleet.choices import DispatchStrategy
 from fleet.models import Site
 from fleet.schedules import TICK_TASK
@@ -78,6 +80,48 @@ def send_to_maintenance(*, equipment: Iterable[models.Model], actor=None) -> int
 def return_to_service(*, equipment: Iterable[models.Model], actor=None) -> int:
     """Put equipment back into service from maintenance (trucks wait for dispatch, the rest idle)."""
     return _set_status(equipment, to_maintenance=False, actor=actor)
+
+
+@transaction.atomic
+def hand_back_to_simulator(*, equipment: Iterable[models.Model], actor=None) -> int:
+    """An operator's choice for units fed by telemetry (live or stale): the simulator takes them over again
+    from the next tick, from the engine state it kept for them (where it last simulated them; docs/live.md).
+    Returns how many changed; units already simulated are left alone. Audited as a status change from their
+    telemetry state to `simulated`.
+
+    A unit that sends telemetry again afterwards becomes live again by itself (fleet.ingest).
+    """
+    items = list(equipment)
+    for item in items:
+        if units.of_model(type(item)) is None:
+            raise EquipmentStatusError(f"{item._meta.verbose_name} {item} is not simulated equipment")
+    locks.lock_sites(item.site_id for item in items)  # the lock order (fleet.locks): sites, then units
+    by_model: dict[type[models.Model], list[models.Model]] = {}
+    for item in items:
+        by_model.setdefault(type(item), []).append(item)
+    now, changed = timezone.now(), 0
+    for model in sorted(by_model, key=lambda model: model._meta.label_lower):
+        chosen = {item.pk: item for item in by_model[model]}
+        with connection.cursor() as cursor:
+            locks.lock_units(cursor, model._meta.db_table, sorted(chosen))
+        reports = any(field.name == "last_reading_at" for field in model._meta.fields)  # loaders: no readings
+        live_rows = model.objects.filter(pk__in=list(chosen), live=True)
+        columns = ("pk", "last_reading_at" if reports else "pk")
+        for pk, last_reading_at in sorted(live_rows.values_list(*columns)):
+            last_reading_at = last_reading_at if reports else None
+            state = liveness.telemetry_state(
+                live=True, last_reading_at=last_reading_at, now=now,
+                stale_after_s=settings.TELEMETRY_STALE_AFTER_S,
+            )  # fmt: skip
+            model.objects.filter(pk=pk).update(live=False)
+            audit.record(
+                actor=actor, action=AuditAction.STATUS_CHANGE, targets=[chosen[pk]], frm=str(state),
+                to=str(liveness.TelemetryState.SIMULATED),
+                last_reading_at=last_reading_at.isoformat() if last_reading_at else None,
+            )  # fmt: skip
+            chosen[pk].live = False
+            changed += 1
+    return changed
 
 
 @transaction.atomic

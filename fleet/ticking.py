@@ -128,6 +128,21 @@ def apply_unit_rows(site: Site, state: SiteState) -> SiteState:
     return state
 
 
+def live_unit_ids(state: SiteState) -> dict[str, list[int]]:
+    """The units fed by telemetry (live or stale), by kind, as apply_unit_rows just read their `live` flags:
+    the tick publishes them with its rows, at no extra query.
+
+    The engine's readings carry only simulated units, and a live unit's state changes with time alone (live
+    to stale) or with telemetry the tick does not see (stale to live again; a backlog of old readings making
+    a simulated unit stale at once), so each tick sends every one of them: never more rows than the same
+    units would send simulated.
+    """
+    return {
+        kind: [unit.id for unit in getattr(state, units.get(kind).units) if unit.live]
+        for kind in history_kinds()
+    }
+
+
 def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | None = None) -> TickOutcome:
     """Advance one site by the wall time since its last tick (or by dt_s simulated seconds, headless)."""
     started = time.perf_counter()
@@ -163,6 +178,7 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
         persist_started = time.perf_counter()
         parts: dict[str, float] = {}
         records = [StepRecord.of(result)]
+        fed_by_telemetry = live_unit_ids(state)  # live or stale: published with the tick's rows
         counts = save_steps(site, records, result.state, now=now, written=kept.written, timings=parts)
         kept = state_cache.Kept(result.state, kept.written)
         broadcast_s: list[float] = []
@@ -170,7 +186,7 @@ def tick_site(site_id: int, *, now: dt.datetime | None = None, dt_s: float | Non
 
         def after_commit() -> None:
             state_cache.keep(connection.alias, site_id, site.row_version, kept)
-            broadcast_s.append(publish_tick_safely(site_id, result))
+            broadcast_s.append(publish_tick_safely(site_id, result, also=fed_by_telemetry))
             hooks_started = time.perf_counter()
             hooks.after_commit(site_id)  # the read model (smartmine.platform.readmodel)
             after_commit_s.append(time.perf_counter() - hooks_started)
@@ -447,28 +463,31 @@ def _from_clock(clock_s: float | None) -> dt.datetime | None:
     return None if clock_s is None else dt.datetime.fromtimestamp(clock_s, dt.UTC)
 
 
-def publish_tick_safely(site_id: int, result) -> float:
+def publish_tick_safely(site_id: int, result, *, also: dict[str, list[int]] | None = None) -> float:
     """The tick has committed: a failure to broadcast is logged and counted, never raised into the task.
 
     Returns the seconds it took (the tick's broadcast phase).
     """
     started = time.perf_counter()
     try:
-        publish_tick(site_id, result)
+        publish_tick(site_id, result, also=also)
     except Exception:
         metrics.BROADCASTS.labels(stream="tick", outcome="failed").inc()
         logger.exception("tick broadcast failed", extra={"site": site_id})
     return time.perf_counter() - started
 
 
-def publish_tick(site_id: int, result) -> None:
+def publish_tick(site_id: int, result, *, also: dict[str, list[int]] | None = None) -> None:
     """After commit: the changed units in the same shape as the REST lists, one message per stream.
 
     Each stream's rows come from the app that owns its equipment (smartmine.platform.live.register_stream).
+    `also` adds units the engine does not move (those fed by telemetry, live or stale), by kind.
     """
     changed: dict[str, set[int]] = defaultdict(set)
     for kind, rows in result.readings.items():
         changed[kind].update(row["id"] for row in rows)
+    for kind, ids in (also or {}).items():
+        changed[kind].update(ids)
     updates = {
         live.STREAM_TYPES[live.EQUIPMENT_STREAMS[kind]]: live.stream_rows(
             live.EQUIPMENT_STREAMS[kind], site_id, ids=changed[kind]

@@ -8,6 +8,7 @@ from fleet.admin import (
     latest_readings_inline,
     reading_admin,
     rollup_admin,
+    telemetry,
     with_measures,
 )
 from plants.models import Crusher, CrusherReading, CrusherRollup
@@ -28,7 +29,7 @@ class CrusherAdmin(EquipmentAdmin):
             "health",
             "stockpile",
             last_reading,
-            "live",
+            telemetry,
         ]
     )
     list_filter = ["site", "status", "crusher_type", "model", "live"]

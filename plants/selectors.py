@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db.models import F, FloatField, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from fleet.selectors import with_telemetry_state
 from plants.models import Crusher
 
 #: Fields every crusher row carries (the same in `/api/crushers`, `crusher_update` and snapshots).
@@ -30,4 +31,4 @@ def crusher_rows(*, site_id: int | None = None, ids: Iterable[int] | None = None
         output_field=FloatField(),
     )
     rows = queryset.annotate(utilisation_pct=utilisation).values(*CRUSHER_ROW_FIELDS, "utilisation_pct")
-    return [{"kind": "crusher", **row} for row in rows]
+    return with_telemetry_state({"kind": "crusher", **row} for row in rows)

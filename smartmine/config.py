@@ -82,6 +82,7 @@ class Config:
     metrics_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     readings_retention_days: int = 30
     readings_future_margin_s: int = 300
+    telemetry_stale_after_s: float = 120.0
     rollup_retention_days: int = 365
     installation_id: str = ""
     tick_concurrency: int = 2
@@ -326,6 +327,7 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
         readings_retention_days=read.integer("READINGS_RETENTION_DAYS", 30, 1, 36500),
         readings_future_margin_s=read.integer("READINGS_FUTURE_MARGIN_S", 300, 0, 86400),
         rollup_retention_days=read.integer("ROLLUP_RETENTION_DAYS", 365, 1, 36500),
+        telemetry_stale_after_s=read.positive_float("TELEMETRY_STALE_AFTER_S", 120.0, 86400),
         tick_concurrency=read.integer("TICK_CONCURRENCY", 2, 1, 64),
         ml_bootstrap=read.boolean("ML_BOOTSTRAP", True),
         batch_concurrency=read.integer("BATCH_CONCURRENCY", 1, 1, 64),

@@ -266,6 +266,8 @@ MAX_STOCKPILES = CONFIG.max_stockpiles
 READINGS_RETENTION_DAYS = CONFIG.readings_retention_days
 #: A reading stamped further ahead of now than this is refused (a wrong clock): docs/history.md.
 READINGS_FUTURE_MARGIN_S = CONFIG.readings_future_margin_s
+#: A live unit silent this long is shown stale and raises its silence alarm: fleet/liveness.py, docs/live.md.
+TELEMETRY_STALE_AFTER_S = CONFIG.telemetry_stale_after_s
 ROLLUP_RETENTION_DAYS = CONFIG.rollup_retention_days
 API_HOST, API_PORT = CONFIG.api_host, CONFIG.api_port
 WEBSOCKET_HOST, WEBSOCKET_PORT = CONFIG.websocket_host, CONFIG.websocket_port

@@ -4,11 +4,13 @@ from django.contrib import admin
 
 from fleet.admin import (
     EquipmentPageMixin,
+    HandBackAdminMixin,
     StatusBadgeMixin,
     last_reading,
     latest_readings_inline,
     reading_admin,
     rollup_admin,
+    telemetry,
     with_measures,
 )
 from stockpiles.models import Material, Stockpile, StockpileReading, StockpileRollup
@@ -23,7 +25,8 @@ class MaterialAdmin(admin.ModelAdmin):
 
 
 @admin.register(Stockpile)
-class StockpileAdmin(EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
+class StockpileAdmin(HandBackAdminMixin, EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
+    actions = ["hand_back_to_simulator"]
     list_display = with_measures(
         [
             "name",
@@ -37,7 +40,7 @@ class StockpileAdmin(EquipmentPageMixin, StatusBadgeMixin, admin.ModelAdmin):
             "discharge_rate_tph",
             "reclaim_rate_tph",
             last_reading,
-            "live",
+            telemetry,
         ]
     )
     list_filter = ["site", "status", "material", "live"]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import F
 
+from fleet.selectors import with_telemetry_state
 from stockpiles.models import Stockpile
 
 #: Fields every stockpile row carries (the same in `/api/stockpiles`, `stockpile_update` and snapshots).
@@ -26,4 +27,4 @@ def stockpile_rows(*, site_id: int | None = None, ids: Iterable[int] | None = No
     rows = queryset.annotate(material_name=F("material__name"), material_kind=F("material__kind")).values(
         *STOCKPILE_ROW_FIELDS, "material_name", "material_kind"
     )
-    return [{"kind": "stockpile", **row} for row in rows]
+    return with_telemetry_state({"kind": "stockpile", **row} for row in rows)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Max
@@ -62,8 +63,9 @@ def _site_alarms(site_id: int, tick: int | None, clock_s: float) -> SiteAlarms:
             fresh.points = {key: p for key, p in cached.engine.points.items() if key[0] in kept}
             cached.engine = fresh
         cached.rules = rows
+        cached.engine.stale_after_s = settings.TELEMETRY_STALE_AFTER_S
         return cached
-    fresh = engine.AlarmEngine(rules)
+    fresh = engine.AlarmEngine(rules, stale_after_s=settings.TELEMETRY_STALE_AFTER_S)
     open_alarms = Alert.objects.filter(site_id=site_id, cleared_at__isnull=True, rule_id__in=list(rows))
     fresh.restore_active(
         ((rule_id, kind, unit_id) for rule_id, kind, unit_id in

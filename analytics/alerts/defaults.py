@@ -277,14 +277,15 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             "code": f"{kind}_silent",
             "kind": "silence",
             "unit_kind": kind,
-            "field": "silence_s",
-            "comparison": ">=",
-            "limit": 120,
+            "field": "telemetry",
+            "comparison": "in",
+            "states": "stale",
             "severity": "warning",
             "name": f"Live {kind} silent",
-            "explanation": f"A {kind} fed by real telemetry has sent nothing for 2 minutes: the twin shows "
-            "stale values for it.",
-            "operator_action": "Check the unit's gateway and radio link; call the unit if it is working.",
+            "explanation": f"A {kind} fed by real telemetry has sent nothing for TELEMETRY_STALE_AFTER_S "
+            "(default 2 minutes): the twin shows it stale, with its last values.",
+            "operator_action": "Check the unit's gateway and radio link; call the unit if it is working. "
+            "If it will stay silent, hand it back to the simulator.",
         }
         for kind in ("truck", "crusher", "stockpile")
     ],

@@ -10,10 +10,13 @@ that flickers around its limit from *chattering*.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from fleet import liveness
 
 RULE_KINDS = (
     "equipment_state",
@@ -32,6 +35,10 @@ UPDATE_EVERY_S = 60.0
 #: Field names the engine derives itself rather than reading from a reading row.
 QUEUE_FIELD = "queue_length"
 SILENCE_FIELD = "silence_s"
+#: A live unit's telemetry state (fleet.liveness: live or stale), for rules `in` the state `stale`.
+TELEMETRY_FIELD = "telemetry"
+#: Fields measured from a live unit's newest reading rather than read from a reading row.
+SILENCE_FIELDS = (SILENCE_FIELD, TELEMETRY_FIELD)
 
 Key = tuple[int, str, int]  # (rule id, unit kind, unit id)
 Observations = Mapping[str, Mapping[int, Mapping[str, Any]]]  # unit kind -> unit id -> field -> value
@@ -69,7 +76,8 @@ class Rule:
             raise RuleError(f"{where}: comparison {self.comparison!r} is not one of {', '.join(COMPARISONS)}")
         if not self.field:
             raise RuleError(
-                f"{where}: field is empty (a sensor, 'status', {QUEUE_FIELD!r} or {SILENCE_FIELD!r})"
+                f"{where}: field is empty (a sensor, 'status', {QUEUE_FIELD!r}, {SILENCE_FIELD!r} or "
+                f"{TELEMETRY_FIELD!r})"
             )
         if self.comparison == "in":
             if not self.states:
@@ -135,6 +143,8 @@ class AlarmEngine:
     rules: list[Rule]
     points: dict[Key, AlarmPoint] = field(default_factory=dict)
     last_seen_s: dict[tuple[str, int], float] = field(default_factory=dict)  # live units' last reading
+    #: When a live unit's silence makes it stale (TELEMETRY_STALE_AFTER_S), for rules on TELEMETRY_FIELD.
+    stale_after_s: float = 120.0
     by_kind: dict[str, list[Rule]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -168,7 +178,7 @@ class AlarmEngine:
             rows = observations.get(unit_kind, {})
             live_ids = set((live or {}).get(unit_kind, ()))
             for rule in rules:
-                if rule.field == SILENCE_FIELD:
+                if rule.field in SILENCE_FIELDS:
                     if live is not None:
                         self._silence(rule, unit_kind, live_ids, clock_s, transitions)
                     continue
@@ -197,7 +207,7 @@ class AlarmEngine:
     ) -> None:
         for unit_id in live_ids:
             seen = self.last_seen_s.setdefault((unit_kind, unit_id), clock_s)
-            self._step(rule, unit_kind, unit_id, clock_s, clock_s - seen, out)
+            self._step(rule, unit_kind, unit_id, clock_s, self._silence_value(rule, seen, clock_s), out)
         handed_back = [key for key in self.points if key[0] == rule.id and key[2] not in live_ids]
         for key in handed_back:
             point = self.points.pop(key)
@@ -205,6 +215,19 @@ class AlarmEngine:
                 out.append(Transition("clear", rule, unit_kind, key[2], clock_s, point.value))
         for key in [key for key in self.last_seen_s if key[0] == unit_kind and key[1] not in live_ids]:
             del self.last_seen_s[key]  # live again later: silent from then, not from before the hand-back
+
+    def _silence_value(self, rule: Rule, seen_s: float, clock_s: float) -> Any:
+        """Seconds since the newest reading, or the telemetry state that silence gives (fleet.liveness)."""
+        if rule.field == SILENCE_FIELD:
+            return clock_s - seen_s
+        return str(
+            liveness.telemetry_state(
+                live=True,
+                last_reading_at=dt.datetime.fromtimestamp(seen_s, dt.UTC),
+                now=dt.datetime.fromtimestamp(clock_s, dt.UTC),
+                stale_after_s=self.stale_after_s,
+            )
+        )
 
     def _step(self, rule: Rule, unit_kind: str, unit_id: int, clock_s: float, value: Any, out: list) -> None:
         key = (rule.id, unit_kind, unit_id)

@@ -60,7 +60,8 @@ class AlarmRule(models.Model):
     unit_kind = models.CharField(max_length=12, choices=UnitKind)
     field = models.CharField(
         max_length=40,
-        help_text="a sensor (engine_temp_c, utilisation_pct, fuel_pct...), status, queue_length or silence_s",
+        help_text="a sensor (engine_temp_c, utilisation_pct, fuel_pct...), status, queue_length, "
+        "silence_s or telemetry (a live unit's state: live or stale)",
     )
     comparison = models.CharField(max_length=2, choices=Comparison)
     limit = models.FloatField(null=True, blank=True, help_text="for >= and <=")

@@ -157,3 +157,33 @@ class StatusActionsMixin:
             raise Conflict(f"{equipment.name} is {equipment.status}, not in maintenance.")
         services.return_to_service(equipment=[equipment], actor=request.user)
         return Response(self.row(int(pk)))
+
+
+def hand_back_schema(row_serializer, kind: str):
+    """Documentation of the hand-back action of one equipment kind that reports telemetry."""
+    return {
+        "hand_back": extend_schema(
+            summary=f"Hand a live or stale {kind} back to the simulator",
+            description=(
+                "Operators only (fleet.change_equipment_status), audited. From the next tick the simulator "
+                "moves the unit again (from the engine state it kept for it) and its silence alarm clears; "
+                "telemetry from it later makes it live again by itself. 409 when it is already simulated."
+            ),
+            request=None,
+            responses={200: row_serializer, 409: error_response(409)},
+        ),
+    }
+
+
+class HandBackMixin:
+    """POST /api/<equipment>/{id}/hand-back: an operator gives a unit fed by telemetry to the simulator."""
+
+    @action(detail=True, methods=["post"], url_path="hand-back", filter_backends=[], pagination_class=None)
+    def hand_back(self, request: Request, pk: str) -> Response:
+        equipment = get_object_or_404(
+            self.get_queryset().model.objects.only("id", "name", "site_id", "live"), pk=pk
+        )
+        if not equipment.live:
+            raise Conflict(f"{equipment.name} is simulated already; only live or stale units go back.")
+        services.hand_back_to_simulator(equipment=[equipment], actor=request.user)
+        return Response(self.row(int(pk)))

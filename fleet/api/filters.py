@@ -5,7 +5,9 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from fleet import selectors
 from fleet.choices import LoaderStatus, TruckStatus, ZoneMaterial, ZoneStatus
+from fleet.liveness import TelemetryState
 from fleet.models import Loader, MiningZone, Truck
 from smartmine.platform.api.filters import is_id
 
@@ -20,7 +22,20 @@ class SiteFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(site_id=int(value)) if is_id(value) else Q(site__slug=value))
 
 
-class TruckFilterSet(SiteFilterSet):
+class ReportingFilterSet(SiteFilterSet):
+    """Equipment that may report telemetry: `telemetry` filters by its state (docs/live.md)."""
+
+    telemetry = django_filters.ChoiceFilter(
+        choices=[(str(state), str(state)) for state in TelemetryState],
+        method="filter_telemetry",
+        help_text="simulated, live, or stale (fed by telemetry but silent for TELEMETRY_STALE_AFTER_S)",
+    )
+
+    def filter_telemetry(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(selectors.telemetry_state_filter(value))
+
+
+class TruckFilterSet(ReportingFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=TruckStatus.choices, help_text="one or more statuses (repeat the parameter)"
     )
@@ -31,7 +46,7 @@ class TruckFilterSet(SiteFilterSet):
 
     class Meta:
         model = Truck
-        fields = ["site", "status", "zone", "loader", "live"]
+        fields = ["site", "status", "zone", "loader", "live", "telemetry"]
 
 
 class LoaderFilterSet(SiteFilterSet):

@@ -10,12 +10,34 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from fleet.choices import DispatchStrategy
+from fleet.liveness import TelemetryState
 from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.selectors import LOADER_ROW_FIELDS, TRUCK_ROW_FIELDS
 from fleet.sim.schema import SENSORS, STATUSES
 from fleet.telemetry import MAX_BATCH
 from smartmine.platform.api.fields import ChoiceField
 from smartmine.platform.api.schema import row_serializer
+
+
+def telemetry_state_fields() -> dict[str, serializers.Field]:
+    """The telemetry state every reporting unit's row carries (fleet.liveness), for the schema."""
+    return {
+        "telemetry": ChoiceField(
+            choices=[(str(state), str(state)) for state in TelemetryState],
+            read_only=True,
+            help_text=(
+                "simulated: the simulator moves it; live: fed by real telemetry; stale: fed by real "
+                "telemetry but silent for TELEMETRY_STALE_AFTER_S or more, showing its last values "
+                "(docs/live.md)"
+            ),
+        ),
+        "stale_since": serializers.DateTimeField(
+            read_only=True,
+            allow_null=True,
+            help_text="when a stale unit became stale (its last reading plus the threshold); null otherwise",
+        ),
+    }
+
 
 TruckRowSerializer = row_serializer(
     "TruckRow",
@@ -27,6 +49,7 @@ TruckRowSerializer = row_serializer(
             read_only=True, allow_null=True, help_text="pit zone of the loader the truck is assigned to"
         ),
         "fuel_pct": serializers.FloatField(read_only=True, help_text="fuel as a share of the tank (%)"),
+        **telemetry_state_fields(),
     },
 )
 LoaderRowSerializer = row_serializer(

@@ -16,7 +16,14 @@ from rest_framework.views import APIView
 
 from fleet import ingest, selectors, services
 from fleet.api import filters, serializers
-from fleet.api.equipment import HistoryMixin, StatusActionsMixin, history_schema, status_actions_schema
+from fleet.api.equipment import (
+    HandBackMixin,
+    HistoryMixin,
+    StatusActionsMixin,
+    hand_back_schema,
+    history_schema,
+    status_actions_schema,
+)
 from fleet.choices import CHANGE_EQUIPMENT_STATUS, CONTROL_SIMULATION, INGEST_TELEMETRY
 from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.telemetry import MAX_BATCH
@@ -105,8 +112,9 @@ class LoaderViewSet(StatusActionsMixin, RowsViewSet):
     retrieve=extend_schema(summary="One truck's current state"),
     readings=history_schema("truck"),
     **status_actions_schema(serializers.TruckRowSerializer, "truck"),
+    **hand_back_schema(serializers.TruckRowSerializer, "truck"),
 )
-class TruckViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
+class TruckViewSet(HistoryMixin, StatusActionsMixin, HandBackMixin, RowsViewSet):
     queryset = Truck.objects.order_by("site_id", "name")
     serializer_class = serializers.TruckRowSerializer
     filterset_class = filters.TruckFilterSet
@@ -116,6 +124,7 @@ class TruckViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,
         "return_to_service": CHANGE_EQUIPMENT_STATUS,
+        "hand_back": CHANGE_EQUIPMENT_STATUS,
     }
 
 

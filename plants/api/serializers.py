@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from fleet.api.serializers import telemetry_state_fields
 from plants.models import Crusher
 from plants.selectors import CRUSHER_ROW_FIELDS
 from smartmine.platform.api.schema import row_serializer
@@ -15,5 +16,6 @@ CrusherRowSerializer = row_serializer(
         "utilisation_pct": serializers.FloatField(
             read_only=True, help_text="throughput as a share of rated capacity (%)"
         ),
+        **telemetry_state_fields(),
     },
 )

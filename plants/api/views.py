@@ -2,7 +2,14 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from fleet.api.equipment import HistoryMixin, StatusActionsMixin, history_schema, status_actions_schema
+from fleet.api.equipment import (
+    HandBackMixin,
+    HistoryMixin,
+    StatusActionsMixin,
+    hand_back_schema,
+    history_schema,
+    status_actions_schema,
+)
 from fleet.choices import CHANGE_EQUIPMENT_STATUS
 from plants.api.filters import CrusherFilterSet
 from plants.api.serializers import CrusherRowSerializer
@@ -19,8 +26,9 @@ from smartmine.platform.api.viewsets import RowsViewSet
     retrieve=extend_schema(summary="One crusher's current state"),
     readings=history_schema("crusher"),
     **status_actions_schema(CrusherRowSerializer, "crusher"),
+    **hand_back_schema(CrusherRowSerializer, "crusher"),
 )
-class CrusherViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
+class CrusherViewSet(HistoryMixin, StatusActionsMixin, HandBackMixin, RowsViewSet):
     queryset = Crusher.objects.order_by("site_id", "name")
     serializer_class = CrusherRowSerializer
     filterset_class = CrusherFilterSet
@@ -30,4 +38,5 @@ class CrusherViewSet(HistoryMixin, StatusActionsMixin, RowsViewSet):
     action_permissions = {
         "maintenance": CHANGE_EQUIPMENT_STATUS,
         "return_to_service": CHANGE_EQUIPMENT_STATUS,
+        "hand_back": CHANGE_EQUIPMENT_STATUS,
     }

@@ -2,12 +2,12 @@
 
 import django_filters
 
-from fleet.api.filters import SiteFilterSet
+from fleet.api.filters import ReportingFilterSet
 from stockpiles.choices import MaterialKind, StockpileStatus
 from stockpiles.models import Stockpile
 
 
-class StockpileFilterSet(SiteFilterSet):
+class StockpileFilterSet(ReportingFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=StockpileStatus.choices, help_text="one or more statuses (repeat the parameter)"
     )
@@ -15,4 +15,4 @@ class StockpileFilterSet(SiteFilterSet):
 
     class Meta:
         model = Stockpile
-        fields = ["site", "status", "material_kind", "live"]
+        fields = ["site", "status", "material_kind", "live", "telemetry"]

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from fleet.api.serializers import telemetry_state_fields
 from smartmine.platform.api.schema import row_serializer
 from stockpiles.models import Stockpile
 from stockpiles.selectors import STOCKPILE_ROW_FIELDS
@@ -17,6 +18,7 @@ StockpileRowSerializer = row_serializer(
         "material_kind": serializers.CharField(
             read_only=True, allow_null=True, help_text="ore, waste or product"
         ),
+        **telemetry_state_fields(),
     },
 )
 

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fleet.api.equipment import HistoryMixin, history_schema
+from fleet.api.equipment import HandBackMixin, HistoryMixin, hand_back_schema, history_schema
 from smartmine.platform.api.viewsets import RowsViewSet
 from stockpiles import services
 from stockpiles.api.filters import StockpileFilterSet
@@ -27,16 +27,20 @@ from stockpiles.selectors import stockpile_rows
         responses={200: StockpileRowSerializer},
     ),
     readings=history_schema("stockpile"),
+    **hand_back_schema(StockpileRowSerializer, "stockpile"),
 )
-class StockpileViewSet(HistoryMixin, RowsViewSet):
+class StockpileViewSet(HistoryMixin, HandBackMixin, RowsViewSet):
     queryset = Stockpile.objects.order_by("site_id", "name")
     serializer_class = StockpileRowSerializer
     filterset_class = StockpileFilterSet
     rows = staticmethod(stockpile_rows)
     read_model = "stockpiles"
     history_kind = "stockpile"
-    action_permissions = {"partial_update": "fleet.change_equipment_status"}
-    http_method_names = ["get", "patch", "head", "options"]
+    action_permissions = {
+        "partial_update": "fleet.change_equipment_status",
+        "hand_back": "fleet.change_equipment_status",
+    }
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def partial_update(self, request: Request, pk: str) -> Response:
         stockpile = get_object_or_404(Stockpile.objects.only("id"), pk=pk)

@@ -231,3 +231,25 @@ def test_an_alarm_active_for_more_than_a_day_is_standing():
 def test_performance_refuses_an_empty_period():
     with pytest.raises(ValueError, match="must end after it starts"):
         performance([], start_s=10.0, end_s=10.0)
+
+
+def test_a_telemetry_state_rule_raises_when_the_unit_turns_stale_at_the_configured_silence():
+    engine = AlarmEngine(
+        [rule(kind="silence", field="telemetry", comparison="in", limit=None, states=frozenset({"stale"}))],
+        stale_after_s=300,
+    )
+    engine.note_seen("truck", 7, 0.0)
+    actions = []
+    for clock_s in range(10, 400, 10):
+        if clock_s == 350:
+            engine.note_seen("truck", 7, 345.0)  # it speaks again: live, the alarm clears
+        actions += [(t.action, t.value, clock_s) for t in engine.evaluate(clock_s, {}, {"truck": [7]})]
+    assert actions == [("raise", "stale", 300), ("clear", "live", 350)]
+
+
+def test_the_seeded_silence_rules_follow_the_telemetry_state():
+    silent = [spec for spec in DEFAULT_RULES if spec["kind"] == "silence"]
+    assert {spec["unit_kind"] for spec in silent} == {"truck", "crusher", "stockpile"}
+    assert all(
+        (spec["field"], spec["comparison"], spec["states"]) == ("telemetry", "in", "stale") for spec in silent
+    )

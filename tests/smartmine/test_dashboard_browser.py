@@ -209,6 +209,19 @@ def test_the_dashboard_shows_live_ticks_acknowledges_alerts_and_charts_history(d
                 arg=[before, updates],
             )
 
+            # A truck fed by real telemetry that went silent is shown stale, with the time it went silent.
+            # (Its row as telemetry leaves it: the engine's readings here run up to a minute ahead of the wall
+            # clock, newer than any real reading; tests/fleet/test_stale.py goes through the ingestion path.)
+            silent = off_the_loop(lambda: Truck.objects.filter(site=site).order_by("name").last())
+            last_heard = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=300)
+            off_the_loop(
+                lambda: Truck.objects.filter(pk=silent.pk).update(live=True, last_reading_at=last_heard)
+            )
+            assert off_the_loop(tick_site, site.pk, dt_s=TICK_S).applied
+            row = page.locator("#fleet-body tr", has_text=silent.name)
+            expect(row.locator(".badge.telemetry.stale")).to_contain_text("Stale since")
+            expect(page.locator(f'#map .unit.truck.stale[data-id="{silent.pk}"]')).to_have_count(1)
+
             # Acknowledging the alert as an operator updates it on the page and in the database.
             item = page.locator(f'#alerts li[data-id="{alert.pk}"]')
             expect(item).to_contain_text("Engine coolant at 108 °C")

@@ -73,6 +73,10 @@ ACTION_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("fleet.loader", "return_to_service"): OPERATORS,
     ("plants.crusher", "send_to_maintenance"): OPERATORS,
     ("plants.crusher", "return_to_service"): OPERATORS,
+    **{
+        (label, "hand_back_to_simulator"): OPERATORS
+        for label in ("fleet.truck", "fleet.loader", "plants.crusher", "stockpiles.stockpile")
+    },
     ("fleet.site", "pause_simulation"): ENGINEERS,
     ("fleet.site", "resume_simulation"): ENGINEERS,
     ("analytics.scenario", "cancel"): ENGINEERS,
@@ -224,6 +228,7 @@ TARGETS = {
 #: The state a target needs for the action to change anything (resuming needs a paused site ...).
 BEFORE_ACTION = {
     "return_to_service": {"status": "maintenance"},
+    "hand_back_to_simulator": {"live": True},
     "resume_simulation": {"paused": True},
     "enable_tasks": {"enabled": False},
 }

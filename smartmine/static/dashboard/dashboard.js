@@ -106,6 +106,23 @@ function badge(status) {
   return element;
 }
 
+// Units fed by real telemetry: "Live", or "Stale since …" once silent for TELEMETRY_STALE_AFTER_S
+// (the row's `telemetry` and `stale_since`, docs/live.md); nothing for simulated units.
+function telemetryBadge(unit) {
+  if (unit.telemetry !== "live" && unit.telemetry !== "stale") return "";
+  const stale = unit.telemetry === "stale";
+  const text = stale ? `Stale since ${unit.stale_since ? clockText(unit.stale_since) : "—"}` : "Live";
+  return h("span", {
+    class: `badge telemetry ${unit.telemetry}`,
+    title: `Real telemetry; last reading ${timeText(unit.last_reading_at)}`,
+  }, text);
+}
+
+function telemetryText(unit) {
+  if (unit.telemetry === "stale") return `stale since ${timeText(unit.stale_since)}`;
+  return unit.telemetry || "simulated";
+}
+
 function timeText(iso) {
   if (!iso) return "—";
   const date = new Date(iso);
@@ -512,6 +529,7 @@ function updateMapUnits() {
       node.dataset.lon = unit.lon;
       node.dataset.status = unit.status;
       node.classList.toggle("selected", state.selected?.kind === kind && state.selected?.id === unit.id);
+      node.classList.toggle("stale", unit.telemetry === "stale");
       const shape = node.firstChild;
       const colour = STATUS_COLOURS[unit.status] || UNKNOWN_STATUS_COLOUR;
       if (kind === "truck") {
@@ -522,7 +540,7 @@ function updateMapUnits() {
       } else {
         drawStockpileFill(shape, unit);
       }
-      const summary = `${unit.name}: ${statusLabel(unit.status)}`;
+      const summary = `${unit.name}: ${statusLabel(unit.status)}${unit.telemetry === "stale" ? `, ${telemetryText(unit)}` : ""}`;
       node.setAttribute("aria-label", summary);
       node.querySelector("title").textContent = summary;
     }
@@ -603,7 +621,7 @@ function renderFleet() {
     }
     const truck = unit.kind === "truck";
     const cells = row.children;
-    cells[1].replaceChildren(badge(unit.status));
+    cells[1].replaceChildren(badge(unit.status), " ", telemetryBadge(unit));
     cells[2].textContent = truck ? fmt(unit.speed_kmh, 0) : "—";
     cells[3].textContent = truck ? fmt(unit.payload_t, 0) : "—";
     cells[4].textContent = truck ? fmt(unit.fuel_pct, 0) : "—";
@@ -662,7 +680,7 @@ function renderCrushers() {
       h("article", { class: "card", "aria-label": crusher.name, dataset: { id: crusher.id } },
         h("div", { class: "card-head" },
           h("button", { type: "button", onclick: () => select("crusher", crusher.id) }, crusher.name),
-          badge(crusher.status)),
+          h("span", {}, badge(crusher.status), " ", telemetryBadge(crusher))),
         h("label", { class: "visually-hidden", for: `crusher-tp-${crusher.id}` }, `${crusher.name} throughput`),
         h("meter", {
           id: `crusher-tp-${crusher.id}`, min: 0, max: crusher.rated_capacity_tph || 1, value: crusher.throughput_tph || 0,
@@ -699,7 +717,7 @@ function renderStockpiles() {
       return h("li", { dataset: { id: pile.id } },
         h("div", { class: "bar-head" },
           h("button", { type: "button", onclick: () => select("stockpile", pile.id) }, pile.name),
-          h("span", {}, `${fmt(share, 0)} % `, badge(pile.status))),
+          h("span", {}, `${fmt(share, 0)} % `, badge(pile.status), " ", telemetryBadge(pile))),
         h("div", {
           class: "bar", role: "meter", "aria-label": `${pile.name} level`, "aria-valuemin": "0",
           "aria-valuemax": String(pile.capacity_t), "aria-valuenow": String(Math.round(pile.level_t)),
@@ -731,7 +749,7 @@ const DETAIL_FIELDS = {
     ["Vibration", `${fmt(u.vibration_mm_s, 1)} mm/s`], ["Engine hours", fmt(u.engine_hours)], ["Health", `${fmt(u.health, 1)} %`],
     ["Loader", unitName("loader", u.assigned_loader_id)],
     ["Destination", u.destination_crusher_id ? unitName("crusher", u.destination_crusher_id) : unitName("dump", u.destination_dump_id)],
-    ["Zone", unitName("zone", u.zone_id)], ["Last reading", timeText(u.last_reading_at)],
+    ["Zone", unitName("zone", u.zone_id)], ["Last reading", timeText(u.last_reading_at)], ["Telemetry", telemetryText(u)],
   ],
   loader: (u) => [
     ["Model", u.model], ["Dig rate", `${fmt(u.dig_rate_tph)} t/h`], ["Bucket", `${fmt(u.bucket_t)} t`],
@@ -744,13 +762,14 @@ const DETAIL_FIELDS = {
     ["Vibration", `${fmt(u.vibration_mm_s, 1)} mm/s`], ["Power", `${fmt(u.power_kw)} kW`],
     ["Liner wear", `${fmt(u.liner_wear_pct)} %`], ["Health", `${fmt(u.health, 1)} %`],
     ["Feeds", unitName("stockpile", u.stockpile_id)], ["Last reading", timeText(u.last_reading_at)],
+    ["Telemetry", telemetryText(u)],
   ],
   stockpile: (u) => [
     ["Material", u.material_name], ["Level", `${fmt(u.level_t)} / ${fmt(u.capacity_t)} t`],
     ["Utilisation", `${fmt(u.utilisation_pct, 1)} %`], ["Fill rate", `${fmt(u.fill_rate_tph)} t/h`],
     ["Discharge", `${fmt(u.discharge_rate_tph)} t/h`], ["Reclaim set point", `${fmt(u.reclaim_rate_tph)} t/h`],
     ["Grade", `${fmt(u.grade_pct, 1)} %`], ["Low / high", `${fmt(u.low_pct)} / ${fmt(u.high_pct)} %`],
-    ["Last reading", timeText(u.last_reading_at)],
+    ["Last reading", timeText(u.last_reading_at)], ["Telemetry", telemetryText(u)],
   ],
 };
 
@@ -769,7 +788,7 @@ function renderDetailsFields() {
   const { kind, id } = state.selected;
   const unit = state.units[kind].get(id);
   if (!unit) return;
-  details.title.replaceChildren(`${unit.name} `, h("small", {}, kind), " ", badge(unit.status));
+  details.title.replaceChildren(`${unit.name} `, h("small", {}, kind), " ", badge(unit.status), " ", telemetryBadge(unit));
   details.fields.replaceChildren(...DETAIL_FIELDS[kind](unit).map(([label, value]) => metric(label, value ?? "—")));
 }
 
