@@ -1,0 +1,119 @@
+"""A batch of MQTT telemetry messages into the reading history, through the one ingestion function.
+
+The ingest command collects messages, calls `ingest_messages` once per batch (one transaction) and
+acknowledges them to the broker only after it returns: what is acknowledged is committed. Each message is
+resolved from its topic (site, kind, equipment name) to an equipment id, its readings become items of one
+`ingest_telemetry` batch (same checks, same binary COPY, same live marking and alarm hooks as
+`POST /api/telemetry`), and the batch's rejections are handed back per message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fleet import ingest, units
+from fleet.mqttformat import Address, Decoded, reason_of
+
+
+@dataclass
+class MessageOutcome:
+    """What became of one message: readings accepted, and the refused ones with their reasons."""
+
+    topic: str
+    received: int = 0
+    accepted: int = 0
+    #: [{"index": reading position in the message (None: the whole message), "reason", "errors"}]
+    rejected: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class BatchReport:
+    outcomes: list[MessageOutcome]
+    inserted: int = 0
+    duplicates: int = 0
+    accepted_by_kind: dict[str, int] = field(default_factory=dict)
+    #: The newest time among the accepted readings: commit time minus it is the ingest lag.
+    newest_reading: dt.datetime | None = None
+
+    @property
+    def accepted(self) -> int:
+        return sum(outcome.accepted for outcome in self.outcomes)
+
+
+def _equipment_ids(addresses: set[Address]) -> dict[Address, int]:
+    """Address -> equipment id, one query per kind in the batch."""
+    found: dict[Address, int] = {}
+    by_kind: dict[str, set[Address]] = {}
+    for address in addresses:
+        by_kind.setdefault(address.kind, set()).add(address)
+    for kind, wanted in by_kind.items():
+        rows = (
+            units.get(kind)
+            .model.objects.filter(
+                site__slug__in={address.site for address in wanted},
+                name__in={address.name for address in wanted},
+            )
+            .values_list("site__slug", "name", "pk")
+        )
+        for site, name, pk in rows:
+            address = Address(site, kind, name)
+            if address in wanted:
+                found[address] = pk
+    return found
+
+
+def ingest_messages(messages: Sequence[Decoded], *, now: dt.datetime | None = None) -> BatchReport:
+    """Store the good readings of every message in one transaction; bad ones are reported, never raised.
+
+    Database errors do raise (nothing is written then): the caller keeps the batch unacknowledged and tries
+    again, so the broker's copy stays the only one until the commit.
+    """
+    outcomes = [MessageOutcome(message.topic) for message in messages]
+    ids = _equipment_ids({message.address for message in messages if message.address and not message.error})
+    items: list[dict] = []
+    owners: list[tuple[int, int]] = []  # (message, reading position in it) per item
+    kinds: list[str] = []
+    for number, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+        outcome.received = len(message.readings)
+        if message.error is not None:
+            outcome.rejected.append(
+                {"index": None, "reason": message.error.reason, "errors": [str(message.error)]}
+            )
+            continue
+        address = message.address
+        equipment_id = ids.get(address)
+        if equipment_id is None:
+            outcome.rejected.append(
+                {
+                    "index": None,
+                    "reason": "unknown_equipment",
+                    "errors": [f"site {address.site!r} has no {address.kind} named {address.name!r}"],
+                }
+            )
+            continue
+        for position, reading in enumerate(message.readings):
+            items.append({**reading, "kind": address.kind, "equipment_id": equipment_id})
+            owners.append((number, position))
+            kinds.append(address.kind)
+    report = BatchReport(outcomes)
+    if not items:
+        return report
+    telemetry = ingest.ingest_telemetry(items=items, now=now)
+    refused = {item["index"]: item["errors"] for item in telemetry.rejected}
+    newest: list[str] = []
+    for index, (number, position) in enumerate(owners):
+        errors = refused.get(index)
+        if errors is None:
+            outcomes[number].accepted += 1
+            report.accepted_by_kind[kinds[index]] = report.accepted_by_kind.get(kinds[index], 0) + 1
+            newest.append(items[index]["ts"])
+        else:
+            outcomes[number].rejected.append(
+                {"index": position, "reason": reason_of(errors), "errors": errors}
+            )
+    report.inserted, report.duplicates = telemetry.inserted, telemetry.duplicates
+    if newest:  # accepted times are ISO 8601 with a zone (fleet.telemetry checked them)
+        report.newest_reading = max(dt.datetime.fromisoformat(text) for text in newest)
+    return report
