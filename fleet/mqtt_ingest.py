@@ -10,11 +10,42 @@ resolved from its topic (site, kind, equipment name) to an equipment id, its rea
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from fleet import ingest, units
 from fleet.mqttformat import Address, Decoded, reason_of
+
+#: Each ingest process leaves its figures under this key for /api/health; it expires when the process stops.
+HEARTBEAT_TTL_S = 30
+
+
+def heartbeat_key(name: str = "*") -> str:
+    return f"{settings.REDIS_PREFIX}mqtt-ingest:{name}"
+
+
+def write_heartbeat(client, name: str, *, batch_at: float | None, lag_s: float | None) -> None:
+    """What health shows of an ingest process: alive now, its last batch's time and lag (None: none yet)."""
+    beat = {"name": name, "alive_at": time.time(), "batch_at": batch_at, "lag_s": lag_s}
+    client.set(heartbeat_key(name), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+
+
+def read_heartbeats(client) -> list[dict]:
+    """The live ingest processes: name, seconds since their last batch, and that batch's lag."""
+    now = time.time()
+    beats = [json.loads(raw) for key in client.scan_iter(heartbeat_key()) if (raw := client.get(key))]
+    return [
+        {
+            "name": beat["name"],
+            "last_batch_age_s": None if beat["batch_at"] is None else round(now - beat["batch_at"], 1),
+            "lag_s": None if beat["lag_s"] is None else round(beat["lag_s"], 3),
+        }
+        for beat in sorted(beats, key=lambda beat: beat["name"])
+    ]
 
 
 @dataclass

@@ -20,9 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartmine.config import VAR_DIR
 from smartmine.platform.mqtt import Broker, password_hash, probe
 
 INGEST_USER = "smartmine-ingest"
+#: Where `make run` keeps its private broker (devservices) and `manage.py mqtt_credentials` writes.
+BROKER_DIR = VAR_DIR / "mosquitto"
 #: Every MQTT 5 client may hold this many unacknowledged QoS 1 messages from the broker (ingest batches).
 MAX_INFLIGHT = 2000
 #: Messages queued per offline persistent session (an ingest process restarting) before the broker drops.
@@ -31,11 +34,11 @@ MAX_QUEUED = 1_000_000
 
 @dataclass(frozen=True)
 class Gateway:
-    """A gateway account: it publishes as `username` with `password` for the site `site`."""
+    """A gateway account: it publishes as `username` with `password` for the sites (slugs) `sites`."""
 
     username: str
     password: str
-    site: str
+    sites: tuple[str, ...]
 
 
 def acl_text(gateways: Iterable[Gateway], ingest_user: str = INGEST_USER) -> str:
@@ -47,12 +50,12 @@ def acl_text(gateways: Iterable[Gateway], ingest_user: str = INGEST_USER) -> str
         "topic write smartmine/+/+/+/telemetry/rejected",
     ]
     for gateway in gateways:
-        lines += [
-            "",
-            f"user {gateway.username}",
-            f"topic write smartmine/{gateway.site}/+/+/telemetry",
-            f"topic read smartmine/{gateway.site}/+/+/telemetry/rejected",
-        ]
+        lines += ["", f"user {gateway.username}"]
+        for site in gateway.sites:
+            lines += [
+                f"topic write smartmine/{site}/+/+/telemetry",
+                f"topic read smartmine/{site}/+/+/telemetry/rejected",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -100,8 +100,8 @@ def metric(directory, name: str, **labels) -> float:
 
 
 #: Gateways of the two sites the broker tests create (the ACL is by site slug: it outlives each test's rows).
-NORTH = Gateway("gw-north", "token-north", "north")
-SOUTH = Gateway("gw-south", "token-south", "south")
+NORTH = Gateway("gw-north", "token-north", ("north",))
+SOUTH = Gateway("gw-south", "token-south", ("south",))
 
 
 class Ingest:
@@ -131,8 +131,8 @@ def mqtt(tmp_path_factory, django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def site_with_trucks(mqtt, transactional_db):
-    site = SiteFactory(slug=NORTH.site)
-    other = SiteFactory(slug=SOUTH.site)
+    site = SiteFactory(slug=NORTH.sites[0])
+    other = SiteFactory(slug=SOUTH.sites[0])
     trucks = [TruckFactory(site=site, name=f"HT-{n}") for n in range(1, 4)]
     TruckFactory(site=other, name="HT-1")
     return site, other, trucks

@@ -27,22 +27,17 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from fleet.mqtt_ingest import BatchReport, ingest_messages
+from fleet.mqtt_ingest import BatchReport, ingest_messages, write_heartbeat
 from fleet.mqttformat import SUBSCRIPTION, decode, rejected_topic
 from smartmine.platform import metrics
 from smartmine.platform.mqtt import Broker, client, connect_properties
 
 logger = logging.getLogger("smartmine.mqtt")
 
-#: Where each ingest process leaves its last batch's figures for /api/health (expires when it stops).
-HEARTBEAT_KEY = "mqtt-ingest:"
-HEARTBEAT_TTL_S = 60
+#: How often an idle ingest process still says it is alive (fleet.mqtt_ingest.write_heartbeat).
+HEARTBEAT_EVERY_S = 5.0
 #: Waits after a failed commit (database down): doubled up to the last, the batch kept unacknowledged.
 RETRY_DELAYS_S = (0.5, 1, 2, 5)
-
-
-def heartbeat_key(name: str) -> str:
-    return f"{settings.REDIS_PREFIX}{HEARTBEAT_KEY}{name}"
 
 
 class Command(BaseCommand):
@@ -83,6 +78,9 @@ class MqttIngest:
         self.inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
         self.stopping = False
         self.logged_reasons: set[str] = set()
+        self.batch_at: float | None = None
+        self.lag_s: float | None = None
+        self.beat_at = 0.0
         self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
         self.client = client(
             broker, client_id=f"smartmine-{settings.INSTALLATION_ID}-ingest-{name}", manual_ack=True
@@ -117,6 +115,8 @@ class MqttIngest:
                 batch = self._take_batch()
                 if batch:
                     self._handle(batch)
+                if time.monotonic() - self.beat_at > HEARTBEAT_EVERY_S:
+                    self._heartbeat()
         finally:
             self.client.disconnect()
             self.client.loop_stop()
@@ -197,15 +197,14 @@ class MqttIngest:
             self.client.publish(rejected_topic(outcome.topic), json.dumps(payload), qos=1)
         for kind, accepted in report.accepted_by_kind.items():
             metrics.READINGS_INGESTED.labels(kind=kind, source="mqtt").inc(accepted)
-        self._heartbeat(report)
+        self.batch_at = time.time()
+        if report.newest_reading is not None:
+            self.lag_s = (timezone.now() - report.newest_reading).total_seconds()
+            metrics.MQTT_INGEST_LAG.labels(process=self.name).set(self.lag_s)
 
-    def _heartbeat(self, report: BatchReport) -> None:
-        now = timezone.now()
-        lag_s = (now - report.newest_reading).total_seconds() if report.newest_reading else None
-        if lag_s is not None:
-            metrics.MQTT_INGEST_LAG.labels(process=self.name).set(lag_s)
-        beat = {"at": now.timestamp(), "lag_s": lag_s, "messages": len(report.outcomes)}
+    def _heartbeat(self) -> None:
+        self.beat_at = time.monotonic()
         try:
-            self.redis.set(heartbeat_key(self.name), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+            write_heartbeat(self.redis, self.name, batch_at=self.batch_at, lag_s=self.lag_s)
         except redis.RedisError as error:  # health loses a figure; ingest goes on
             logger.warning("mqtt heartbeat not written: %s", error)
