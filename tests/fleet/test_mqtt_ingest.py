@@ -12,6 +12,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.utils import timezone
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -267,3 +268,30 @@ def test_killing_the_ingest_mid_stream_stores_every_acknowledged_reading_exactly
             [[truck.pk for truck in trucks]],
         )
         assert cursor.fetchone() == (total, total, len(trucks) * sum(range(per_truck)))
+
+
+def test_the_device_simulator_feeds_a_seeded_site_through_the_broker(mqtt, transactional_db):
+    """publish_mqtt runs the engine and publishes as the site's gateway; the ingest stores every unit."""
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from fleet import seeding
+    from fleet.choices import GATEWAYS_GROUP
+    from plants.models import CrusherReading
+    from tests.factories import UserFactory
+
+    site = seeding.seed_site(name="North", trucks=2, crushers=1, stockpiles=1, loaders=2).site
+    assert site.slug == NORTH.sites[0]
+    user = UserFactory(username=NORTH.username)
+    user.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
+    Token.objects.create(user=user, key=NORTH.password)
+    url = f"mqtt://nobody@{mqtt.broker.host}:{mqtt.broker.port}"
+    with override_settings(MQTT_URL=url):
+        call_command("publish_mqtt", site=site.slug, seconds=2, interval=1, gateway=NORTH.username)
+
+    wait_until(
+        lambda: TruckReading.objects.filter(equipment__site=site).count() == 4, what="2 steps of 2 trucks"
+    )
+    assert set(Truck.objects.filter(site=site).values_list("live", flat=True)) == {True}
+    assert CrusherReading.objects.filter(equipment__site=site).count() == 2
