@@ -3,6 +3,7 @@ Mosquitto and a real `manage.py ingest_mqtt` process (tests/processes.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import queue
@@ -11,6 +12,7 @@ import threading
 import time
 
 import pytest
+from channels.layers import get_channel_layer
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -21,6 +23,7 @@ from fleet.models import Truck, TruckReading
 from fleet.mqtt_ingest import ingest_messages
 from fleet.mqttformat import decode
 from smartmine.mqttbroker import Gateway
+from smartmine.platform import live
 from smartmine.platform.mqtt import Broker, connected
 from tests.factories import CrusherFactory, SiteFactory, TruckFactory, reading
 from tests.processes import ingest_mqtt, private_mosquitto, stop
@@ -79,6 +82,34 @@ def publisher(broker: Broker, username: str, password: str):
     client.acks = queue.Queue()
     client.on_publish = lambda _c, _u, mid, reason_code, _p: client.acks.put((mid, reason_code))
     return client
+
+
+class LiveFrames:
+    """Frames of one live group, from the channel layer the ingest process publishes to (its own loop)."""
+
+    def __init__(self, group: str, items: int, timeout_s: float = 20) -> None:
+        self.frames: list[dict] = []
+        self.ready, self.done = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=asyncio.run, args=(self._collect(group, items, timeout_s),))
+        self.thread.start()
+        assert self.ready.wait(10), "not subscribed to the live group"
+
+    async def _collect(self, group: str, items: int, timeout_s: float) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        self.ready.set()
+        try:
+            while sum(len(frame["data"]) for frame in self.frames) < items:  # a frame per batch
+                message = await asyncio.wait_for(layer.receive(channel), timeout_s)
+                self.frames.append(json.loads(message["text"]))
+        finally:
+            await layer.group_discard(group, channel)
+            self.done.set()
+
+    def wait(self) -> list[dict]:
+        self.thread.join(30)
+        return self.frames
 
 
 def wait_until(condition, timeout_s: float = 20, what: str = "condition") -> None:
@@ -147,6 +178,7 @@ def test_messages_through_the_broker_are_stored_and_bad_ones_rejected_on_their_t
     }
     stored_before = metric(mqtt.metrics_dir, "smartmine_readings_ingested_total", kind="truck", source="mqtt")
     now = timezone.now().replace(microsecond=0)
+    frames = LiveFrames(live.channel_group("trucks", site.pk), items=2)
     client = publisher(mqtt.broker, NORTH.username, NORTH.password)
     rejections: queue.Queue = queue.Queue()
     client.on_message = lambda _c, _u, msg: rejections.put((msg.topic, json.loads(msg.payload)))
@@ -167,6 +199,7 @@ def test_messages_through_the_broker_are_stored_and_bad_ones_rejected_on_their_t
             info.wait_for_publish(5)
         got = [rejections.get(timeout=20) for _ in range(4)]
         wait_until(lambda: TruckReading.objects.filter(equipment__site=site).count() == 2, what="2 rows")
+        frames = frames.wait()
     finally:
         client.disconnect()
         client.loop_stop()
@@ -284,7 +317,7 @@ def test_the_device_simulator_feeds_a_seeded_site_through_the_broker(mqtt, trans
     site = seeding.seed_site(name="North", trucks=2, crushers=1, stockpiles=1, loaders=2).site
     assert site.slug == NORTH.sites[0]
     user = UserFactory(username=NORTH.username)
-    user.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
+    user.groups.add(Group.objects.get_or_create(name=GATEWAYS_GROUP)[0])  # a flush drops migrated rows
     Token.objects.create(user=user, key=NORTH.password)
     url = f"mqtt://nobody@{mqtt.broker.host}:{mqtt.broker.port}"
     with override_settings(MQTT_URL=url):
