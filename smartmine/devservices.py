@@ -326,7 +326,7 @@ def start_private_mosquitto() -> str:
 
 
 def ensure() -> list[str]:
-    """Make both servers answer; return the names of the private servers this call started."""
+    """Make PostgreSQL, Redis and the MQTT broker answer; return the private servers this call started."""
     runtime = read_runtime_env()
     try:
         config = _config_without_runtime()
@@ -335,54 +335,38 @@ def ensure() -> list[str]:
     started: list[str] = []
     new_runtime: dict[str, str] = {}
 
-    if config.database_url_explicit:
-        if not postgres_answers(config.database_url):
-            raise ServiceError(
-                f"DATABASE_URL={_safe(config.database_url)} does not answer; start that server, or unset "
-                "DATABASE_URL to let SmartMine start a private one"
-            )
-        database_url = config.database_url
-    elif postgres_answers(config.database_url):
-        database_url = config.database_url
-        say(f"PostgreSQL answers at {_safe(database_url)}")
-    else:
-        say(f"nothing answers at {_safe(config.database_url)}; using a private PostgreSQL under var/")
-        was_running = runtime.get("DATABASE_URL") and postgres_answers(runtime["DATABASE_URL"])
-        database_url = start_private_postgres()
-        new_runtime["DATABASE_URL"] = database_url
+    def serve(key: str, url: str, explicit: bool, answers, start_private, label: str, name: str) -> str:
+        """The configured server when it answers (it must, when given explicitly), else a private one."""
+        if explicit:
+            if not answers(url):
+                raise ServiceError(
+                    f"{key}={_safe(url)} does not answer (or refuses its user); start that server, or unset "
+                    f"{key} to let SmartMine start a private one"
+                )
+            return url
+        if answers(url):
+            say(f"{label} answers at {_safe(url)}")
+            return url
+        say(f"nothing answers at {_safe(url)}; using a private {label} under var/")
+        was_running = runtime.get(key) and answers(runtime[key])
+        new_runtime[key] = start_private()
         if not was_running:
-            started.append("postgres")
+            started.append(name)
+        return new_runtime[key]
+
+    database_url = serve(
+        "DATABASE_URL", config.database_url, config.database_url_explicit, postgres_answers,
+        start_private_postgres, "PostgreSQL", "postgres",
+    )  # fmt: skip
     ensure_database(database_url)
-
-    if config.redis_url_explicit:
-        if not redis_answers(config.redis_url):
-            raise ServiceError(
-                f"REDIS_URL={config.redis_url} does not answer; start that server or unset REDIS_URL "
-                "to let SmartMine start a private one"
-            )
-    elif redis_answers(config.redis_url):
-        say(f"Redis answers at {config.redis_url}")
-    else:
-        say(f"nothing answers at {config.redis_url}; using a private Redis under var/")
-        was_running = runtime.get("REDIS_URL") and redis_answers(runtime["REDIS_URL"])
-        new_runtime["REDIS_URL"] = start_private_redis()
-        if not was_running:
-            started.append("redis")
-
-    if config.mqtt_url_explicit:
-        if not mqtt_answers(config.mqtt_url):
-            raise ServiceError(
-                f"MQTT_URL={_safe(config.mqtt_url)} does not answer (or refuses its user); start that broker "
-                "or unset MQTT_URL to let SmartMine start a private one"
-            )
-    elif mqtt_answers(config.mqtt_url):
-        say(f"MQTT broker answers at {config.mqtt_url}")
-    else:
-        say(f"nothing answers at {config.mqtt_url}; using a private Mosquitto under var/")
-        was_running = runtime.get("MQTT_URL") and mqtt_answers(runtime["MQTT_URL"])
-        new_runtime["MQTT_URL"] = start_private_mosquitto()
-        if not was_running:
-            started.append("mosquitto")
+    serve(
+        "REDIS_URL", config.redis_url, config.redis_url_explicit, redis_answers, start_private_redis,
+        "Redis", "redis",
+    )  # fmt: skip
+    serve(
+        "MQTT_URL", config.mqtt_url, config.mqtt_url_explicit, mqtt_answers, start_private_mosquitto,
+        "Mosquitto", "mosquitto",
+    )  # fmt: skip
 
     write_runtime_env(new_runtime)
     return started
