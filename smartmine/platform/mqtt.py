@@ -72,9 +72,16 @@ def connect_properties(*, session_expiry_s: int = 0, receive_maximum: int | None
     return properties
 
 
-def connected(broker: Broker, *, client_id: str = "", timeout_s: float = 5.0) -> paho.Client:
-    """A client connected (CONNACK success) with its network loop running; raises ConnectionError."""
+def connected(
+    broker: Broker, *, client_id: str = "", timeout_s: float = 5.0, max_inflight: int | None = None
+) -> paho.Client:
+    """A client connected (CONNACK success) with its network loop running; raises ConnectionError.
+
+    `max_inflight`: QoS 1 messages it may have unacknowledged (paho's default, 20, throttles a publisher).
+    """
     made = client(broker, client_id=client_id)
+    if max_inflight:
+        made.max_inflight_messages_set(max_inflight)
     outcome: dict[str, object] = {}
     ready = threading.Event()
 
