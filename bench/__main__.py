@@ -22,7 +22,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SECTIONS = [
     "bench_sim", "bench_tick", "bench_ingest", "bench_api", "bench_ws", "bench_dispatch", "bench_ml",
-    "bench_isolation",
+    "bench_isolation", "bench_mqtt",
 ]  # fmt: skip
 
 
@@ -67,6 +67,8 @@ LIMITS = {
     "in Channels' dispatch and daphne's write path (docs/live.md).",
     "bench_dispatch": "seeds run in parallel on 2 cores; decision latency includes occasional LP re-solves.",
     "bench_ml": "scikit-learn on 2 cores; histories simulated headless one reading a minute.",
+    "bench_mqtt": "one paho publisher, Mosquitto, two ingest processes (JSON decoding and the pandas checks "
+    "in Python) and PostgreSQL on the same 2 cores; the raw COPY baseline has the machine to itself.",
     "bench_isolation": "web, three workers, beat and PostgreSQL on the same 2 cores: a scenario or the "
     "retrain takes a whole core while the tick worker and the sampling share the other.",
 }

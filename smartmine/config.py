@@ -30,6 +30,7 @@ RUNTIME_ENV_FILE = VAR_DIR / "runtime.env"
 
 DEFAULT_DATABASE_URL = "postgres://127.0.0.1:5432/smartmine"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("keyvalue", "json")
@@ -75,6 +76,8 @@ class Config:
     database_pool_timeout_s: float = 5.0
     redis_url: str = DEFAULT_REDIS_URL
     redis_url_explicit: bool = False
+    mqtt_url: str = DEFAULT_MQTT_URL
+    mqtt_url_explicit: bool = False
     secret_key: str = ""
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     api_allow_anonymous_read: bool = False
@@ -216,6 +219,14 @@ def _parse_redis_url(value: str) -> str:
     return value
 
 
+def _parse_mqtt_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "mqtt" or not parts.hostname or parts.path.strip("/"):
+        raise ValueError(value)
+    parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    return value
+
+
 def _parse_installation_id(value: str) -> str:
     if not INSTALLATION_ID_PATTERN.fullmatch(value):
         raise ValueError(value)
@@ -314,6 +325,13 @@ def load_config(values: Mapping[str, str] | None = None, explicit: set[str] | No
             "REDIS_URL", DEFAULT_REDIS_URL, _parse_redis_url, "a Redis URL such as redis://host:6379/0"
         ),
         redis_url_explicit="REDIS_URL" in explicit,
+        mqtt_url=read.parse(
+            "MQTT_URL",
+            DEFAULT_MQTT_URL,
+            _parse_mqtt_url,
+            "an MQTT broker URL such as mqtt://user:password@host:1883",
+        ),
+        mqtt_url_explicit="MQTT_URL" in explicit,
         secret_key=secret_key or _dev_secret_key(),
         allowed_hosts=read.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"),
         api_allow_anonymous_read=read.boolean("API_ALLOW_ANONYMOUS_READ", False),

@@ -1,8 +1,9 @@
-"""Make sure PostgreSQL and Redis answer before `make run` / `make test`, starting private ones if needed.
+"""Make sure PostgreSQL, Redis and an MQTT broker answer for `make run` / `make test`, or start private ones.
 
 - A URL the user configured (environment or .env) must answer; if it does not, stop with a clear error.
 - The default URLs are tried first; when nothing answers there, a private PostgreSQL cluster (initdb +
-  pg_ctl) and a private redis-server are started under var/ on free ports, and their URLs are written to
+  pg_ctl), a private redis-server and a private Mosquitto (password file and ACL, smartmine.mqttbroker)
+  are started under var/ on free ports, and their URLs are written to
   var/runtime.env, which smartmine.config reads below .env. Missing server packages are installed with apt
   when we are root; otherwise the exact command to install them is printed.
 
@@ -33,12 +34,14 @@ import psycopg
 import redis
 from psycopg import sql
 
+from smartmine import mqttbroker
 from smartmine.config import RUNTIME_ENV_FILE, VAR_DIR, ConfigError, load_config
+from smartmine.platform.mqtt import Broker, probe
 
 PG_DIR = VAR_DIR / "postgres"
 REDIS_DIR = VAR_DIR / "redis"
 PRIVATE_PG_USER = "smartmine"
-INSTALL_HINT = "sudo apt-get install -y postgresql redis-server"
+INSTALL_HINT = "sudo apt-get install -y postgresql redis-server mosquitto"
 
 
 class ServiceError(RuntimeError):
@@ -284,11 +287,46 @@ def stop_private_redis() -> None:
     pid_file.unlink(missing_ok=True)
 
 
+def mqtt_answers(url: str) -> bool:
+    try:
+        probe(Broker.from_url(url), timeout_s=2)
+        return True
+    except ConnectionError:
+        return False
+
+
+def start_private_mosquitto() -> str:
+    """A Mosquitto under var/mosquitto with a password file and ACL (the ingest user; gateways are added by
+    `manage.py mqtt_credentials`); returns the ingest user's MQTT_URL."""
+    binary = mqttbroker.installed() or (_apt_install("mosquitto") or mqttbroker.installed())
+    directory = mqttbroker.BROKER_DIR
+    password = mqttbroker.ingest_password(directory)
+    if not (directory / "passwd").exists():
+        mqttbroker.write_auth_files(directory, ingest_password=password, gateways=[])
+    port_file = directory / "port"
+    port = int(port_file.read_text()) if port_file.exists() else free_port()
+    url = f"mqtt://{mqttbroker.INGEST_USER}:{password}@127.0.0.1:{port}"
+    if mqtt_answers(url):
+        return url
+    if _port_taken(port):
+        port = free_port()
+        url = f"mqtt://{mqttbroker.INGEST_USER}:{password}@127.0.0.1:{port}"
+    port_file.write_text(str(port))
+    say(f"starting private Mosquitto on 127.0.0.1:{port}")
+    try:
+        mqttbroker.start(directory, port, binary=binary)
+    except (ConnectionError, subprocess.CalledProcessError) as error:
+        raise ServiceError(
+            f"private Mosquitto did not start ({error}); see {directory / 'mosquitto.log'}"
+        ) from None
+    return url
+
+
 # --- the decisions ----------------------------------------------------------------------------------------
 
 
 def ensure() -> list[str]:
-    """Make both servers answer; return the names of the private servers this call started."""
+    """Make PostgreSQL, Redis and the MQTT broker answer; return the private servers this call started."""
     runtime = read_runtime_env()
     try:
         config = _config_without_runtime()
@@ -297,39 +335,38 @@ def ensure() -> list[str]:
     started: list[str] = []
     new_runtime: dict[str, str] = {}
 
-    if config.database_url_explicit:
-        if not postgres_answers(config.database_url):
-            raise ServiceError(
-                f"DATABASE_URL={_safe(config.database_url)} does not answer; start that server, or unset "
-                "DATABASE_URL to let SmartMine start a private one"
-            )
-        database_url = config.database_url
-    elif postgres_answers(config.database_url):
-        database_url = config.database_url
-        say(f"PostgreSQL answers at {_safe(database_url)}")
-    else:
-        say(f"nothing answers at {_safe(config.database_url)}; using a private PostgreSQL under var/")
-        was_running = runtime.get("DATABASE_URL") and postgres_answers(runtime["DATABASE_URL"])
-        database_url = start_private_postgres()
-        new_runtime["DATABASE_URL"] = database_url
+    def serve(key: str, url: str, explicit: bool, answers, start_private, label: str, name: str) -> str:
+        """The configured server when it answers (it must, when given explicitly), else a private one."""
+        if explicit:
+            if not answers(url):
+                raise ServiceError(
+                    f"{key}={_safe(url)} does not answer (or refuses its user); start that server, or unset "
+                    f"{key} to let SmartMine start a private one"
+                )
+            return url
+        if answers(url):
+            say(f"{label} answers at {_safe(url)}")
+            return url
+        say(f"nothing answers at {_safe(url)}; using a private {label} under var/")
+        was_running = runtime.get(key) and answers(runtime[key])
+        new_runtime[key] = start_private()
         if not was_running:
-            started.append("postgres")
-    ensure_database(database_url)
+            started.append(name)
+        return new_runtime[key]
 
-    if config.redis_url_explicit:
-        if not redis_answers(config.redis_url):
-            raise ServiceError(
-                f"REDIS_URL={config.redis_url} does not answer; start that server or unset REDIS_URL "
-                "to let SmartMine start a private one"
-            )
-    elif redis_answers(config.redis_url):
-        say(f"Redis answers at {config.redis_url}")
-    else:
-        say(f"nothing answers at {config.redis_url}; using a private Redis under var/")
-        was_running = runtime.get("REDIS_URL") and redis_answers(runtime["REDIS_URL"])
-        new_runtime["REDIS_URL"] = start_private_redis()
-        if not was_running:
-            started.append("redis")
+    database_url = serve(
+        "DATABASE_URL", config.database_url, config.database_url_explicit, postgres_answers,
+        start_private_postgres, "PostgreSQL", "postgres",
+    )  # fmt: skip
+    ensure_database(database_url)
+    serve(
+        "REDIS_URL", config.redis_url, config.redis_url_explicit, redis_answers, start_private_redis,
+        "Redis", "redis",
+    )  # fmt: skip
+    serve(
+        "MQTT_URL", config.mqtt_url, config.mqtt_url_explicit, mqtt_answers, start_private_mosquitto,
+        "Mosquitto", "mosquitto",
+    )  # fmt: skip
 
     write_runtime_env(new_runtime)
     return started
@@ -363,7 +400,10 @@ def ensure_program(names: tuple[str, ...], package: str, purpose: str) -> str:
 
 
 def stop(which: list[str] | None = None) -> None:
-    which = which or ["postgres", "redis"]
+    which = which or ["postgres", "redis", "mosquitto"]
+    if "mosquitto" in which and mqttbroker.pid(mqttbroker.BROKER_DIR):
+        say("stopping private Mosquitto")
+        mqttbroker.stop(mqttbroker.BROKER_DIR)
     if "redis" in which:
         stop_private_redis()
     if "postgres" in which:
@@ -372,10 +412,11 @@ def stop(which: list[str] | None = None) -> None:
 
 def status() -> None:
     runtime = read_runtime_env()
-    for key, probe in (("DATABASE_URL", postgres_answers), ("REDIS_URL", redis_answers)):
+    probes = (("DATABASE_URL", postgres_answers), ("REDIS_URL", redis_answers), ("MQTT_URL", mqtt_answers))
+    for key, answers in probes:
         url = runtime.get(key)
         say(
-            f"{key}: private {'up' if url and probe(url) else 'not running'}"
+            f"{key}: private {'up' if url and answers(url) else 'not running'}"
             if url
             else f"{key}: not private"
         )

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connections
 
 from smartmine.platform import metrics
+from smartmine.platform.mqtt import Broker, probe
 
 #: How long the worker check collects replies: every worker answers within it (a broadcast has no count).
 WORKER_REPLY_S = 0.5
@@ -125,12 +126,30 @@ def check_models() -> dict[str, Any]:
     }
 
 
+def check_mqtt() -> dict[str, Any]:
+    """The broker accepts the ingest user (MQTT_URL); the ingest processes alive and their last batch's lag
+    (commit time minus its newest reading's time) are reported, informative: telemetry may simply be quiet."""
+    from fleet.mqtt_ingest import read_heartbeats  # the fleet app owns the ingest
+
+    broker = Broker.from_url(settings.MQTT_URL)
+    probe(broker, timeout_s=1.0)
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        ingest = read_heartbeats(client)
+    except redis.RedisError as error:  # the redis check reports Redis itself
+        return {"broker": broker.where, "ingest": None, "ingest_error": f"{type(error).__name__}: {error}"}
+    finally:
+        client.close()
+    return {"broker": broker.where, "ingest": ingest}
+
+
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": check_database,
     "redis": check_redis,
     "worker": check_worker,
     "simulation": check_simulation,
     "models": check_models,
+    "mqtt": check_mqtt,
 }
 
 

@@ -203,6 +203,8 @@ REDIS_URL = CONFIG.redis_url
 INSTALLATION_ID = CONFIG.installation_id
 REDIS_PREFIX = redis_prefix(INSTALLATION_ID)
 CELERY_BROKER_URL = CONFIG.redis_url
+#: The MQTT broker equipment gateways publish telemetry to (docs/telemetry.md); ingest_mqtt reads it.
+MQTT_URL = CONFIG.mqtt_url
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": REDIS_PREFIX}  # any queue name, one place
 CELERY_RESULT_BACKEND = None  # tasks report through the database, not through results
 CELERY_TASK_IGNORE_RESULT = True

@@ -63,6 +63,7 @@ HEALTH_METRICS = _section(
         max_lag_s=_nullable_float_field(),
     ),
     readings_ingested=serializers.IntegerField(min_value=0, required=False),
+    mqtt=_section("HealthMqttMetrics", messages=_count_field(), rejected=_count_field()),
     celery=_section(
         "HealthCeleryMetrics", success=_count_field(), failure=_count_field(), retry=_count_field()
     ),
@@ -101,6 +102,7 @@ HEALTH_RESPONSE = inline_serializer(
     summary="Health of the system and of each component",
     description=(
         "Checks PostgreSQL, Redis, that a Celery worker answers, and how old the last simulation tick is; "
+        "`components.mqtt` that the MQTT broker accepts the ingest user, with each ingest process's lag; "
         "`components.models` reports the failure models' state (`training` with a bootstrap's progress, "
         "`ready`, `failed`, `no_model`) and never fails. "
         "Answers within 2 s even when a component hangs: 200 when everything is ok, otherwise 503 with "

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +31,8 @@ __all__ = [
     "celery_client",
     "current_database_url",
     "free_port",
+    "ingest_mqtt",
+    "private_mosquitto",
     "private_redis",
     "running_layout",
     "running_system",
@@ -174,6 +177,70 @@ def private_redis(workdir: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+#: The ports tests may give a private Mosquitto (the machine's own broker at 1883 is shared and anonymous).
+MOSQUITTO_PORTS = range(18883, 18890)
+
+
+@contextmanager
+def private_mosquitto(workdir: Path, gateways=()) -> Iterator:
+    """A Mosquitto of the test's own, with SmartMine's password file and ACL: yields the ingest Broker."""
+    from smartmine import mqttbroker
+
+    port = next((port for port in MOSQUITTO_PORTS if not _port_taken(port)), None)
+    if port is None:
+        raise RuntimeError(f"no free port for a test Mosquitto in {MOSQUITTO_PORTS}")
+    directory = workdir / "mosquitto"
+    password = mqttbroker.ingest_password(directory)
+    mqttbroker.write_auth_files(directory, ingest_password=password, gateways=gateways)
+    try:
+        yield mqttbroker.start(directory, port)
+    finally:
+        mqttbroker.stop(directory)
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ingest_mqtt(broker, *args: str, **env_overrides: str) -> subprocess.Popen:
+    """A real `manage.py ingest_mqtt` on the test database and `broker`; connected when this returns."""
+    from urllib.parse import quote
+
+    from django.conf import settings
+
+    url = f"mqtt://{quote(broker.username)}:{quote(broker.password)}@{broker.host}:{broker.port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": current_database_url(),
+        "INSTALLATION_ID": settings.INSTALLATION_ID,
+        "MQTT_URL": url,
+        "LOG_FILE": "",
+        "LOG_LEVEL": "INFO",
+        **env_overrides,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "ingest_mqtt", "--batch-ms", "20", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    subscribed = threading.Event()
+    process.log_lines = []  # its log, read all along so a full pipe never blocks it
+
+    def read_log() -> None:
+        for line in process.stdout:
+            process.log_lines.append(line)
+            if "mqtt subscribed" in line:
+                subscribed.set()
+
+    threading.Thread(target=read_log, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not subscribed.wait(0.2):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"ingest_mqtt did not subscribe: {''.join(process.log_lines)[-2000:]}")
+    return process
 
 
 @contextmanager

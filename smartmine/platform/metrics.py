@@ -49,6 +49,20 @@ TICK_LAG = Gauge(
 READINGS_INGESTED = Counter(
     "smartmine_readings_ingested_total", "Readings written to history", ["kind", "source"]
 )
+MQTT_MESSAGES = Counter(
+    "smartmine_mqtt_messages_total", "MQTT telemetry messages by outcome", ["outcome"]
+)  # outcome: accepted, partly_rejected, rejected
+MQTT_REJECTED = Counter(
+    "smartmine_mqtt_rejected_total",
+    "MQTT telemetry refused, by reason (a whole message, or one reading of it)",
+    ["reason"],  # fleet.mqttformat.REASONS
+)
+MQTT_INGEST_LAG = Gauge(
+    "smartmine_mqtt_ingest_lag_seconds",
+    "Commit time minus the newest reading's time in the last MQTT batch, per ingest process",
+    ["process"],
+    multiprocess_mode="liveall",
+)
 API_LATENCY = Histogram(
     "smartmine_api_request_duration_seconds",
     "HTTP request time by view, method and status",
@@ -137,6 +151,10 @@ def summary() -> dict[str, Any]:
             "max_lag_s": _s(max((value for _, value in samples["smartmine_tick_lag_seconds"]), default=None)),
         },
         "readings_ingested": _count(samples["smartmine_readings_ingested_total"]),
+        "mqtt": {
+            "messages": _count(samples["smartmine_mqtt_messages_total"]),
+            "rejected": _count(samples["smartmine_mqtt_rejected_total"]),
+        },
         "celery": {
             outcome: _count(samples["smartmine_celery_tasks_total"], outcome=outcome)
             for outcome in ("success", "failure", "retry")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from smartmine import devservices
+from smartmine import devservices, mqttbroker
+from smartmine.platform.mqtt import Broker, probe
+from tests.processes import MOSQUITTO_PORTS, _port_taken
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,6 +20,7 @@ def scratch_var(tmp_path, monkeypatch):
     monkeypatch.setattr(devservices, "PG_DIR", tmp_path / "postgres")
     monkeypatch.setattr(devservices, "REDIS_DIR", tmp_path / "redis")
     monkeypatch.setattr(devservices, "RUNTIME_ENV_FILE", tmp_path / "runtime.env")
+    monkeypatch.setattr(mqttbroker, "BROKER_DIR", tmp_path / "mosquitto")
     return tmp_path
 
 
@@ -29,6 +32,22 @@ def test_a_private_redis_starts_answers_and_stops(scratch_var):
     finally:
         devservices.stop_private_redis()
     assert not (scratch_var / "redis" / "redis.pid").exists()
+
+
+def test_a_private_mosquitto_starts_with_its_ingest_user_refuses_strangers_and_stops(scratch_var):
+    (scratch_var / "mosquitto").mkdir()
+    port = next(port for port in MOSQUITTO_PORTS if not _port_taken(port))
+    (scratch_var / "mosquitto" / "port").write_text(str(port))
+    url = devservices.start_private_mosquitto()
+    try:
+        assert url.startswith(f"mqtt://{mqttbroker.INGEST_USER}:") and url.endswith(f"@127.0.0.1:{port}")
+        assert devservices.mqtt_answers(url)
+        with pytest.raises(ConnectionError, match="refused anonymous"):
+            probe(Broker("127.0.0.1", port))
+        assert devservices.start_private_mosquitto() == url  # a second call reuses the running broker
+    finally:
+        devservices.stop(["mosquitto"])
+    assert not devservices.mqtt_answers(url)
 
 
 @pytest.mark.slow
@@ -51,7 +70,11 @@ def test_runtime_env_round_trips_and_an_empty_one_is_removed(scratch_var):
 
 @pytest.mark.parametrize(
     ("name", "url"),
-    [("DATABASE_URL", "postgres://127.0.0.1:1/smartmine"), ("REDIS_URL", "redis://127.0.0.1:1/0")],
+    [
+        ("DATABASE_URL", "postgres://127.0.0.1:1/smartmine"),
+        ("REDIS_URL", "redis://127.0.0.1:1/0"),
+        ("MQTT_URL", "mqtt://127.0.0.1:1"),
+    ],
 )
 def test_an_explicit_url_that_does_not_answer_stops_with_a_clear_error(name, url):
     result = subprocess.run(

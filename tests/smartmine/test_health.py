@@ -63,7 +63,7 @@ def test_health_is_ok_when_every_component_answers(client, celery_worker_process
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok" and body["failed"] == []
-    assert set(body["components"]) == {"database", "redis", "worker", "simulation", "models"}
+    assert set(body["components"]) == {"database", "redis", "worker", "simulation", "models", "mqtt"}
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["latency_ms"] >= 0
@@ -160,3 +160,31 @@ def test_the_health_body_matches_its_openapi_schema(monkeypatch, summary_fails):
 
     assert "metrics" in response.json()
     case.validate_response(response, checks=[status_code_conformance, response_schema_conformance])
+
+
+def test_the_mqtt_check_reports_the_broker_and_the_live_ingest_processes_lag(settings):
+    import redis
+
+    from fleet.mqtt_ingest import heartbeat_key, write_heartbeat
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    name = f"health-test-{os.getpid()}"
+    try:
+        write_heartbeat(client, name, batch_at=time.time() - 2, lag_s=0.25)
+        detail = health.check_mqtt()
+    finally:
+        client.delete(heartbeat_key(name))
+        client.close()
+    assert detail["broker"] == "127.0.0.1:1883"  # the default MQTT_URL: the machine's broker
+    mine = [process for process in detail["ingest"] if process["name"] == name]
+    assert mine == [{"name": name, "last_batch_age_s": pytest.approx(2, abs=1), "lag_s": 0.25}]
+
+
+def test_the_mqtt_check_fails_within_the_deadline_when_the_broker_hangs(settings, hanging_server):
+    settings.MQTT_URL = f"mqtt://127.0.0.1:{hanging_server}"
+    checks = {"mqtt": health.check_mqtt, "fine": lambda: {}}
+    started = time.monotonic()
+    results = health.run_checks(checks, timeout_s=1.5)
+    assert time.monotonic() - started < 2.0
+    assert results["mqtt"].status in {health.FAILED, health.TIMEOUT} and results["fine"].status == health.OK
+    assert "did not answer" in results["mqtt"].detail["error"] or results["mqtt"].status == health.TIMEOUT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import shlex
@@ -21,8 +22,10 @@ from honcho.compat import ProcessManager
 from honcho.manager import Manager
 
 from fleet.choices import ENGINEERS_GROUP, OPERATORS_GROUP
+from smartmine import mqttbroker
 from smartmine.config import VAR_DIR
 from smartmine.management.commands.serveweb import default_endpoints
+from smartmine.platform.mqtt import Broker
 
 DEMO_LOGINS_FILE = VAR_DIR / "demo-logins"
 #: The demo's logins, one per role: (username, role group or None for the superuser, what the role may do).
@@ -54,8 +57,10 @@ def worker_command(python: str, name: str, *, level: str) -> list[str]:
 
 def process_commands(python: str) -> dict[str, str]:
     """The processes of a running SmartMine, with their command lines: web (WEB_CONCURRENCY daphne processes
-    sharing the API port and the original WebSocket port: serveweb), one worker per queue, beat."""
-    web = [python, str(settings.BASE_DIR / "manage.py"), "serveweb"]
+    sharing the API port and the original WebSocket port: serveweb), one worker per queue, beat,
+    the MQTT telemetry ingest."""
+    manage = str(settings.BASE_DIR / "manage.py")
+    web = [python, manage, "serveweb"]
     web += ["--processes", str(settings.WEB_CONCURRENCY)]
     for host, port in default_endpoints():  # the same ASGI app also serves the original WS port
         web += ["--bind", f"{host}:{port}"]
@@ -63,6 +68,8 @@ def process_commands(python: str) -> dict[str, str]:
     return {
         "web": shlex.join(web),
         **{name: shlex.join(worker_command(python, name, level=level)) for name in WORKERS},
+        # telemetry from the MQTT broker (MQTT_URL); run more with --name 2 ... to share the load
+        "mqtt-ingest": shlex.join([python, manage, "ingest_mqtt", "--name", "1"]),
         "beat": shlex.join(
             [
                 python,
@@ -108,7 +115,10 @@ def run_processes(commands: dict[str, str], *, env: dict[str, str], cwd: str) ->
 
 
 class Command(BaseCommand):
-    help = "Migrate, seed the default site if empty, create demo logins, then run daphne, workers and beat."
+    help = (
+        "Migrate, seed the default site if empty, create demo logins, then run daphne, workers, beat and the "
+        "MQTT ingest."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--prepare-only", action="store_true", help="set everything up, start nothing")
@@ -118,6 +128,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         self.seed_default_site()
         logins = self.ensure_demo_logins()
+        if Broker.from_url(settings.MQTT_URL).username == mqttbroker.INGEST_USER:
+            call_command("mqtt_credentials", stdout=io.StringIO())  # our broker: gateways may log in
         self.print_banner(logins)
         if prepare_only:
             return
@@ -164,6 +176,7 @@ class Command(BaseCommand):
             f"  admin         {api}/admin/",
             f"  API           {api}/api/health   {api}/api/docs/",
             f"  WebSocket     ws://{settings.WEBSOCKET_HOST}:{settings.WEBSOCKET_PORT}/",
+            f"  MQTT          {Broker.from_url(settings.MQTT_URL).where}  (docs/telemetry.md)",
             "  demo logins   (dashboard and admin)",
             *(f"    {name:<9} {logins[name]:<17} {role}" for name, _, role in DEMO_LOGINS),
             "  Ctrl-C stops everything.",

@@ -1,0 +1,210 @@
+"""manage.py ingest_mqtt: telemetry from the MQTT broker into the reading history (docs/telemetry.md).
+
+One long-running process (`make run` starts it; several may run side by side). It subscribes with QoS 1 to
+the shared subscription `$share/smartmine-ingest/smartmine/+/+/+/telemetry`, so the broker spreads messages
+among the ingest processes, over a persistent MQTT 5 session (clean start off, a session expiry), so what
+gateways publish while it is down waits in the broker. Messages are taken in batches (up to
+--batch-messages or --batch-ms), stored in one transaction through the one ingestion function, and only then
+acknowledged (manual PUBACK): a message acknowledged is committed; a message not acknowledged (crash, kill,
+database down) is delivered again, and the history's unique (equipment, time) key makes the second copy a
+counted duplicate, never a second row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as paho
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from fleet.mqtt_ingest import BatchReport, ingest_messages, write_heartbeat
+from fleet.mqttformat import SUBSCRIPTION, decode, rejected_topic
+from smartmine.platform import metrics
+from smartmine.platform.mqtt import Broker, client, connect_properties
+
+logger = logging.getLogger("smartmine.mqtt")
+
+#: How often an idle ingest process still says it is alive (fleet.mqtt_ingest.write_heartbeat).
+HEARTBEAT_EVERY_S = 5.0
+#: Waits after a failed commit (database down): doubled up to the last, the batch kept unacknowledged.
+RETRY_DELAYS_S = (0.5, 1, 2, 5)
+
+
+class Command(BaseCommand):
+    help = "Ingest equipment telemetry from the MQTT broker (MQTT_URL) until stopped."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--name", default="1", help="this process's name: its MQTT client id (session) is built from it"
+        )
+        parser.add_argument("--batch-messages", type=int, default=500, help="messages per commit at most")
+        parser.add_argument("--batch-ms", type=int, default=50, help="how long a batch collects, at most")
+        parser.add_argument(
+            "--session-expiry", type=int, default=3600, help="seconds the broker keeps our session offline"
+        )
+
+    def handle(self, *args, name: str, batch_messages: int, batch_ms: int, session_expiry: int, **_):
+        ingest = MqttIngest(
+            Broker.from_url(settings.MQTT_URL),
+            name=name,
+            batch_messages=max(1, batch_messages),
+            batch_s=max(1, batch_ms) / 1000,
+            session_expiry_s=session_expiry,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
+        signal.signal(signal.SIGINT, lambda *_: ingest.stop())
+        ingest.run()
+
+
+class MqttIngest:
+    """The receive → commit → acknowledge loop of one ingest process."""
+
+    def __init__(
+        self, broker: Broker, *, name: str, batch_messages: int, batch_s: float, session_expiry_s: int
+    ) -> None:
+        self.broker, self.name = broker, name
+        self.batch_messages, self.batch_s = batch_messages, batch_s
+        self.session_expiry_s = session_expiry_s
+        self.inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
+        self.stopping = False
+        self.logged_reasons: set[str] = set()
+        self.batch_at: float | None = None
+        self.lag_s: float | None = None
+        self.beat_at = 0.0
+        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        self.client = client(
+            broker, client_id=f"smartmine-{settings.INSTALLATION_ID}-ingest-{name}", manual_ack=True
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = lambda _client, _userdata, message: self.inbox.put(message)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def _on_connect(self, mqtt, _userdata, flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            logger.error("mqtt connect refused broker=%s reason=%s", self.broker.where, reason_code)
+            return
+        logger.info("mqtt connected broker=%s session_present=%s", self.broker.where, flags.session_present)
+        mqtt.subscribe(SUBSCRIPTION, options=SubscribeOptions(qos=1))
+
+    def _on_subscribe(self, _mqtt, _userdata, _mid, reason_codes, _properties) -> None:
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            logger.error("mqtt subscription %s refused: %s", SUBSCRIPTION, refused[0])
+        else:
+            logger.info("mqtt subscribed to %s", SUBSCRIPTION)
+
+    def run(self) -> None:
+        self._connect()
+        self.client.loop_start()  # paho's thread: network, keepalive, reconnects; we only take messages
+        try:
+            while not self.stopping:
+                batch = self._take_batch()
+                if batch:
+                    self._handle(batch)
+                if time.monotonic() - self.beat_at > HEARTBEAT_EVERY_S:
+                    self._heartbeat()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _connect(self) -> None:
+        """The first connection, retried until the broker answers (later ones are paho's reconnects)."""
+        properties = connect_properties(
+            session_expiry_s=self.session_expiry_s, receive_maximum=max(100, 4 * self.batch_messages)
+        )
+        delay = 1.0
+        while not self.stopping:
+            try:
+                self.client.connect(
+                    self.broker.host, self.broker.port, keepalive=30, clean_start=False, properties=properties
+                )
+                return
+            except OSError as error:
+                logger.warning(
+                    "mqtt broker=%s unreachable (%s); retrying in %.0f s", self.broker.where, error, delay
+                )
+                time.sleep(delay)
+                delay = min(10.0, delay * 2)
+
+    def _take_batch(self) -> list[paho.MQTTMessage]:
+        try:
+            batch = [self.inbox.get(timeout=0.5)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.batch_s
+        while len(batch) < self.batch_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list[paho.MQTTMessage]) -> None:
+        decoded = [decode(message.topic, message.payload) for message in batch]
+        report = self._commit(lambda: ingest_messages(decoded))
+        if report is None:
+            return  # stopping before the database came back: nothing acknowledged, the broker keeps them
+        for message in batch:  # in the order received, as MQTT wants PUBACKs
+            self.client.ack(message.mid, message.qos)
+        self._report(report)
+
+    def _commit(self, store: Callable[[], BatchReport]) -> BatchReport | None:
+        """The batch in one transaction, retried while the database is away (the batch stays unacked)."""
+        attempt = 0
+        while not self.stopping:
+            try:
+                return store()
+            except (OperationalError, InterfaceError) as error:
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                logger.warning("mqtt batch not stored (%s); retrying in %.1f s", str(error).strip(), delay)
+                connection.close()  # a broken connection is not reused; the next attempt opens a fresh one
+                time.sleep(delay)
+                attempt += 1
+        return None
+
+    def _report(self, report: BatchReport) -> None:
+        for outcome in report.outcomes:
+            if not outcome.rejected:
+                metrics.MQTT_MESSAGES.labels(outcome="accepted").inc()
+                continue
+            metrics.MQTT_MESSAGES.labels(outcome="partly_rejected" if outcome.accepted else "rejected").inc()
+            for refusal in outcome.rejected:
+                reason = refusal["reason"]
+                metrics.MQTT_REJECTED.labels(reason=reason).inc()
+                if reason not in self.logged_reasons:  # once per kind of refusal: a flood must not flood logs
+                    self.logged_reasons.add(reason)
+                    logger.warning(
+                        "mqtt telemetry rejected reason=%s topic=%s errors=%s (further %s refusals are "
+                        "counted in smartmine_mqtt_rejected_total, not logged)",
+                        reason, outcome.topic, refusal["errors"], reason,
+                    )  # fmt: skip
+            payload = {"accepted": outcome.accepted, "rejected": outcome.rejected}
+            self.client.publish(rejected_topic(outcome.topic), json.dumps(payload), qos=1)
+        for kind, accepted in report.accepted_by_kind.items():
+            metrics.READINGS_INGESTED.labels(kind=kind, source="mqtt").inc(accepted)
+        self.batch_at = time.time()
+        if report.newest_reading is not None:
+            self.lag_s = (timezone.now() - report.newest_reading).total_seconds()
+            metrics.MQTT_INGEST_LAG.labels(process=self.name).set(self.lag_s)
+
+    def _heartbeat(self) -> None:
+        self.beat_at = time.monotonic()
+        try:
+            write_heartbeat(self.redis, self.name, batch_at=self.batch_at, lag_s=self.lag_s)
+        except redis.RedisError as error:  # health loses a figure; ingest goes on
+            logger.warning("mqtt heartbeat not written: %s", error)

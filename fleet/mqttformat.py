@@ -1,0 +1,122 @@
+"""The MQTT telemetry format: topics and payloads of equipment gateways (docs/telemetry.md).
+
+Pure Python, no Django: the ingest command (fleet/management/commands/ingest_mqtt.py) hands every message
+through here first. A message's topic names the site, the kind and the equipment; its payload is one reading
+or a small batch of them, each with the fields of a `POST /api/telemetry` item except `kind` and
+`equipment_id`, which the topic gives. The readings then go through the same checks (fleet.telemetry) and
+the same ingestion function (fleet.ingest) as a POSTed batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from fleet.sim.schema import SENSORS
+
+ROOT = "smartmine"
+#: What every ingest process subscribes to: one shared group, so the broker spreads messages among them.
+SHARE_GROUP = "smartmine-ingest"
+SUBSCRIPTION = f"$share/{SHARE_GROUP}/{ROOT}/+/+/+/telemetry"
+#: Readings in one message: a gateway batching a minute of one truck at 1 Hz fits; more belongs in POST.
+MAX_READINGS_PER_MESSAGE = 100
+#: Fields the topic gives; a payload that repeats them is refused rather than silently overridden.
+TOPIC_FIELDS = ("kind", "equipment_id")
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+class BadMessage(ValueError):
+    """A message refused as a whole (topic or payload); `reason` is one of REASONS."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+#: Why a reading or message is refused: the label of the rejection counter and of the "logged once" set.
+REASONS = ("topic", "payload", "unknown_equipment", "time", "value")
+
+
+@dataclass(frozen=True)
+class Address:
+    """Which equipment a topic speaks for."""
+
+    site: str
+    kind: str
+    name: str
+
+
+@dataclass
+class Decoded:
+    """One message after the topic and payload checks: its readings, or why it was refused whole."""
+
+    topic: str
+    address: Address | None = None
+    readings: list[dict] = field(default_factory=list)
+    error: BadMessage | None = None
+
+
+def parse_topic(topic: str) -> Address:
+    """`smartmine/<site-slug>/<kind>/<equipment-name>/telemetry` -> its Address, or BadMessage."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != ROOT or parts[4] != "telemetry":
+        raise BadMessage("topic", f"topic must be {ROOT}/<site>/<kind>/<equipment>/telemetry")
+    _, site, kind, name, _ = parts
+    if not _SLUG.fullmatch(site):
+        raise BadMessage("topic", f"{site!r} is not a site slug")
+    if kind not in SENSORS:
+        raise BadMessage("topic", f"{kind!r} is not one of {', '.join(SENSORS)}")
+    if not name:
+        raise BadMessage("topic", "the equipment name is empty")
+    return Address(site, kind, name)
+
+
+def rejected_topic(topic: str) -> str:
+    """Where the reasons of a refused message are published, next to the topic it came on."""
+    return f"{topic}/rejected"
+
+
+def decode_payload(payload: bytes) -> list[dict]:
+    """A JSON object (one reading) or array of objects (a batch) -> the readings, or BadMessage."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadMessage("payload", f"not JSON: {error}") from None
+    items = [data] if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise BadMessage("payload", "must be a JSON object (one reading) or a non-empty array of them")
+    if len(items) > MAX_READINGS_PER_MESSAGE:
+        raise BadMessage(
+            "payload", f"holds {len(items)} readings; at most {MAX_READINGS_PER_MESSAGE} per message"
+        )
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadMessage("payload", f"reading {position} must be a JSON object")
+        repeated = [name for name in TOPIC_FIELDS if name in item]
+        if repeated:
+            raise BadMessage(
+                "payload", f"reading {position} has {', '.join(repeated)}: the topic names the equipment"
+            )
+    return items
+
+
+def decode(topic: str, payload: bytes) -> Decoded:
+    """Topic and payload of one message, never raising: a refusal is kept in `error`."""
+    decoded = Decoded(topic)
+    try:
+        decoded.address = parse_topic(topic)
+        decoded.readings = decode_payload(payload)
+    except BadMessage as error:
+        decoded.error = error
+        decoded.readings = []
+    return decoded
+
+
+def reason_of(errors: dict[str, list[str]]) -> str:
+    """The rejection reason of one reading from its per-field errors (fleet.telemetry.check's shape)."""
+    if "equipment_id" in errors:
+        return "unknown_equipment"
+    if set(errors) == {"ts"}:
+        return "time"
+    return "value"
