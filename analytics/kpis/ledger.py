@@ -66,6 +66,9 @@ class Accumulator:
     def __init__(self, last: dict[Key, Last] | None = None) -> None:
         self.last: dict[Key, Last] = dict(last or {})
         self.changed: set[Key] = set()
+        #: Trucks' queue destinations from `queued` events since their latest reading: they apply from the
+        #: next reading on, not to the time the latest one holds.
+        self.queue_at: dict[int, str | None] = {}
         self.rows: dict[Row, dict[str, float]] = defaultdict(lambda: dict.fromkeys(COLUMNS, 0))
 
     def _add(self, ts_s: float, kind: str, unit_id: int, column: str, value: float) -> None:
@@ -109,7 +112,9 @@ class Accumulator:
             str(row.get("status") or ""),
             fuel_l=fuel,
             throughput_tph=row.get("throughput_tph"),
-            queue_at=last.queue_at if last is not None else None,
+            queue_at=self.queue_at.pop(unit_id, last.queue_at if last is not None else None)
+            if kind == "truck"
+            else None,
         )
         self.changed.add(key)
 
@@ -118,10 +123,7 @@ class Accumulator:
         if unit_kind != "truck":
             return
         if kind == "queued":
-            last = self.last.get(("truck", unit_id))
-            if last is not None and last.ts_s <= ts_s:
-                last.queue_at = data.get("at")
-                self.changed.add(("truck", unit_id))
+            self.queue_at[unit_id] = data.get("at")
         elif kind == "loaded":
             self._loaded(ts_s, unit_id, data)
         elif kind == "dumped":

@@ -77,12 +77,14 @@ def test_a_queue_at_a_dump_belongs_to_the_latest_queued_event_and_loads_count_pa
     accumulator.reading("truck", 1, 0.0, {"status": "hauling"})
     accumulator.event(5.0, "queued", "truck", 1, {"at": "crusher"})
     accumulator.reading("truck", 1, 10.0, {"status": "queued_at_dump"})
-    accumulator.reading("truck", 1, 40.0, {"status": "dumping"})
+    accumulator.event(25.0, "queued", "truck", 1, {"at": "dump"})  # from the next reading on
+    accumulator.reading("truck", 1, 40.0, {"status": "queued_at_dump"})
+    accumulator.reading("truck", 1, 45.0, {"status": "dumping"})
     accumulator.event(
         50.0, "loaded", "truck", 1, {"loader_id": 4, "payload_t": 250.0, "rated_payload_t": 200.0}
     )
     row = accumulator.rows[(0, "truck", 1)]
-    assert (row["queue_at_crusher_s"], row["queue_at_dump_s"]) == (30.0, 0.0)
+    assert (row["queue_at_crusher_s"], row["queue_at_dump_s"]) == (30.0, 5.0)
     assert (row["loads"], row["rated_loads"], row["over_110"], row["over_120"]) == (1, 1, 1, 1)
     assert accumulator.rows[(0, "loader", 4)]["loads"] == 1
 
