@@ -40,6 +40,12 @@ SUM_COLUMNS = (
     "to_dumps_t",
     "payload_ratio_sum",
 )
+#: What a reading carries into a later hour (the time it holds past the hour, the fuel drop from a reading
+#: of an earlier hour), also kept apart as `carry_<column>`: the raw SQL ignores readings before a window,
+#: so a window starting on the hour drops its first hour's carry, and a raw end edge adds its hour's.
+CARRIED = (*STATUS_COLUMNS.values(), "queue_at_crusher_s", "queue_at_dump_s", "fuel_burned_l", "crushed_t")
+CARRY_COLUMNS = tuple(f"carry_{name}" for name in CARRIED)
+SUM_COLUMNS = (*SUM_COLUMNS, *CARRY_COLUMNS)
 COLUMNS = (*COUNT_COLUMNS, *SUM_COLUMNS)
 #: The unit kinds with ledgers: the reading kinds, and loaders (loads per loader, for the match factor).
 UNIT_KINDS = ("truck", "crusher", "stockpile", "loader")
@@ -71,8 +77,13 @@ class Accumulator:
         self.queue_at: dict[int, str | None] = {}
         self.rows: dict[Row, dict[str, float]] = defaultdict(lambda: dict.fromkeys(COLUMNS, 0))
 
-    def _add(self, ts_s: float, kind: str, unit_id: int, column: str, value: float) -> None:
-        self.rows[(int(ts_s // HOUR_S * HOUR_S), kind, unit_id)][column] += value
+    def _add(
+        self, ts_s: float, kind: str, unit_id: int, column: str, value: float, *, carried: bool = False
+    ) -> None:
+        row = self.rows[(int(ts_s // HOUR_S * HOUR_S), kind, unit_id)]
+        row[column] += value
+        if carried:
+            row[f"carry_{column}"] += value
 
     def _held(self, kind: str, unit_id: int, last: Last, until_s: float) -> None:
         """The previous reading's status from its time until `until_s` (at most MAX_HELD), split by hour."""
@@ -81,16 +92,18 @@ class Accumulator:
         while start < end:
             part_end = min(end, (start // HOUR_S + 1) * HOUR_S)
             seconds = part_end - start
+            carried = start != last.ts_s  # past the hour of the reading
             if column is not None:
-                self._add(start, kind, unit_id, column, seconds)
+                self._add(start, kind, unit_id, column, seconds, carried=carried)
             if (
                 kind == "truck"
                 and last.status == TruckStatus.QUEUED_AT_DUMP
                 and last.queue_at in ("crusher", "dump")
             ):
-                self._add(start, kind, unit_id, f"queue_at_{last.queue_at}_s", seconds)
+                self._add(start, kind, unit_id, f"queue_at_{last.queue_at}_s", seconds, carried=carried)
             if kind == "crusher" and last.throughput_tph:
-                self._add(start, kind, unit_id, "crushed_t", last.throughput_tph * seconds / 3600.0)
+                tonnes = last.throughput_tph * seconds / 3600.0
+                self._add(start, kind, unit_id, "crushed_t", tonnes, carried=carried)
             start = part_end
 
     def reading(self, kind: str, unit_id: int, ts_s: float, row: dict[str, Any]) -> None:
@@ -104,7 +117,8 @@ class Accumulator:
         self._add(ts_s, kind, unit_id, "readings", 1)
         fuel = row.get("fuel_l")
         if kind == "truck" and last is not None and last.fuel_l is not None and fuel is not None:
-            self._add(ts_s, kind, unit_id, "fuel_burned_l", max(last.fuel_l - fuel, 0.0))
+            carried = ts_s // HOUR_S != last.ts_s // HOUR_S
+            self._add(ts_s, kind, unit_id, "fuel_burned_l", max(last.fuel_l - fuel, 0.0), carried=carried)
         if kind == "stockpile":
             self._add(ts_s, kind, unit_id, "reclaim_tph_sum", row.get("discharge_rate_tph") or 0.0)
         self.last[key] = Last(

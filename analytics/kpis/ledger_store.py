@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection
 
-from analytics.kpis.ledger import COLUMNS, COUNT_COLUMNS, MAX_HELD_S, Accumulator, Last, add_rows
+from analytics.kpis.ledger import CARRIED, COLUMNS, COUNT_COLUMNS, MAX_HELD_S, Accumulator, Last, add_rows
 from analytics.kpis.models import KpiLedger, KpiLedgerCursor, KpiLedgerSpan
 
 _LEDGER = KpiLedger._meta.db_table
@@ -23,6 +23,8 @@ _SPAN = KpiLedgerSpan._meta.db_table
 #: previous one (site id -> (clock of its last step, cursors)), since the cursor table holds the live units'
 #: newer readings when the history is backfilled before them.
 _history_tails: dict[int, tuple[float, dict]] = {}
+#: Sites known to have a ledger span (analytics_kpiledgerspan), so a save does not look it up again.
+_spanned: set[int] = set()
 
 
 def _utc(ts_s: float) -> dt.datetime:
@@ -99,6 +101,38 @@ def save(site_id: int, accumulator: Accumulator, *, since: dt.datetime | None = 
         )
 
 
+def _span_start(site_id: int, first: dt.datetime) -> dt.datetime:
+    """Where a site's first ledger save starts its span: the hour of `first` when the site has no readings
+    before it (the hour is then whole), else `first`."""
+    from analytics.kpis.rebuild import SOURCES
+
+    hour = first.replace(minute=0, second=0, microsecond=0)
+    with connection.cursor() as cursor:
+        for table, units, _ in SOURCES.values():
+            cursor.execute(
+                f"SELECT 1 FROM {table} WHERE ts >= %s AND ts < %s "
+                f"AND equipment_id IN (SELECT id FROM {units} WHERE site_id = %s) LIMIT 1",
+                [hour, first, site_id],
+            )
+            if cursor.fetchone():
+                return first
+    return hour
+
+
+def forget_span(site_id: int) -> None:
+    _spanned.discard(site_id)
+
+
+def _since(site_id: int, first: dt.datetime) -> dt.datetime | None:
+    """`since` for a save: None once the site has a span (kept in memory: one lookup per process)."""
+    if site_id in _spanned:
+        return None
+    if KpiLedgerSpan.objects.filter(site_id=site_id).exists():
+        _spanned.add(site_id)
+        return None
+    return _span_start(site_id, first)
+
+
 def record_steps(site: Any, records: list, *, history_only: bool) -> None:
     """fleet.hooks after_history: a tick's (or a `simulate` batch's) steps into the site's ledgers."""
     if not records:
@@ -116,7 +150,7 @@ def record_steps(site: Any, records: list, *, history_only: bool) -> None:
     if history_only:
         _history_tails[site.pk] = (records[-1].clock_s, dict(accumulator.last))
         _extend_span(site.pk, _utc(first_s), _utc(records[-1].clock_s))
-    save(site.pk, accumulator, since=_utc(first_s))
+    save(site.pk, accumulator, since=_since(site.pk, _utc(first_s)))
 
 
 def _extend_span(site_id: int, first: dt.datetime, last: dt.datetime) -> None:
@@ -153,7 +187,7 @@ def record_telemetry(kind: str, readings: Any) -> None:
         for row in rows:
             clean = {key: (None if value != value else value) for key, value in row.items()}  # NaN: missing
             accumulator.reading(kind, int(row["equipment_id"]), row["ts"].timestamp(), clean)
-        save(site_id, accumulator, since=rows[0]["ts"].to_pydatetime())
+        save(site_id, accumulator, since=_since(site_id, rows[0]["ts"].to_pydatetime()))
 
 
 def ledger_since(site_id: int) -> dt.datetime | None:
@@ -161,14 +195,28 @@ def ledger_since(site_id: int) -> dt.datetime | None:
     return KpiLedgerSpan.objects.filter(site_id=site_id).values_list("since", flat=True).first()
 
 
-def add_ledger(parts: dict, site_id: int, *, start: dt.datetime, end: dt.datetime) -> dict:
-    """The ledger rows of the hours starting in [start, end), summed per unit, added into `parts`."""
-    sums = ", ".join(f"sum({name})::float8 AS {name}" for name in COLUMNS)
+def add_ledger(
+    parts: dict, site_id: int, *, start: dt.datetime, end: dt.datetime, drop_carry: bool, add_carry: bool
+) -> dict:
+    """The ledger rows of the hours starting in [start, end), summed per unit, added into `parts`.
+
+    As the raw SQL does for a window: `drop_carry` leaves out what readings before `start` hold into it (the
+    window starts at `start`); `add_carry` adds what readings before `end` hold past it (a raw edge follows
+    from `end`, which does not count them)."""
+    sums = []
+    for name in COLUMNS:
+        value = f"COALESCE(sum({name}) FILTER (WHERE hour < %(end)s), 0)"
+        if name in CARRIED and drop_carry:
+            value += f" - COALESCE(sum(carry_{name}) FILTER (WHERE hour = %(start)s), 0)"
+        if name in CARRIED and add_carry:
+            value += f" + COALESCE(sum(carry_{name}) FILTER (WHERE hour = %(end)s), 0)"
+        sums.append(f"({value})::float8 AS {name}")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT unit_kind, unit_id, {sums} FROM {_LEDGER} "
-            "WHERE site_id = %s AND hour >= %s AND hour < %s GROUP BY unit_kind, unit_id",
-            [site_id, start, end],
+            f"SELECT unit_kind, unit_id, {', '.join(sums)} FROM {_LEDGER} "
+            f"WHERE site_id = %(site)s AND hour >= %(start)s AND hour {'<=' if add_carry else '<'} %(end)s "
+            "GROUP BY unit_kind, unit_id",
+            {"site": site_id, "start": start, "end": end},
         )
         names = [column.name for column in cursor.description]
         return add_rows(parts, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()])

@@ -11,12 +11,15 @@ from collections.abc import Callable, Iterator
 import orjson
 from django.db import connection, transaction
 
+from analytics.kpis import ledger_store
 from analytics.kpis.ledger import Accumulator
 from analytics.kpis.ledger_store import save
 from analytics.kpis.models import KpiLedger, KpiLedgerCursor, KpiLedgerSpan
 from fleet.models import Site
 
 DAY = dt.timedelta(days=1)
+#: Rows per round trip of the server-side cursors.
+FETCH_ROWS = 20_000
 #: Per kind: the reading table, its equipment table and the sensor the ledger needs.
 SOURCES = {
     "truck": ("fleet_truckreading", "fleet_truck", "fuel_l"),
@@ -28,6 +31,7 @@ SOURCES = {
 def _readings(site_id: int, kind: str, start: dt.datetime, end: dt.datetime) -> Iterator[tuple]:
     table, units, sensor = SOURCES[kind]
     with connection.chunked_cursor() as cursor:
+        cursor.cursor.itersize = FETCH_ROWS  # psycopg's server-side cursor fetches 100 rows a trip otherwise
         cursor.execute(
             f"SELECT r.ts, r.equipment_id, r.status, r.{sensor} FROM {table} r "
             f"WHERE r.ts >= %s AND r.ts < %s "
@@ -46,6 +50,10 @@ def _events(site_id: int, start: dt.datetime, end: dt.datetime) -> list[tuple]:
             [site_id, start, end],
         )
         return [(*row[:4], orjson.loads(row[4]) if isinstance(row[4], str) else row[4]) for row in cursor]
+
+
+def _hour_floor(when: dt.datetime) -> dt.datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
 
 
 def history_span(site_id: int) -> tuple[dt.datetime, dt.datetime] | None:
@@ -71,6 +79,7 @@ def rebuild_site(site_id: int, *, progress: Callable[[str], None] = lambda _: No
         Site.objects.select_for_update().get(pk=site_id)  # ticks of this site wait, then skip
         for model in (KpiLedger, KpiLedgerCursor, KpiLedgerSpan):
             model.objects.filter(site_id=site_id).delete()
+        ledger_store.forget_span(site_id)
         span = history_span(site_id)
         if span is None:
             progress("no history: nothing to rebuild")
@@ -84,7 +93,7 @@ def rebuild_site(site_id: int, *, progress: Callable[[str], None] = lambda _: No
             start, end = day, day + DAY
             readings = _feed_day(accumulator, site_id, start, end)
             rows = len(accumulator.rows)
-            save(site_id, accumulator, since=first)
+            save(site_id, accumulator, since=_hour_floor(first))  # nothing before `first`: its hour is whole
             accumulator.rows.clear()
             accumulator.changed.clear()
             totals["days"] += 1

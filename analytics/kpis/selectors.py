@@ -223,7 +223,9 @@ def window_parts(
         plan["raw"] = (start, end)
         return add_raw(parts, site_id, start=start, end=end), plan
     plan["ledger"] = (first, last)
-    ledger_store.add_ledger(parts, site_id, start=first, end=last)
+    ledger_store.add_ledger(
+        parts, site_id, start=first, end=last, drop_carry=start == first, add_carry=last < end
+    )
     if start < first:
         plan["raw_start"] = (start, first)
         add_raw(parts, site_id, start=start, end=first)
