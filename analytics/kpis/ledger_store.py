@@ -13,7 +13,16 @@ from typing import Any
 
 from django.db import connection
 
-from analytics.kpis.ledger import CARRIED, COLUMNS, COUNT_COLUMNS, MAX_HELD_S, Accumulator, Last, add_rows
+from analytics.kpis.ledger import (
+    CARRIED,
+    COLUMNS,
+    COUNT_COLUMNS,
+    MAX_HELD_S,
+    Accumulator,
+    Last,
+    add_crusher,
+    add_rows,
+)
 from analytics.kpis.models import KpiLedger, KpiLedgerCursor, KpiLedgerSpan
 
 _LEDGER = KpiLedger._meta.db_table
@@ -220,3 +229,23 @@ def add_ledger(
         )
         names = [column.name for column in cursor.description]
         return add_rows(parts, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+
+
+def add_open(parts: dict, site_id: int, *, start: dt.datetime, end: dt.datetime) -> dict:
+    """The time each unit's latest reading holds until `end` (at most MAX_HELD), as the raw SQL counts a last
+    reading: for a window the ledgers cover to its end, which no later reading has closed yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT unit_kind, unit_id, ts, status, throughput_tph, queue_at FROM {_CURSOR} "
+            "WHERE site_id = %s AND ts >= %s AND ts < %s",
+            [site_id, start, end],
+        )
+        for kind, unit, ts, status, tph, queue_at in cursor.fetchall():
+            seconds = min((end - ts).total_seconds(), MAX_HELD_S)
+            if kind == "truck":
+                parts["truck_state_s"][status] += seconds
+                if status == "queued_at_dump" and queue_at in ("crusher", "dump"):
+                    parts["queue_at_dump_s"][queue_at] += seconds
+            elif kind == "crusher":
+                add_crusher(parts, unit, (tph or 0.0) * seconds / 3600.0, {status: seconds})
+    return parts

@@ -232,6 +232,8 @@ def window_parts(
     if last < end:
         plan["raw_end"] = (last, end)
         add_raw(parts, site_id, start=last, end=end)
+    else:
+        ledger_store.add_open(parts, site_id, start=start, end=end)
     return parts, plan
 
 
