@@ -22,7 +22,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SECTIONS = [
     "bench_sim", "bench_tick", "bench_ingest", "bench_api", "bench_ws", "bench_dispatch", "bench_ml",
-    "bench_isolation", "bench_mqtt",
+    "bench_isolation", "bench_mqtt", "bench_kpis",
 ]  # fmt: skip
 
 
@@ -69,6 +69,9 @@ LIMITS = {
     "bench_ml": "scikit-learn on 2 cores; histories simulated headless one reading a minute.",
     "bench_mqtt": "one paho publisher, Mosquitto, two ingest processes (JSON decoding and the pandas checks "
     "in Python) and PostgreSQL on the same 2 cores; the raw COPY baseline has the machine to itself.",
+    "bench_kpis": "in-process requests (django.test.Client: the whole Django/DRF stack, no daphne) on the "
+    "shared 2 cores; the shift's KPIs read per-unit hourly ledger rows (1,000 trucks x hours of the shift), "
+    "so their cost grows with the shift's hours and the fleet, not with the history.",
     "bench_isolation": "web, three workers, beat and PostgreSQL on the same 2 cores: a scenario or the "
     "retrain takes a whole core while the tick worker and the sampling share the other.",
 }

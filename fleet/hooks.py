@@ -16,6 +16,8 @@ from typing import Any
 AfterSteps = Callable[[Any, list, Any], None]
 #: (kind, readings): a telemetry batch's accepted readings of one kind (a DataFrame with equipment_id, ts).
 AfterTelemetry = Callable[[str, Any], None]
+#: (site, records, history_only): every save of steps, `simulate`'s history-only batches included.
+AfterHistory = Callable[..., None]
 #: (state) -> a small plain dict kept with each step's record (what readings do not carry: queues).
 Capture = Callable[[Any], Any]
 
@@ -25,6 +27,7 @@ _captures: dict[str, Capture] = {}
 #: (site_id): after a tick has committed (the read model is stored from here); must never raise.
 AfterCommit = Callable[[int], None]
 _after_commit: list[AfterCommit] = []
+_after_history: list[AfterHistory] = []
 
 
 def register_after_steps(hook: AfterSteps) -> None:
@@ -35,6 +38,12 @@ def register_after_steps(hook: AfterSteps) -> None:
 def register_after_telemetry(hook: AfterTelemetry) -> None:
     if hook not in _after_telemetry:
         _after_telemetry.append(hook)
+
+
+def register_after_history(hook: AfterHistory) -> None:
+    """Called with every save of steps, history-only ones too (the KPI ledgers), in the same transaction."""
+    if hook not in _after_history:
+        _after_history.append(hook)
 
 
 def register_capture(name: str, capture: Capture) -> None:
@@ -65,3 +74,8 @@ def after_commit(site_id: int) -> None:
     """Each registered hook, once the tick's transaction has committed (outside it: nothing rolls back)."""
     for hook in _after_commit:
         hook(site_id)
+
+
+def after_history(site: Any, records: list, *, history_only: bool) -> None:
+    for hook in _after_history:
+        hook(site, records, history_only=history_only)

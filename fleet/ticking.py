@@ -313,6 +313,8 @@ def save_steps(
     )
     _save_labels(site, [label for record in records for label in record.labels])
     clock.lap("events")
+    hooks.after_history(site, records, history_only=history_only)  # KPI ledgers (analytics): fleet.hooks
+    clock.lap("history")
     if history_only:
         return {"readings": readings, "events": len(events)}
     hooks.after_steps(site, records, state)  # alarm rules (analytics), in this transaction: fleet.hooks

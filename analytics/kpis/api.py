@@ -309,7 +309,8 @@ class KpiView(APIView):
         else:
             name = params.get("window", "24h")
             start, end = formulas.window(name, site.sim_clock or timezone.now(), site.timezone)
-        figures = formulas.mine_kpis(selectors.kpi_aggregates(site.pk, start=start, end=end))
+        aggregates = selectors.kpi_aggregates(site.pk, start=start, end=end, clock=site.sim_clock)
+        figures = formulas.mine_kpis(aggregates)
         window = {
             "name": name,
             "from": start,

@@ -208,6 +208,9 @@ def test_the_dashboard_shows_live_ticks_acknowledges_alerts_and_charts_history(d
                 }""",
                 arg=[before, updates],
             )
+            # The tick crossed a simulated minute: the KPIs come with kpi_update, not by polling.
+            page.wait_for_function("Number(document.getElementById('kpis').dataset.liveUpdates || 0) >= 1")
+            expect(page.locator("#kpis dd").first).not_to_be_empty()
 
             # A truck fed by real telemetry that went silent is shown stale, with the time it went silent.
             # (Its row as telemetry leaves it: the engine's readings here run up to a minute ahead of the wall

@@ -11,7 +11,8 @@ const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 const STREAMS = ["trucks", "crushers", "stockpiles", "ai", "alerts", "kpis"];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const RECONNECT_DELAYS_S = [1, 2, 4, 8, 15];
-const REFRESH_MS = { kpis: 60_000, alerts: 20_000, recommendations: 60_000, health: 60_000 };
+// KPIs are not polled: the `kpis` stream sends the shift's figures (`kpi_update`) once a simulated minute.
+const REFRESH_MS = { alerts: 20_000, recommendations: 60_000, health: 60_000 };
 
 // Colours of each status (fleet/choices.py STATUS_COLOURS, the admin's too); also drawn as the legend.
 // Light colours get dark badge text.
@@ -269,7 +270,10 @@ function handleMessage(message) {
       refreshRecommendationsSoon();
       break;
     case "kpi_update":
-      refreshKpisSoon();
+      if (message.site !== state.site || !message.data?.length) return;
+      renderKpis(message.data[0]);
+      const kpiList = document.getElementById("kpis");
+      kpiList.dataset.liveUpdates = String(Number(kpiList.dataset.liveUpdates || 0) + 1);
       break;
     case "anomaly":
       showAnomalies(message);
@@ -311,6 +315,7 @@ function applySnapshot(message) {
     startSite();
   } else {
     renderLive();
+    loadKpis(); // a reconnect may have missed kpi_update messages
   }
   refreshAlertsSoon(); // a reconnect may have missed alert messages
 }
@@ -351,7 +356,6 @@ async function startSite() {
   loadRecommendations();
   loadHealth();
   timers.push(
-    setInterval(loadKpis, REFRESH_MS.kpis),
     setInterval(loadAlerts, REFRESH_MS.alerts),
     setInterval(loadRecommendations, REFRESH_MS.recommendations),
     setInterval(loadHealth, REFRESH_MS.health),
@@ -887,15 +891,20 @@ new ResizeObserver(
 
 // --- KPIs of the current shift ------------------------------------------------------------------------
 
+// Once when a site is shown (and when the live connection is back): kpi_update keeps them current.
 async function loadKpis() {
-  const list = document.getElementById("kpis");
   let kpis;
   try {
     kpis = await api(`/api/mining/kpis?site=${state.site}&window=shift`);
   } catch (error) {
-    list.replaceChildren(h("p", { class: "note error" }, `KPIs unavailable: ${error.message}`));
+    document.getElementById("kpis").replaceChildren(h("p", { class: "note error" }, `KPIs unavailable: ${error.message}`));
     return;
   }
+  renderKpis(kpis);
+}
+
+function renderKpis(kpis) {
+  const list = document.getElementById("kpis");
   document.getElementById("kpi-window").textContent = `${clockText(kpis.window.from)} – ${clockText(kpis.window.to)}`;
   const item = (label, value, unit) => h("div", {}, h("dt", {}, label), h("dd", {}, value, unit ? h("small", {}, ` ${unit}`) : null));
   list.replaceChildren(
@@ -913,7 +922,6 @@ async function loadKpis() {
     item("Stockpile cover", fmt(kpis.stockpiles?.hours_of_cover, 1), "h"),
   );
 }
-const refreshKpisSoon = debounce(loadKpis, 500);
 
 // --- Alerts -------------------------------------------------------------------------------------------
 

@@ -1,0 +1,251 @@
+"""The KPI ledgers in PostgreSQL: fed by the tick, `simulate` and telemetry ingest (fleet.hooks), read by
+/api/mining/kpis (analytics.kpis.selectors). The arithmetic is analytics.kpis.ledger's (pure).
+
+Each save adds its increments in ONE statement (`INSERT … ON CONFLICT DO UPDATE` adding to the hour's row,
+with the units' cursors upserted in a CTE of the same statement), inside the transaction that writes the
+readings: a tick that rolls back leaves no trace in the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+
+from analytics.kpis.ledger import (
+    CARRIED,
+    COLUMNS,
+    COUNT_COLUMNS,
+    MAX_HELD_S,
+    Accumulator,
+    Last,
+    add_crusher,
+    add_rows,
+)
+from analytics.kpis.models import KpiLedger, KpiLedgerCursor, KpiLedgerSpan
+
+_LEDGER = KpiLedger._meta.db_table
+_CURSOR = KpiLedgerCursor._meta.db_table
+_SPAN = KpiLedgerSpan._meta.db_table
+#: `simulate` writes history in batches from one process: each history batch continues from the tail of the
+#: previous one (site id -> (clock of its last step, cursors)), since the cursor table holds the live units'
+#: newer readings when the history is backfilled before them.
+_history_tails: dict[int, tuple[float, dict]] = {}
+#: Sites known to have a ledger span (analytics_kpiledgerspan), so a save does not look it up again.
+_spanned: set[int] = set()
+
+
+def _utc(ts_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts_s, dt.UTC)
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def load_cursors(site_id: int) -> dict[tuple[str, int], Last]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT unit_kind, unit_id, ts, status, fuel_l, throughput_tph, queue_at FROM {_CURSOR} "
+            "WHERE site_id = %s",
+            [site_id],
+        )
+        return {
+            (kind, unit): Last(ts.timestamp(), status, fuel_l=fuel, throughput_tph=tph, queue_at=queue_at)
+            for kind, unit, ts, status, fuel, tph, queue_at in cursor.fetchall()
+        }
+
+
+def save(site_id: int, accumulator: Accumulator, *, since: dt.datetime | None = None) -> None:
+    """The accumulator's increments and changed cursors in one statement (`since`: start the site's span)."""
+    rows = accumulator.rows
+    changed = [(key, accumulator.last[key]) for key in accumulator.changed]
+    if not rows and not changed:
+        return
+    columns = ", ".join(COLUMNS)
+    arrays = ", ".join(f"%s::{'bigint' if name in COUNT_COLUMNS else 'float8'}[]" for name in COLUMNS)
+    additions = ", ".join(f"{name} = {_LEDGER}.{name} + EXCLUDED.{name}" for name in COLUMNS)
+    span = (
+        f", span AS (INSERT INTO {_SPAN} (site_id, since) VALUES (%s, %s) ON CONFLICT (site_id) DO NOTHING)"
+        if since is not None
+        else ""
+    )
+    keys = list(rows)
+    params: list[Any] = [
+        site_id,
+        [kind for (kind, _), _ in changed],
+        [unit for (_, unit), _ in changed],
+        [_utc(last.ts_s) for _, last in changed],
+        [last.status for _, last in changed],
+        [_float(last.fuel_l) for _, last in changed],
+        [_float(last.throughput_tph) for _, last in changed],
+        [last.queue_at for _, last in changed],
+        *([site_id, since] if since is not None else []),
+        site_id,
+        [_utc(hour) for hour, _, _ in keys],
+        [kind for _, kind, _ in keys],
+        [unit for _, _, unit in keys],
+        *([(int if name in COUNT_COLUMNS else float)(rows[key][name]) for key in keys] for name in COLUMNS),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH cursors AS (
+                INSERT INTO {_CURSOR}
+                    (site_id, unit_kind, unit_id, ts, status, fuel_l, throughput_tph, queue_at)
+                SELECT %s, * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], %s::text[],
+                                         %s::float8[], %s::float8[], %s::text[])
+                ON CONFLICT (unit_kind, unit_id) DO UPDATE SET
+                    site_id = EXCLUDED.site_id, ts = EXCLUDED.ts, status = EXCLUDED.status,
+                    fuel_l = EXCLUDED.fuel_l, throughput_tph = EXCLUDED.throughput_tph,
+                    queue_at = EXCLUDED.queue_at
+                WHERE {_CURSOR}.ts <= EXCLUDED.ts
+            ){span}
+            INSERT INTO {_LEDGER} (site_id, hour, unit_kind, unit_id, {columns})
+            SELECT %s, * FROM unnest(%s::timestamptz[], %s::text[], %s::bigint[], {arrays})
+            ON CONFLICT (site_id, hour, unit_kind, unit_id) DO UPDATE SET {additions}
+            """,
+            params,
+        )
+
+
+def _span_start(site_id: int, first: dt.datetime) -> dt.datetime:
+    """Where a site's first ledger save starts its span: the hour of `first` when the site has no readings
+    before it (the hour is then whole), else `first`."""
+    from analytics.kpis.rebuild import SOURCES
+
+    hour = first.replace(minute=0, second=0, microsecond=0)
+    with connection.cursor() as cursor:
+        for table, units, _ in SOURCES.values():
+            cursor.execute(
+                f"SELECT 1 FROM {table} WHERE ts >= %s AND ts < %s "
+                f"AND equipment_id IN (SELECT id FROM {units} WHERE site_id = %s) LIMIT 1",
+                [hour, first, site_id],
+            )
+            if cursor.fetchone():
+                return first
+    return hour
+
+
+def forget_span(site_id: int) -> None:
+    _spanned.discard(site_id)
+
+
+def _since(site_id: int, first: dt.datetime) -> dt.datetime | None:
+    """`since` for a save: None once the site has a span (kept in memory: one lookup per process)."""
+    if site_id in _spanned:
+        return None
+    if KpiLedgerSpan.objects.filter(site_id=site_id).exists():
+        _spanned.add(site_id)
+        return None
+    return _span_start(site_id, first)
+
+
+def record_steps(site: Any, records: list, *, history_only: bool) -> None:
+    """fleet.hooks after_history: a tick's (or a `simulate` batch's) steps into the site's ledgers."""
+    if not records:
+        return
+    first_s = records[0].clock_s
+    cursors = load_cursors(site.pk)
+    if history_only:
+        tail = _history_tails.get(site.pk)
+        if tail is not None and 0 < first_s - tail[0] <= MAX_HELD_S:
+            cursors = {**cursors, **tail[1]}
+        cursors = {key: last for key, last in cursors.items() if last.ts_s < first_s}
+    accumulator = Accumulator(cursors)
+    for record in records:
+        accumulator.step(record.clock_s, record.readings, record.events)
+    if history_only:
+        _history_tails[site.pk] = (records[-1].clock_s, dict(accumulator.last))
+        _extend_span(site.pk, _utc(first_s), _utc(records[-1].clock_s))
+    save(site.pk, accumulator, since=_since(site.pk, _utc(first_s)))
+
+
+def _extend_span(site_id: int, first: dt.datetime, last: dt.datetime) -> None:
+    """A history batch before the site's span: track the backfill, and move `since` back once it meets it."""
+    span = KpiLedgerSpan.objects.filter(site_id=site_id).first()
+    if span is None or first >= span.since:
+        return
+    held = dt.timedelta(seconds=MAX_HELD_S)
+    if span.backfill_to is None or not (dt.timedelta(0) < first - span.backfill_to <= held):
+        span.backfill_from = first
+    span.backfill_to = last
+    if span.since - last <= held:
+        span.since, span.backfill_from, span.backfill_to = span.backfill_from, None, None
+    span.save()
+
+
+def record_telemetry(kind: str, readings: Any) -> None:
+    """fleet.hooks after_telemetry: live equipment's readings into its site's ledgers, unit by unit in time
+    order (a reading older than the unit's latest one adds nothing: the ledger is not rewritten)."""
+    if readings is None or not len(readings):
+        return
+    from fleet import units
+
+    ordered = readings.sort_values("ts")
+    ids = ordered["equipment_id"].unique().tolist()
+    sites = dict(units.get(kind).model.objects.filter(pk__in=ids).values_list("id", "site_id"))
+    by_site: dict[int, list[dict]] = {}
+    for row in ordered.to_dict("records"):
+        site_id = sites.get(int(row["equipment_id"]))
+        if site_id is not None:
+            by_site.setdefault(site_id, []).append(row)
+    for site_id, rows in by_site.items():
+        accumulator = Accumulator(load_cursors(site_id))
+        for row in rows:
+            clean = {key: (None if value != value else value) for key, value in row.items()}  # NaN: missing
+            accumulator.reading(kind, int(row["equipment_id"]), row["ts"].timestamp(), clean)
+        save(site_id, accumulator, since=_since(site_id, rows[0]["ts"].to_pydatetime()))
+
+
+def ledger_since(site_id: int) -> dt.datetime | None:
+    """From when the site's ledgers are complete (None: no ledger yet)."""
+    return KpiLedgerSpan.objects.filter(site_id=site_id).values_list("since", flat=True).first()
+
+
+def add_ledger(
+    parts: dict, site_id: int, *, start: dt.datetime, end: dt.datetime, drop_carry: bool, add_carry: bool
+) -> dict:
+    """The ledger rows of the hours starting in [start, end), summed per unit, added into `parts`.
+
+    As the raw SQL does for a window: `drop_carry` leaves out what readings before `start` hold into it (the
+    window starts at `start`); `add_carry` adds what readings before `end` hold past it (a raw edge follows
+    from `end`, which does not count them)."""
+    sums = []
+    for name in COLUMNS:
+        value = f"COALESCE(sum({name}) FILTER (WHERE hour < %(end)s), 0)"
+        if name in CARRIED and drop_carry:
+            value += f" - COALESCE(sum(carry_{name}) FILTER (WHERE hour = %(start)s), 0)"
+        if name in CARRIED and add_carry:
+            value += f" + COALESCE(sum(carry_{name}) FILTER (WHERE hour = %(end)s), 0)"
+        sums.append(f"({value})::float8 AS {name}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT unit_kind, unit_id, {', '.join(sums)} FROM {_LEDGER} "
+            f"WHERE site_id = %(site)s AND hour >= %(start)s AND hour {'<=' if add_carry else '<'} %(end)s "
+            "GROUP BY unit_kind, unit_id",
+            {"site": site_id, "start": start, "end": end},
+        )
+        names = [column.name for column in cursor.description]
+        return add_rows(parts, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+
+
+def add_open(parts: dict, site_id: int, *, start: dt.datetime, end: dt.datetime) -> dict:
+    """The time each unit's latest reading holds until `end` (at most MAX_HELD), as the raw SQL counts a last
+    reading: for a window the ledgers cover to its end, which no later reading has closed yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT unit_kind, unit_id, ts, status, throughput_tph, queue_at FROM {_CURSOR} "
+            "WHERE site_id = %s AND ts >= %s AND ts < %s",
+            [site_id, start, end],
+        )
+        for kind, unit, ts, status, tph, queue_at in cursor.fetchall():
+            seconds = min((end - ts).total_seconds(), MAX_HELD_S)
+            if kind == "truck":
+                parts["truck_state_s"][status] += seconds
+                if status == "queued_at_dump" and queue_at in ("crusher", "dump"):
+                    parts["queue_at_dump_s"][queue_at] += seconds
+            elif kind == "crusher":
+                add_crusher(parts, unit, (tph or 0.0) * seconds / 3600.0, {status: seconds})
+    return parts
