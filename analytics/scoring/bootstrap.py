@@ -141,10 +141,15 @@ def _may_have_children() -> Iterator[None]:
     """Celery's prefork pool runs tasks in daemonic processes, and multiprocessing refuses a daemon children
     ("daemonic processes are not allowed to have children"). The simulating pool is joined before this
     returns (and its processes exit when their parent does), so the process is marked non-daemonic meanwhile.
+    Its authentication key is billiard's too, which refuses to be pickled into a spawned child's start-up
+    data ("Pickling an AuthenticationString object is disallowed"): the same bytes in the standard library's
+    type stand in meanwhile.
     """
     config = multiprocessing.current_process()._config
-    daemon = config.get("daemon")
+    daemon, authkey = config.get("daemon"), config.get("authkey")
     config["daemon"] = False
+    if authkey is not None:
+        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(authkey))
     try:
         yield
     finally:
@@ -152,6 +157,8 @@ def _may_have_children() -> Iterator[None]:
             config.pop("daemon", None)
         else:
             config["daemon"] = daemon
+        if authkey is not None:
+            config["authkey"] = authkey
 
 
 def _artifacts() -> set[Path]:

@@ -4,6 +4,7 @@ simulated sites like it, with its progress visible; a failed bootstrap leaves no
 import datetime as dt
 import multiprocessing
 
+import billiard.process
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -253,10 +254,11 @@ def test_a_real_site_is_bootstrapped_only_by_the_command(site, capsys):
 def test_a_daemonic_process_as_celery_runs_tasks_in_may_still_simulate_in_parallel(monkeypatch):
     config = multiprocessing.current_process()._config
     monkeypatch.setitem(config, "daemon", True)  # a prefork pool child, as the batch worker's
+    monkeypatch.setitem(config, "authkey", billiard.process.AuthenticationString(b"k" * 32))  # billiard's
     with bootstrap._may_have_children():
         histories = simulate_histories([5, 6], days=0.01, workers=2, trucks=1, crushers=1)
     assert [h.meta["seed"] for h in histories] == [5, 6]
-    assert config["daemon"] is True  # restored
+    assert config["daemon"] is True and type(config["authkey"]) is billiard.process.AuthenticationString
 
 
 @pytest.mark.django_db
