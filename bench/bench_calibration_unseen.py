@@ -25,7 +25,7 @@ from analytics.ml.pipeline import prepare
 from analytics.ml.train import train_failure_model
 from bench.bench_ml import DAYS, TEST_SEEDS, TRAIN_SEEDS
 
-CALIBRATIONS = {"before (Beta)": "beta", "after (centred isotonic)": "centred", "raw": "none"}
+CALIBRATIONS = {"before (Beta)": "beta", "after (centred isotonic)": "centred"}
 
 
 def _median(values: list[float]) -> str:
@@ -46,7 +46,9 @@ def main() -> None:
         for label, method in CALIBRATIONS.items():
             model, _ = train_failure_model(features, targets, kind, calibration=method)
             scored = [(model.predict(f, top_factors=0), t) for f, t in parts]
-            seeds = [failure_metrics(s, t, threshold=model.threshold) for s, t in scored]
+            seeds = [
+                failure_metrics(s, t, threshold=model.threshold, horizon_h=model.horizon_h) for s, t in scored
+            ]
             pooled_f = pd.concat([f for f, _ in parts], ignore_index=True)
             pooled_t = pd.concat([t for _, t in parts], ignore_index=True)
             known = pooled_t["y"].notna().to_numpy()

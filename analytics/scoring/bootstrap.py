@@ -252,6 +252,7 @@ def _train(
             crushers=crushers,
         )  # fmt: skip
     progress(f"simulated in {time.perf_counter() - started:.1f} s")
+    simulated_at = time.perf_counter()
 
     def used(kind: str) -> list:
         return histories[: settings.ML_BOOTSTRAP_TRUCK_SEEDS] if kind in TRUCK_KINDS else histories
@@ -263,10 +264,10 @@ def _train(
         _save(state, step=f"training {len(failure)} failure models in {workers} processes")
         jobs = {kind: (used(kind), registry.FAILURE_KINDS[kind]) for kind in failure}
         with _may_have_children():
-            pretrained = train_in_processes(
-                jobs, workers, nice=SIMULATION_NICE, valid_share=registry.VALID_SHARE
-            )
-        progress(f"failure models trained in {time.perf_counter() - started:.1f} s")
+            # At the worker's own priority, as training in the worker itself ran: at nice 10 on a loaded
+            # machine two training processes got less CPU than one at nice 0 (bench_bootstrap, docs/ml.md).
+            pretrained = train_in_processes(jobs, workers, valid_share=registry.VALID_SHARE)
+        progress(f"failure models trained in {time.perf_counter() - simulated_at:.1f} s")
     results: list[registry.RetrainResult] = []
     for phase in (failure, [kind for kind in kinds if kind not in failure]):
         if not phase:
