@@ -17,11 +17,22 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from analytics.ml.evaluate import expected_calibration_error
+from analytics.ml.evaluate import (
+    calibration_in_the_large,
+    equal_mass_calibration_error,
+    expected_calibration_error,
+)
 from analytics.ml.features import feature_columns
 from analytics.ml.history import simulate_histories
 from analytics.ml.pipeline import prepare
-from analytics.ml.train import _beta_terms, _classifier, _logit, _mean_shift, out_of_fold_scores
+from analytics.ml.train import (
+    _beta_terms,
+    _classifier,
+    _logit,
+    _mean_shift,
+    centred_isotonic,
+    out_of_fold_scores,
+)
 from bench.bench_ml import DAYS, TRAIN_SEEDS
 
 
@@ -55,6 +66,11 @@ def isotonic(r: np.ndarray, y: np.ndarray):
     return lambda q: np.clip(iso.predict(q), 0.0, 1.0)
 
 
+def centred(r: np.ndarray, y: np.ndarray):
+    iso = centred_isotonic(r, y)
+    return lambda q: np.clip(iso.predict(q), 0.0, 1.0)
+
+
 def temperature(r: np.ndarray, y: np.ndarray):
     lr = LogisticRegression(C=1e6, fit_intercept=False).fit(_logit(r)[:, None], y.astype(int))
     a = max(lr.coef_[0, 0], 1e-3)
@@ -73,12 +89,35 @@ CALIBRATORS = {
     "temperature": temperature,
     "beta": beta,
     "isotonic": isotonic,
+    "centred isotonic": centred,
     "platt+base rate": base_rate_blend,
 }
 
 
-def nested(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> dict[str, dict[str, list[float]]]:
-    """Per scheme/calibrator: ECE, Brier, ROC-AUC on each held-out training seed."""
+def held_out_choice(r: np.ndarray, y: np.ndarray, groups: np.ndarray) -> str:
+    """Beta or centred isotonic: the one with the lower Brier score on each site's out-of-fold scores when
+    fitted on the other sites'."""
+    names = ("beta", "centred isotonic")
+    loss = {}
+    for name in names:
+        errors = []
+        for g in np.unique(groups):
+            fit, held = groups != g, groups == g
+            if len(np.unique(y[fit])) < 2:
+                continue
+            errors.append(np.sum((CALIBRATORS[name](r[fit], y[fit])(r[held]) - y[held]) ** 2))
+        loss[name] = float(np.sum(errors))
+    return min(loss, key=loss.get)
+
+
+METRICS = ("ece", "ece_mass", "large", "brier", "auc")
+
+
+def nested(
+    parts: list[tuple[pd.DataFrame, pd.DataFrame]], choices: list[str]
+) -> dict[str, dict[str, list[float]]]:
+    """Per scheme/calibrator: ECE (equal-width and equal-mass bins, in the large), Brier, ROC-AUC on each
+    held-out training seed; `choices` gets the held-out choice of each."""
     out: dict[str, dict[str, list[float]]] = {}
     for held in range(len(parts)):
         features = pd.concat([p[0] for i, p in enumerate(parts) if i != held], ignore_index=True)
@@ -97,10 +136,16 @@ def nested(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> dict[str, dict[str
         }
         for scheme, raw in schemes.items():
             ok = ~np.isnan(raw)
-            for name, calibrator in CALIBRATORS.items():
+            chosen = held_out_choice(raw[ok], y[ok], sites[ok])
+            for name, calibrator in {
+                **CALIBRATORS,
+                f"held-out choice ({chosen})": CALIBRATORS[chosen],
+            }.items():
                 p = calibrator(raw[ok], y[ok])(q)
-                row = out.setdefault(f"{scheme} / {name}", {"ece": [], "brier": [], "auc": []})
+                row = out.setdefault(f"{scheme} / {name}", {k: [] for k in METRICS})
                 row["ece"].append(expected_calibration_error(y_unseen, p))
+                row["ece_mass"].append(equal_mass_calibration_error(y_unseen, p))
+                row["large"].append(calibration_in_the_large(y_unseen, p))
                 row["brier"].append(brier_score_loss(y_unseen, p))
                 row["auc"].append(roc_auc_score(y_unseen, p))
     return out
@@ -113,10 +158,17 @@ def main() -> None:
     histories = simulate_histories(TRAIN_SEEDS, DAYS, workers=2)
     for kind in kinds:
         print(f"== {kind}: median (mean) over held-out training seeds {TRAIN_SEEDS}")
-        for label, row in nested([prepare([h], kind) for h in histories]).items():
+        parts, choices = [prepare([h], kind) for h in histories], []
+        for h, (_, targets) in zip(histories, parts, strict=True):
+            seen = targets.loc[targets["y"].notna()]
+            print(f"seed {h.meta['seed']}: positive share {seen['y'].mean():.3f} of {len(seen)} rows")
+        for label, row in nested(parts, choices).items():
             med = {k: statistics.median(v) for k, v in row.items()}
-            print(f"{label:30} ECE {med['ece']:.3f} ({np.mean(row['ece']):.3f})  Brier {med['brier']:.4f} "
-                  f"({np.mean(row['brier']):.4f})  ROC-AUC {med['auc']:.3f}")  # fmt: skip
+            mean_ece, mean_brier = np.mean(row["ece"]), np.mean(row["brier"])
+            print(f"{label:26} ECE {med['ece']:.3f} ({mean_ece:.3f}) by mass {med['ece_mass']:.3f} "
+                  f"in the large {med['large']:.3f}  Brier {med['brier']:.4f} ({mean_brier:.4f})  "
+                  f"ROC-AUC {med['auc']:.3f}")  # fmt: skip
+        print(f"held-out choice per held-out seed and scheme: {choices}")
 
 
 if __name__ == "__main__":

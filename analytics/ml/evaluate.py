@@ -53,6 +53,25 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRA
     return float(sum(b["rows"] * abs(b["predicted"] - b["observed"]) for b in table) / rows)
 
 
+def equal_mass_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """ECE over bins holding equal numbers of rows (sorted by p) instead of equal widths: when most rows sit
+    at low risk, equal-width bins leave the middle bins with a few rows from one or two run-ups each and
+    one wide bin holding nearly everything. Reported beside the equal-width ECE, never instead of it."""
+    y, p = _checked(y, p, "equal-mass ECE")
+    if not len(y):
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    parts = np.array_split(order, min(bins, len(y)))
+    return float(sum(len(r) * abs(p[r].mean() - y[r].mean()) for r in parts) / len(y))
+
+
+def calibration_in_the_large(y: np.ndarray, p: np.ndarray) -> float:
+    """|mean predicted - observed rate| over all rows: the part of the ECE no bin can fix, because the whole
+    site fails more (or less) often than the rows the calibration was fitted on (a class-prior shift)."""
+    y, p = _checked(y, p, "calibration in the large")
+    return float(abs(p.mean() - y.mean())) if len(y) else float("nan")
+
+
 def ece_interval(
     y: np.ndarray,
     p: np.ndarray,

@@ -181,7 +181,7 @@ def simulate_histories(
     with ProcessPoolExecutor(
         max_workers=min(workers, len(seeds)),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_lower_priority,
+        initializer=lower_priority,
         initargs=(nice,),
     ) as pool:
         futures = {pool.submit(_simulate_one, job): index for index, job in enumerate(jobs)}
@@ -191,6 +191,7 @@ def simulate_histories(
     return [done[index] for index in range(len(jobs))]
 
 
-def _lower_priority(nice: int) -> None:
+def lower_priority(nice: int) -> None:
+    """Run this process (a pool's worker) at a lower CPU priority, so a live twin's ticks go first."""
     if nice > 0:
         os.nice(nice)

@@ -35,10 +35,10 @@ CALIBRATION_FOLDS = 3  # time blocks scored out of fold to fit the calibrator (f
 #: others (leave one site out) instead of time blocks: a new site is what the model will meet.
 CALIBRATION_MIN_SITES = 3
 #: Isotonic calibration (a free monotone curve) when the held-out scores cover at least this many distinct
-#: breakdowns; with fewer it follows the noise of a few run-ups, and Beta calibration (three parameters,
-#: monotone) is used: chosen over Platt's sigmoid by cross-validation across the training seeds (docs/ml.md).
+#: breakdowns; with fewer, centred isotonic (its steps joined at their centres, so it keeps the ranking):
+#: chosen over Beta and Platt by cross-validation across the training seeds (docs/ml.md, Calibration).
 ISOTONIC_MIN_FAILURES = 30
-CALIBRATION_METHODS = ("auto", "isotonic", "beta", "sigmoid", "none")
+CALIBRATION_METHODS = ("auto", "isotonic", "centred", "beta", "sigmoid", "none")
 _LOGIT_EPS = 1e-6
 
 
@@ -112,7 +112,7 @@ class FailureModel:
     threshold: float = 0.5  # warning threshold on p_fail, chosen on validation data
     metadata: dict = field(default_factory=dict)
     calibrator: Any = None  # IsotonicRegression, or LogisticRegression on _beta_terms / the logit; None: raw
-    calibration: str = "none"  # isotonic | beta | sigmoid | none: how raw scores were mapped to probabilities
+    calibration: str = "none"  # isotonic | centred | beta | sigmoid | none: raw scores to probabilities
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names if c not in features]
@@ -158,8 +158,8 @@ class FailureModel:
         the other blocks less one horizon on either side (labels look a horizon ahead, features a day
         back), so no score comes from a model that saw its row, its unit's outcome or its neighbours'.
         With rows from CALIBRATION_MIN_SITES sites or more, whole sites are held out instead of time blocks.
-        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, Beta
-        calibration otherwise. Returns (and keeps in metadata) what was fitted on how much."""
+        "auto" picks isotonic with at least ISOTONIC_MIN_FAILURES distinct breakdowns held out, centred
+        isotonic otherwise. Returns (and keeps in metadata) what was fitted on how much."""
         y = targets["y"].to_numpy()
         groups = calibration_groups(features)
         raw = out_of_fold_scores(
@@ -173,13 +173,16 @@ class FailureModel:
         if len(np.unique(y[held])) < 2:
             report["why"] = "held-out rows hold a single outcome: raw scores kept"
         else:
-            chosen = method if method != "auto" else "isotonic" if events >= ISOTONIC_MIN_FAILURES else "beta"
+            few = events < ISOTONIC_MIN_FAILURES
+            chosen = method if method != "auto" else "centred" if few else "isotonic"
             if chosen == "beta":
                 self.calibrator = LogisticRegression(C=1e6).fit(_beta_terms(raw[held]), y[held].astype(int))
                 if (self.calibrator.coef_ < 0).any() or not (self.calibrator.coef_ > 0).any():
                     # A negative weight makes the map non-monotone (it would reorder units): use Platt's.
                     chosen, report["why"] = "sigmoid", "Beta map not monotone: Platt's sigmoid used"
-            if chosen == "isotonic":
+            if chosen == "centred":
+                self.calibrator = centred_isotonic(raw[held], y[held])
+            elif chosen == "isotonic":
                 self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
                 self.calibrator.fit(raw[held], y[held])
             elif chosen == "sigmoid":
@@ -201,7 +204,7 @@ class FailureModel:
         raw = self.classifier.predict_proba(x)[:, 1]
         if self.calibrator is None:
             return raw
-        if self.calibration == "isotonic":
+        if self.calibration in ("isotonic", "centred"):
             return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
         if self.calibration == "beta":
             return self.calibrator.predict_proba(_beta_terms(raw))[:, 1]
@@ -284,6 +287,19 @@ def _beta_terms(p: np.ndarray) -> np.ndarray:
     is monotone and, unlike Platt's, can bend differently at the two ends of the score range."""
     p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
     return np.column_stack([np.log(p), -np.log1p(-p)])
+
+
+def centred_isotonic(raw: np.ndarray, y: np.ndarray) -> IsotonicRegression:
+    """Isotonic regression whose steps are joined at their centres (centred isotonic regression, Oron and
+    Flournoy 2017): each pooled block becomes a point (mean score, failure rate) and scores between points
+    are interpolated, so units with different scores keep different probabilities (plain isotonic ties a
+    whole block, which costs ranking). Returned as an IsotonicRegression fitted on those points: its
+    predict interpolates linearly between them and clips beyond the ends."""
+    steps = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+    fitted = steps.predict(raw)
+    rates, block = np.unique(fitted, return_inverse=True)
+    centres = np.bincount(block, weights=raw) / np.bincount(block)
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(centres, rates)
 
 
 def _mean_shift(raw: np.ndarray, rate: float) -> float:

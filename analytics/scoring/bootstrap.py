@@ -22,6 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from analytics.ml.history import simulate_histories
+from analytics.ml.pipeline import train_in_processes
 from analytics.scoring import registry
 from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelKind, ModelVersion
 from fleet.models import Site, Truck
@@ -140,10 +141,15 @@ def _may_have_children() -> Iterator[None]:
     """Celery's prefork pool runs tasks in daemonic processes, and multiprocessing refuses a daemon children
     ("daemonic processes are not allowed to have children"). The simulating pool is joined before this
     returns (and its processes exit when their parent does), so the process is marked non-daemonic meanwhile.
+    Its authentication key is billiard's too, which refuses to be pickled into a spawned child's start-up
+    data ("Pickling an AuthenticationString object is disallowed"): the same bytes in the standard library's
+    type stand in meanwhile.
     """
     config = multiprocessing.current_process()._config
-    daemon = config.get("daemon")
+    daemon, authkey = config.get("daemon"), config.get("authkey")
     config["daemon"] = False
+    if authkey is not None:
+        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(authkey))
     try:
         yield
     finally:
@@ -151,6 +157,8 @@ def _may_have_children() -> Iterator[None]:
             config.pop("daemon", None)
         else:
             config["daemon"] = daemon
+        if authkey is not None:
+            config["authkey"] = authkey
 
 
 def _artifacts() -> set[Path]:
@@ -166,12 +174,16 @@ def bootstrap(
     days: float | None = None,
     actor: object = "system",
     progress: Callable[[str], None] = lambda message: None,
+    ready: Callable[[], None] = lambda: None,
 ) -> list[registry.RetrainResult]:
     """Simulate histories of sites like `site_id`, train `kinds` (default: those with no active model) on
-    them, register every version in one transaction, and keep the site's bootstrap row up to date.
+    them, and keep the site's bootstrap row up to date. The failure models (what predictions need) are
+    registered in one transaction and `ready()` is called once it commits; the anomaly models follow in a
+    second one.
 
     Raises BootstrapRunning while a retraining holds the registry's lock; any other error marks the row
-    failed (the next refresh retries it) after removing the artifacts written, and is re-raised."""
+    failed (the next refresh retries the kinds still missing) after removing the artifacts written and not
+    registered, and is re-raised."""
     site = Site.objects.get(pk=site_id)
     state, _ = ModelBootstrap.objects.get_or_create(site=site, defaults={"queued_at": timezone.now()})
     with locks.session_lock(registry.RETRAIN_LOCK) as mine:
@@ -188,13 +200,21 @@ def bootstrap(
               step=f"simulating {count} sites x {days:g} days")  # fmt: skip
         before = _artifacts()
         try:
-            results = _train(site, state, kinds, seed_list, days, progress)
+            results = _train(site, state, kinds, seed_list, days, progress, ready, actor)
         except Exception as exc:
-            for path in _artifacts() - before:  # written by this attempt, registered by none
+            registered = {registry.model_dir() / path for path in ModelVersion.objects.values_list(
+                "artifact_path", flat=True)}  # fmt: skip
+            for path in _artifacts() - before - registered:  # written by this attempt, rolled back
                 path.unlink(missing_ok=True)
             _save(state, status=BootstrapStatus.FAILED, finished_at=timezone.now(),
                   step="failed", error=f"{type(exc).__name__}: {exc}"[:2000])  # fmt: skip
             raise
+    _save(state, status=BootstrapStatus.DONE, finished_at=timezone.now(), progress=1.0,
+          step=f"done: {sum(r.promoted for r in results)} of {len(results)} models active")  # fmt: skip
+    return results
+
+
+def _audit(results: list[registry.RetrainResult], actor: object) -> None:
     versions = [r.version for r in results if r.version is not None]
     if versions:
         audit.record(
@@ -205,9 +225,6 @@ def bootstrap(
             promoted=[v.label for v in versions if v.active],
             provenance=versions[0].provenance,
         )
-    _save(state, status=BootstrapStatus.DONE, finished_at=timezone.now(), progress=1.0,
-          step=f"done: {sum(r.promoted for r in results)} of {len(results)} models active")  # fmt: skip
-    return results
 
 
 def _train(
@@ -217,10 +234,13 @@ def _train(
     seeds: list[int],
     days: float,
     progress: Callable[[str], None],
+    ready: Callable[[], None],
+    actor: object,
 ) -> list[registry.RetrainResult]:
     started = time.perf_counter()
     trucks = min(max(Truck.objects.filter(site=site).count(), 1), MAX_TRUCKS)
     crushers = min(max(Crusher.objects.filter(site=site).count(), 1), MAX_CRUSHERS)
+    workers = settings.ML_BOOTSTRAP_WORKERS
     progress(f"simulating {len(seeds)} sites of {trucks} trucks, {crushers} crushers x {days:g} days ...")
 
     def simulated(done: int, total: int) -> None:
@@ -228,19 +248,47 @@ def _train(
 
     with _may_have_children():
         histories = simulate_histories(
-            seeds, days, workers=settings.ML_BOOTSTRAP_WORKERS, nice=SIMULATION_NICE, progress=simulated,
-            trucks=trucks, crushers=crushers,
+            seeds, days, workers=workers, nice=SIMULATION_NICE, progress=simulated, trucks=trucks,
+            crushers=crushers,
         )  # fmt: skip
     progress(f"simulated in {time.perf_counter() - started:.1f} s")
-    results = []
-    with transaction.atomic():  # every version of the bootstrap, or none
-        for number, kind in enumerate(kinds):
-            _save(state, aside=True, step=f"training {kind}",
-                  progress=SIMULATION_SHARE + (1 - SIMULATION_SHARE) * number / len(kinds))  # fmt: skip
-            trainer = registry.retrain_failure if kind in registry.FAILURE_KINDS else registry.retrain_anomaly
-            used = histories[: settings.ML_BOOTSTRAP_TRUCK_SEEDS] if kind in TRUCK_KINDS else histories
-            result = trainer(kind, used, provenance=provenance_text(seeds[: len(used)], days))
-            results.append(result)
-            outcome = "skipped" if result.version is None else "active" if result.promoted else "not active"
-            progress(f"{kind}: {outcome} in {result.seconds:.1f} s ({result.reason})")
+    simulated_at = time.perf_counter()
+
+    def used(kind: str) -> list:
+        return histories[: settings.ML_BOOTSTRAP_TRUCK_SEEDS] if kind in TRUCK_KINDS else histories
+
+    failure = [kind for kind in kinds if kind in registry.FAILURE_KINDS]
+    pretrained: dict = {}
+    if workers > 1 and len(failure) > 1:
+        # The failure models are what predictions wait for: trained side by side, one core each.
+        _save(state, step=f"training {len(failure)} failure models in {workers} processes")
+        jobs = {kind: (used(kind), registry.FAILURE_KINDS[kind]) for kind in failure}
+        with _may_have_children():
+            # At the worker's own priority, as training in the worker itself ran: at nice 10 on a loaded
+            # machine two training processes got less CPU than one at nice 0 (bench_bootstrap, docs/ml.md).
+            pretrained = train_in_processes(jobs, workers, valid_share=registry.VALID_SHARE)
+        progress(f"failure models trained in {time.perf_counter() - simulated_at:.1f} s")
+    results: list[registry.RetrainResult] = []
+    for phase in (failure, [kind for kind in kinds if kind not in failure]):
+        if not phase:
+            continue
+        done = []
+        with transaction.atomic():  # every version of the phase, or none
+            for kind in phase:
+                share = SIMULATION_SHARE + (1 - SIMULATION_SHARE) * len(results) / len(kinds)
+                _save(state, aside=True, step=f"training {kind}", progress=share)
+                provenance = provenance_text(seeds[: len(used(kind))], days)
+                if kind in registry.FAILURE_KINDS:
+                    result = registry.retrain_failure(
+                        kind, used(kind), provenance=provenance, trained=pretrained.get(kind)
+                    )
+                else:
+                    result = registry.retrain_anomaly(kind, used(kind), provenance=provenance)
+                results.append(result)
+                done.append(result)
+                outcome = "active" if result.promoted else "not active" if result.version else "skipped"
+                progress(f"{kind}: {outcome} in {result.seconds:.1f} s ({result.reason})")
+        _audit(done, actor)
+        if any(r.promoted for r in done):
+            ready()
     return results

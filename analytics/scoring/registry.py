@@ -36,7 +36,7 @@ from analytics.ml.lifecycle import (
     verdict,
 )
 from analytics.ml.pipeline import prepare
-from analytics.ml.train import NotEnoughFailures, time_split, train_failure_model
+from analytics.ml.train import FailureModel, NotEnoughFailures, time_split, train_failure_model
 from analytics.scoring import frames
 from analytics.scoring.models import ModelKind, ModelVersion
 from fleet.models import Site
@@ -215,19 +215,35 @@ def _window(histories: list[History]) -> tuple[dt.datetime, dt.datetime, list[in
 
 
 def retrain_failure(
-    kind: str, histories: list[History], *, force: bool = False, provenance: str = ""
+    kind: str,
+    histories: list[History],
+    *,
+    force: bool = False,
+    provenance: str = "",
+    trained: tuple[FailureModel, dict] | Exception | None = None,
 ) -> RetrainResult:
-    """Train a candidate for one maintained kind; score it and the active model on the same later rows."""
+    """Train a candidate for one maintained kind; score it and the active model on the same later rows.
+
+    `trained`: the outcome of `train_failure_model(*prepare(histories, kind), valid_share=VALID_SHARE)`
+    already run elsewhere (the bootstrap trains kinds in parallel processes), or the exception it raised;
+    the gate, the comparison and the registration are the same."""
     started = time.perf_counter()
     equipment = FAILURE_KINDS[kind]
-    features, targets = prepare(histories, equipment)
+    features = targets = None
     try:
-        candidate, metrics = train_failure_model(features, targets, equipment, valid_share=VALID_SHARE)
+        if trained is None:
+            features, targets = prepare(histories, equipment)
+            trained = train_failure_model(features, targets, equipment, valid_share=VALID_SHARE)
+        if isinstance(trained, Exception):
+            raise trained
+        candidate, metrics = trained
     except NotEnoughFailures as exc:
         return RetrainResult(kind, reason=str(exc), seconds=time.perf_counter() - started)
     active_metrics = None
     active = ModelVersion.objects.filter(kind=kind, active=True).first()
     if active is not None:
+        if features is None:
+            features, targets = prepare(histories, equipment)
         try:
             old = load_model(active)
             _, valid, _ = time_split(features["ts"], VALID_SHARE, embargo_h=candidate.horizon_h)

@@ -79,7 +79,9 @@ def bootstrap_models_task(site_id: int, kinds: list[str] | None = None) -> list[
     the site's predictions at once. A failure is logged and marked on the bootstrap row; the periodic
     refresh retries it after a back-off."""
     try:
-        results = bootstrap.bootstrap(site_id, kinds=kinds, progress=log.info)
+        results = bootstrap.bootstrap(
+            site_id, kinds=kinds, progress=log.info, ready=lambda: refresh_predictions_task.delay(site_id)
+        )
     except bootstrap.BootstrapRunning as exc:
         log.warning("model bootstrap skipped: %s", exc)
         bootstrap.release(site_id)
@@ -87,7 +89,6 @@ def bootstrap_models_task(site_id: int, kinds: list[str] | None = None) -> list[
     except Exception:
         log.exception("model bootstrap failed", extra={"site": site_id})
         return []
-    refresh_predictions_task.delay(site_id)
     return [
         {"kind": r.kind, "version": r.version.label if r.version else None, "promoted": r.promoted}
         for r in results

@@ -4,12 +4,14 @@ simulated sites like it, with its progress visible; a failed bootstrap leaves no
 import datetime as dt
 import multiprocessing
 
+import billiard.process
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from analytics.ml import pipeline
 from analytics.ml.history import simulate_histories
-from analytics.ml.train import FailureModel, feature_columns
+from analytics.ml.train import FailureModel, NotEnoughFailures, feature_columns
 from analytics.scoring import bootstrap, predictions, registry, selectors, tasks
 from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelVersion, Prediction
 from fleet import seeding
@@ -140,6 +142,47 @@ def test_a_bootstrap_that_fails_leaves_no_version_and_no_artifact_and_the_next_t
 
 
 @pytest.mark.django_db
+def test_failure_models_stay_when_the_anomaly_phase_fails_and_the_retry_trains_only_what_is_missing(
+    site, small_bootstrap, quick_trainer, monkeypatch
+):
+    real_anomaly = registry.retrain_anomaly
+
+    def truck_then_crash(kind, histories, **options):
+        if kind == "anomaly_truck":
+            return real_anomaly(kind, histories, **options)  # registers a version and writes its artifact
+        raise RuntimeError("anomaly trainer crashed")
+
+    monkeypatch.setattr(registry, "retrain_anomaly", truck_then_crash)
+    refreshed = []
+    monkeypatch.setattr(tasks.refresh_predictions_task, "delay", lambda site_id: refreshed.append(site_id))
+    bootstrap.mark_queued(site)
+
+    assert (
+        tasks.bootstrap_models_task(site.pk, kinds=["failure_truck", "anomaly_truck", "anomaly_crusher"])
+        == []
+    )
+
+    (version,) = ModelVersion.objects.all()
+    assert version.kind == "failure_truck" and version.active
+    assert artifacts(small_bootstrap) == [
+        small_bootstrap / version.artifact_path
+    ]  # the rolled back one removed
+    assert refreshed == [site.pk]  # predictions did not wait for the anomaly models
+    state = ModelBootstrap.objects.get(site=site)
+    assert state.status == BootstrapStatus.FAILED and "anomaly trainer crashed" in state.error
+    assert "failure_truck" not in bootstrap.missing_kinds() and "anomaly_truck" in bootstrap.missing_kinds()
+
+
+def test_failure_models_trained_in_processes_come_back_per_job_with_their_exceptions():
+    histories = simulate_histories([5], days=0.02, workers=1, trucks=2, crushers=1)
+
+    results = pipeline.train_in_processes({"truck": (histories, "truck"), "crusher": (histories, "crusher")})
+
+    assert set(results) == {"truck", "crusher"}  # an hour holds no breakdown to learn from
+    assert all(isinstance(outcome, NotEnoughFailures) for outcome in results.values())
+
+
+@pytest.mark.django_db
 def test_the_bootstrap_registers_active_models_with_their_provenance_and_the_site_gets_predictions(
     site, quick_trainer, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -160,7 +203,7 @@ def test_the_bootstrap_registers_active_models_with_their_provenance_and_the_sit
     assert all(v.sites == [] for v in versions)  # learned from no site of this installation
     state = ModelBootstrap.objects.get(site=site)
     assert state.status == BootstrapStatus.DONE and state.progress == 1.0 and state.seeds == [9001, 9002]
-    assert refreshed == [site.pk]
+    assert refreshed == [site.pk, site.pk]  # once the failure models are in, again with the anomaly ones
     assert not bootstrap.should_start(site)  # done: from now on the nightly retrain takes over
 
     outcome = predictions.refresh_site(site.pk, force=True)
@@ -211,10 +254,11 @@ def test_a_real_site_is_bootstrapped_only_by_the_command(site, capsys):
 def test_a_daemonic_process_as_celery_runs_tasks_in_may_still_simulate_in_parallel(monkeypatch):
     config = multiprocessing.current_process()._config
     monkeypatch.setitem(config, "daemon", True)  # a prefork pool child, as the batch worker's
+    monkeypatch.setitem(config, "authkey", billiard.process.AuthenticationString(b"k" * 32))  # billiard's
     with bootstrap._may_have_children():
         histories = simulate_histories([5, 6], days=0.01, workers=2, trucks=1, crushers=1)
     assert [h.meta["seed"] for h in histories] == [5, 6]
-    assert config["daemon"] is True  # restored
+    assert config["daemon"] is True and type(config["authkey"]) is billiard.process.AuthenticationString
 
 
 @pytest.mark.django_db

@@ -5,7 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.ml.evaluate import ece_interval, expected_calibration_error, reliability_table
+from analytics.ml.evaluate import (
+    calibration_in_the_large,
+    ece_interval,
+    equal_mass_calibration_error,
+    expected_calibration_error,
+    reliability_table,
+)
 from analytics.ml.lifecycle import (
     MIN_VALIDATION_FAILURES,
     decide,
@@ -20,6 +26,7 @@ from analytics.ml.train import (
     _beta_terms,
     _classifier,
     calibration_groups,
+    centred_isotonic,
     failure_targets,
     model_metadata,
     out_of_fold_scores,
@@ -277,6 +284,41 @@ def test_beta_calibration_keeps_the_order_of_units_and_adds_up_to_the_failures_o
     unseen, outcome = drifting(6000, seed=10, shift=0.0)
     y, p = outcome["y"].to_numpy(), model.predict_proba(unseen)
     assert expected_calibration_error(y, p) <= 0.05 and p.sum() == pytest.approx(y.sum(), rel=0.1)
+
+
+def test_equal_mass_bins_hold_equal_rows_and_calibration_in_the_large_is_the_overall_gap():
+    p = np.array([0.05] * 8 + [0.5, 0.9])
+    y = np.array([0] * 6 + [1, 1] + [0, 1])
+    # Two bins of five rows: (0.05 x 5, 0 failing) and (0.05, 0.05, 0.05, 0.5, 0.9; 3 failing).
+    assert equal_mass_calibration_error(y, p, bins=2) == pytest.approx((5 * 0.05 + 5 * abs(0.31 - 0.6)) / 10)
+    assert calibration_in_the_large(y, p) == pytest.approx(abs(p.mean() - 0.3))
+    assert np.isnan(equal_mass_calibration_error(np.array([]), np.array([])))
+    with pytest.raises(ValueError, match="equal-mass ECE: labels must be 0 or 1"):
+        equal_mass_calibration_error(np.array([2.0]), np.array([0.5]))
+
+
+def test_centred_isotonic_keeps_units_apart_that_plain_isotonic_ties_and_adds_up_on_unseen_rows():
+    features, targets = drifting(6000, seed=9, shift=0.0)
+    names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
+    model = FailureModel("truck", names).fit(features, targets, calibration="centred")
+    assert model.calibration == "centred" and model.metadata["calibration"]["method"] == "centred"
+    raw = model.classifier.predict_proba(features[names].to_numpy())[:, 1]
+    inner = np.linspace(np.quantile(raw, 0.2), np.quantile(raw, 0.8), 50)
+    plain = model.calibrator.__class__(out_of_bounds="clip").fit(raw, targets["y"].to_numpy()).predict(inner)
+    mapped = model.calibrator.predict(inner)
+    assert np.all(np.diff(mapped) >= 0)  # never reorders units
+    assert len(np.unique(mapped)) > len(np.unique(plain))  # and ties fewer of them than the steps would
+    unseen, outcome = drifting(6000, seed=10, shift=0.0)
+    y, p = outcome["y"].to_numpy(), model.predict_proba(unseen)
+    assert expected_calibration_error(y, p) <= 0.05 and p.sum() == pytest.approx(y.sum(), rel=0.1)
+
+
+def test_centred_isotonic_joins_the_steps_at_their_centres():
+    raw = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    y = np.array([0, 0, 1, 0, 1, 1])  # steps: 0 at 0.1-0.2, 0.5 at 0.3-0.4, 1 at 0.5-0.6
+    centred = centred_isotonic(raw, y)
+    assert centred.predict(np.array([0.15, 0.35, 0.55])) == pytest.approx([0.0, 0.5, 1.0])
+    assert centred.predict(np.array([0.25, 0.05, 0.9])) == pytest.approx([0.25, 0.0, 1.0])  # between; clipped
 
 
 def test_calibrated_probabilities_add_up_to_the_failures_of_unseen_rows():
