@@ -46,7 +46,8 @@ def main() -> int:
     subprocess.run(["dropdb", "-h", "127.0.0.1", "--if-exists", args.db], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", args.db], check=True)
     env = {
-        **os.environ, "DATABASE_URL": f"postgres://127.0.0.1:5432/{args.db}", "INSTALLATION_ID": args.db,
+        **os.environ, "DATABASE_URL": f"postgres://127.0.0.1:5432/{args.db}",
+        "INSTALLATION_ID": args.db.replace("_", "-")[:32],  # ids take no underscores
         "API_PORT": str(args.port), "WEBSOCKET_PORT": str(args.port), "API_ALLOW_ANONYMOUS_READ": "true",
         "LOG_FILE": "",
     }  # fmt: skip

@@ -27,7 +27,8 @@ GOALS_S = {
 }
 #: The phases of a tick in the order they run; "load.state" and "persist.*" are parts of load and persist.
 PHASES = ["load", "load.state", "step", "persist", "persist.readings", "persist.units", "persist.events",
-          "persist.hooks", "persist.state", "broadcast", "total"]  # fmt: skip
+          "persist.history", "persist.hooks", "persist.state", "broadcast", "after_commit",
+          "total"]  # fmt: skip
 
 
 def _measure(site_id: int, ticks: int, *, cold: bool = False) -> dict[str, list[float]]:
