@@ -44,6 +44,10 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _sql_type(column: str) -> str:
+    return "bigint" if column in COUNT_COLUMNS else "float8"
+
+
 def load_cursors(site_id: int) -> dict[tuple[str, int], Last]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -63,15 +67,26 @@ def save(site_id: int, accumulator: Accumulator, *, since: dt.datetime | None = 
     changed = [(key, accumulator.last[key]) for key in accumulator.changed]
     if not rows and not changed:
         return
+    keys = list(rows)
+    # A tick touches few of the 48 columns (a truck's status seconds, now and then a load or a dump): only
+    # those travel as arrays and are added on conflict; the others are zeros made by the server. This
+    # halves the statement at 1,000 trucks.
+    used = [name for name in COLUMNS if any(rows[key][name] for key in keys)]
     columns = ", ".join(COLUMNS)
-    arrays = ", ".join(f"%s::{'bigint' if name in COUNT_COLUMNS else 'float8'}[]" for name in COLUMNS)
-    additions = ", ".join(f"{name} = {_LEDGER}.{name} + EXCLUDED.{name}" for name in COLUMNS)
+    arrays = ", ".join(
+        f"%s::{_sql_type(name)}[]"
+        if name in used
+        else f"array_fill(0::{_sql_type(name)}, ARRAY[{len(keys)}])"
+        for name in COLUMNS
+    )
+    additions = ", ".join(f"{name} = {_LEDGER}.{name} + EXCLUDED.{name}" for name in used) or (
+        f"readings = {_LEDGER}.readings"
+    )
     span = (
         f", span AS (INSERT INTO {_SPAN} (site_id, since) VALUES (%s, %s) ON CONFLICT (site_id) DO NOTHING)"
         if since is not None
         else ""
     )
-    keys = list(rows)
     params: list[Any] = [
         site_id,
         [kind for (kind, _), _ in changed],
@@ -86,7 +101,7 @@ def save(site_id: int, accumulator: Accumulator, *, since: dt.datetime | None = 
         [_utc(hour) for hour, _, _ in keys],
         [kind for _, kind, _ in keys],
         [unit for _, _, unit in keys],
-        *([(int if name in COUNT_COLUMNS else float)(rows[key][name]) for key in keys] for name in COLUMNS),
+        *([(int if name in COUNT_COLUMNS else float)(rows[key][name]) for key in keys] for name in used),
     ]
     with connection.cursor() as cursor:
         cursor.execute(
