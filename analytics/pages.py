@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from analytics.scoring.models import ModelVersion
 from fleet.models import Site
+from smartmine.platform.api.fields import SiteField
 from smartmine.platform.api.filters import is_id
 from smartmine.platform.api.pagination import RowPagination
 
@@ -29,7 +30,7 @@ def requested_site(value: str | None) -> Site:
 
 
 class MlQuerySerializer(serializers.Serializer):
-    site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
+    site = SiteField(required=False)
 
 
 def ml_page(name: str, item: type[serializers.Serializer], **extra: serializers.Field):

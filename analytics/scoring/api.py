@@ -20,7 +20,7 @@ from analytics.scoring.models import ModelVersion, Prediction
 from analytics.scoring.tasks import retrain_models_task
 from smartmine.platform import audit
 from smartmine.platform.api.errors import Conflict
-from smartmine.platform.api.fields import ChoiceField
+from smartmine.platform.api.fields import ChoiceField, StrictBooleanField
 from smartmine.platform.api.schema import error_response
 from smartmine.platform.models import AuditAction
 
@@ -108,9 +108,12 @@ class ModelVersionSerializer(serializers.Serializer):
 
 class RetrainRequestSerializer(serializers.Serializer):
     kinds = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="all (default), failure, anomaly or kinds"
+        child=ChoiceField(choices=[*registry.KIND_GROUPS, *registry.ModelKind.values]),
+        required=False,
+        max_length=20,
+        help_text="all (default, also when empty), failure, anomaly or kinds",
     )
-    force = serializers.BooleanField(default=False, help_text="activate even if worse")
+    force = StrictBooleanField(default=False, help_text="activate even if worse")
 
 
 def _prediction_item(p: Prediction) -> dict:
