@@ -52,19 +52,19 @@ def history_schema(kind: str):
             serializers.ReadingQuerySerializer,
             OpenApiParameter(
                 "fields",
-                {"type": "string", "pattern": fields_pattern(SENSORS[kind])},
+                {"type": "string", "minLength": 1, "pattern": fields_pattern(SENSORS[kind])},
                 description=f"comma-separated {kind} sensors to return (default: all of them)",
             ),
             OpenApiParameter(
                 "interval",
-                {"type": "string", "pattern": serializers.INTERVAL_PATTERN},
+                {"type": "string", "minLength": 1, "pattern": serializers.INTERVAL_PATTERN},
                 description="bucket size (30s, 1m, 15m, 1h, 1d): avg/min/max per field per bucket",
             ),
             OpenApiParameter("cursor", str, description="opaque; from `next` of the previous page"),
             OpenApiParameter(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": ReadingCursor.max_page_size, "default": 1000},
-                description="raw readings per page",
+                description="raw readings per page (at most 10000)",
             ),
         ],
         responses={

@@ -14,7 +14,7 @@ from django.core.validators import EMPTY_VALUES
 from django.db.models import QuerySet
 from django_filters import CharFilter, FilterSet, NumberFilter
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.drainage import set_override
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
@@ -45,20 +45,24 @@ MAX_ID = 2**63 - 1
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
-@extend_schema_field(ID_SCHEMA)
 class IdFilter(NumberFilter):
     """A filter on a row id: an integer from 1 (not any number, as NumberFilter documents)."""
 
     field_class = forms.IntegerField
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        set_override(self, "field", {**ID_SCHEMA, "description": kwargs.get("help_text", "")})
 
-@extend_schema_field({"type": "string", "pattern": SITE_PATTERN, "description": "site id or slug"})
+
 class SiteFilter(CharFilter):
     """`site=3` or `site=west-pit`; a site that does not exist is a 404, not an empty list."""
 
     def __init__(self, *, site_lookup: Callable[[str], int | None], **kwargs) -> None:
         super().__init__(**kwargs)
         self.site_lookup = site_lookup
+        description = kwargs.get("help_text", "site id or slug")
+        set_override(self, "field", {"type": "string", "pattern": SITE_PATTERN, "description": description})
 
     def filter(self, queryset: QuerySet, value: str) -> QuerySet:
         if value in EMPTY_VALUES:
