@@ -13,7 +13,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.ml.lifecycle import verdict
-from analytics.pages import EMPTY_PAGE, MlQuerySerializer, ml_page, ml_page_response, requested_site_or_none
+from analytics.pages import (
+    EMPTY_PAGE,
+    PAGE_PARAMETERS,
+    MlQuerySerializer,
+    ml_page,
+    ml_page_response,
+    requested_site_or_none,
+)
 from analytics.permissions import RETRAIN_MODELS
 from analytics.scoring import registry, selectors
 from analytics.scoring.models import ModelVersion, Prediction
@@ -144,7 +151,7 @@ class HealthPredictionView(APIView):
             "themselves in the background (`status: training`, `bootstrap.progress`), on a real site by "
             "`manage.py retrain_models` (or `--bootstrap`). See docs/ml.md."
         ),
-        parameters=[HealthQuerySerializer],
+        parameters=[HealthQuerySerializer, *PAGE_PARAMETERS],
         responses={
             200: ml_page("HealthPredictionPage", HealthPredictionSerializer, **MODEL_STATE_FIELDS),
             404: error_response(404),

@@ -98,3 +98,10 @@ def test_every_operation_documents_400_for_its_query_parameters(viewer):
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             assert "400" in operation["responses"], (method, path)
+
+
+def test_a_page_of_health_predictions_takes_the_limit_its_schema_declares(viewer):
+    SiteFactory()
+
+    assert viewer.get("/api/ml/health-prediction?limit=500&offset=0").status_code == 200
+    assert_error(viewer.get("/api/ml/health-prediction?page_size=500"), 400, "invalid")
