@@ -8,7 +8,7 @@ SERVICES := $(PY) -m smartmine.devservices run --
 # The tests' own namespace on a shared Redis: tasks they queue are never run by a `make run` of this checkout.
 TEST_INSTALLATION_ID ?= smartmine-tests
 
-.PHONY: run test lint format bench soak install services stop-services clean
+.PHONY: run test fuzz lint format bench soak install services stop-services clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SmartMine needs Python 3.11 or newer: install python3.11 (apt-get install python3.11 python3.11-venv)")'
@@ -29,6 +29,12 @@ test: install
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m smartmine.devservices browser
 	INSTALLATION_ID=$(TEST_INSTALLATION_ID) $(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
+
+## fuzz: the API fuzzing of `make test` at length: 30 cases per operation and mode, 20 stateful scenarios,
+## as each role and anonymous (FUZZ_SEED=... replays a run; FUZZ_EXAMPLES, FUZZ_STATEFUL, FUZZ_STEPS tune it)
+fuzz: install
+	INSTALLATION_ID=$(TEST_INSTALLATION_ID) FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-30} FUZZ_STATEFUL=$${FUZZ_STATEFUL:-20} \
+		FUZZ_STEPS=$${FUZZ_STEPS:-10} $(SERVICES) $(PY) -m pytest tests/smartmine/test_api_fuzz.py -p no:logging $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (QUICK=1 for a small version); never part of `make test`
 bench: install

@@ -4,7 +4,7 @@ failure models' versions) that health predictions and recommendations answer ali
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,8 +12,29 @@ from rest_framework.views import APIView
 
 from analytics.scoring.models import ModelVersion
 from fleet.models import Site
+from smartmine.platform.api.fields import SiteField
 from smartmine.platform.api.filters import is_id
-from smartmine.platform.api.pagination import RowPagination
+from smartmine.platform.api.pagination import MAX_OFFSET, RowPagination
+
+#: `limit` and `offset` of an ML page, for views that paginate by hand (the schema lists them, so clients
+#: may send them; an undeclared parameter is refused).
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "limit",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": RowPagination.max_limit,
+            "default": RowPagination.default_limit,
+        },
+        description="rows per page",
+    ),
+    OpenApiParameter(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+        description="rows skipped",
+    ),
+]
 
 
 def requested_site(value: str | None) -> Site:
@@ -29,7 +50,7 @@ def requested_site(value: str | None) -> Site:
 
 
 class MlQuerySerializer(serializers.Serializer):
-    site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
+    site = SiteField(required=False)
 
 
 def ml_page(name: str, item: type[serializers.Serializer], **extra: serializers.Field):

@@ -65,7 +65,7 @@ def main() -> int:
             time.sleep(5)
             elapsed_s = time.monotonic() - started
             try:
-                page = _get(args.port, "/api/ml/health-prediction?page_size=500")
+                page = _get(args.port, "/api/ml/health-prediction?limit=500")
                 health = _get(args.port, "/api/health")
             except OSError as error:
                 print(f"{elapsed_s:6.0f} s  not up yet ({error})", flush=True)

@@ -56,7 +56,7 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
         kind = item.get("kind") if isinstance(item, dict) else None
         if not isinstance(item, dict):
             report.rejected.append({"index": position, "errors": {"non_field_errors": ["must be an object"]}})
-        elif kind not in SENSORS:
+        elif not isinstance(kind, str) or kind not in SENSORS:  # {} or [] are not hashable
             reason = "missing" if kind is None else f"{kind!r} is not one of {', '.join(SENSORS)}"
             report.rejected.append({"index": position, "errors": {"kind": [reason]}})
         else:
@@ -65,8 +65,10 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
     for kind in sorted(by_kind, key=list(SENSORS).index):  # kinds in one order, as the tick writes them
         positions = by_kind[kind]
         kind_items = [items[position] for position in positions]
-        wanted = {item.get("equipment_id") for item in kind_items}
-        ids = [value for value in wanted if isinstance(value, int) and not isinstance(value, bool)]
+        wanted = [item.get("equipment_id") for item in kind_items]  # any JSON value, {} included
+        ids = list(
+            dict.fromkeys(value for value in wanted if isinstance(value, int) and not isinstance(value, bool))
+        )
         known = _known_equipment(readings.history(kind).equipment, ids, units.get(kind).limit_column)
         checked = telemetry.check(kind, kind_items, np.asarray(positions), known, window)
         report.rejected += [{"index": index, "errors": errors} for index, errors in checked.errors.items()]

@@ -70,7 +70,8 @@ def _integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _times(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """UTC times, a mask of values that are not ISO 8601 text, and a mask of times without a zone."""
-    text = values.where(values.map(lambda v: isinstance(v, str)).to_numpy(bool))
+    # object dtype even when no item has a time (all missing would be float, which has no .str)
+    text = values.where(values.map(lambda v: isinstance(v, str)).to_numpy(bool)).astype(object)
     zoned = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy(bool)
     parsed = pd.to_datetime(text.where(zoned), format="ISO8601", utc=True, errors="coerce")
     not_time = text.isna().to_numpy() | (zoned & parsed.isna().to_numpy())

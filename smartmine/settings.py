@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into a clear refusal
     "smartmine.platform.api.errors.DatabaseUnavailableMiddleware",
+    "smartmine.platform.api.query.QueryParametersMiddleware",  # the schema's query parameters, enforced
 ]
 
 # Login brute-force protection: 5 failures for one username from one address lock it for 15 minutes.
@@ -183,6 +184,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "smartmine.platform.api.schema.strip_trailing_slashes",
+        "smartmine.platform.api.schema.refuse_nul_in_free_text",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TruckStatusEnum": "fleet.choices.TruckStatus",

@@ -18,6 +18,7 @@ from analytics.alerts import selectors, services
 from analytics.alerts.models import AlarmState, Alert, AlertSeverity
 from analytics.permissions import ACKNOWLEDGE_ALERT
 from fleet.api.filters import SiteFilterSet
+from smartmine.platform.api.filters import MAX_ID, IdFilter
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -47,7 +48,10 @@ class AlertSerializer(serializers.ModelSerializer):
 
 class AlertIdsSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000, help_text="alert ids"
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=1000,
+        help_text="alert ids",
     )
 
 
@@ -90,7 +94,7 @@ class AlertFilterSet(SiteFilterSet):
             ("stockpile", "stockpile"),
         ],
     )
-    equipment_id = django_filters.NumberFilter(help_text="with equipment_kind: one unit's alerts")
+    equipment_id = IdFilter(help_text="with equipment_kind: one unit's alerts")
     kind = django_filters.CharFilter(help_text="what is wrong, e.g. engine_overheat")
     live = None  # alerts have no live flag
 
@@ -131,7 +135,8 @@ def _alert_action_schema(verb: str, detail: bool):
     shelve=extend_schema(
         summary="Shelve an alarm for some minutes with a reason (0 minutes unshelves)",
         description="Operators only (analytics.acknowledge_alert). A shelved alarm is hidden from the "
-        "operator; raises of the same rule on the same unit stay shelved until it runs out. Audited.",
+        "operator; raises of the same rule on the same unit stay shelved until it runs out. Audited. "
+        "More than 0 minutes needs a `reason` that is not blank (400 naming `reason`).",
         request=ShelveSerializer,
         responses={200: AlertActionResultSerializer},
     ),

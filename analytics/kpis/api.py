@@ -12,11 +12,11 @@ from rest_framework.views import APIView
 from analytics.kpis import formulas, selectors
 from analytics.kpis.formulas import WINDOWS
 from analytics.pages import requested_site
-from smartmine.platform.api.fields import ChoiceField
+from smartmine.platform.api.fields import ChoiceField, SiteField
 
 
 class KpiQuerySerializer(serializers.Serializer):
-    site = serializers.CharField(required=False, help_text="site id or slug (default: the default site)")
+    site = SiteField(required=False)
     window = ChoiceField(
         choices=["shift", *WINDOWS],
         required=False,
@@ -294,7 +294,8 @@ class KpiView(APIView):
             "of cover, and how much of the window holds data (`coverage`: rates are per covered hour). Each "
             "is defined in docs/kpis.md. A value is null when its denominator is zero (no data). Choose "
             "`window` (shift, 24h, 7d; ending at the site's simulated clock; shifts in the site's time "
-            "zone) or `from` and `to`."
+            "zone) or `from` and `to`. Rules the schema cannot express, refused with 400 naming the field: "
+            "`from` and `to` come together, not with `window`; `from` is before `to`; at most 31 days."
         ),
         parameters=[KpiQuerySerializer],
         responses={200: KpiSerializer},

@@ -13,14 +13,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.ml.lifecycle import verdict
-from analytics.pages import EMPTY_PAGE, MlQuerySerializer, ml_page, ml_page_response, requested_site_or_none
+from analytics.pages import (
+    EMPTY_PAGE,
+    PAGE_PARAMETERS,
+    MlQuerySerializer,
+    ml_page,
+    ml_page_response,
+    requested_site_or_none,
+)
 from analytics.permissions import RETRAIN_MODELS
 from analytics.scoring import registry, selectors
 from analytics.scoring.models import ModelVersion, Prediction
 from analytics.scoring.tasks import retrain_models_task
 from smartmine.platform import audit
 from smartmine.platform.api.errors import Conflict
-from smartmine.platform.api.fields import ChoiceField
+from smartmine.platform.api.fields import ChoiceField, StrictBooleanField
 from smartmine.platform.api.schema import error_response
 from smartmine.platform.models import AuditAction
 
@@ -108,9 +115,12 @@ class ModelVersionSerializer(serializers.Serializer):
 
 class RetrainRequestSerializer(serializers.Serializer):
     kinds = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="all (default), failure, anomaly or kinds"
+        child=ChoiceField(choices=[*registry.KIND_GROUPS, *registry.ModelKind.values]),
+        required=False,
+        max_length=20,
+        help_text="all (default, also when empty), failure, anomaly or kinds",
     )
-    force = serializers.BooleanField(default=False, help_text="activate even if worse")
+    force = StrictBooleanField(default=False, help_text="activate even if worse")
 
 
 def _prediction_item(p: Prediction) -> dict:
@@ -141,7 +151,7 @@ class HealthPredictionView(APIView):
             "themselves in the background (`status: training`, `bootstrap.progress`), on a real site by "
             "`manage.py retrain_models` (or `--bootstrap`). See docs/ml.md."
         ),
-        parameters=[HealthQuerySerializer],
+        parameters=[HealthQuerySerializer, *PAGE_PARAMETERS],
         responses={
             200: ml_page("HealthPredictionPage", HealthPredictionSerializer, **MODEL_STATE_FIELDS),
             404: error_response(404),

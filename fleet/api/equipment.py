@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from fleet import selectors, services
 from fleet.api import serializers
+from fleet.sim.schema import SENSORS
 from smartmine.platform.api.errors import Conflict
 from smartmine.platform.api.schema import error_response
 
@@ -29,6 +30,12 @@ class ReadingCursor(CursorPagination):
     max_page_size = 10_000
 
 
+def fields_pattern(names: list[str]) -> str:
+    """A comma-separated list of these names, as a schema pattern."""
+    one = "(" + "|".join(names) + ")"
+    return f"^{one}(,{one})*$"
+
+
 def history_schema(kind: str):
     raw, bucketed = serializers.HISTORY_SERIALIZERS[kind]
     return extend_schema(
@@ -37,12 +44,28 @@ def history_schema(kind: str):
             "Without `interval`: the raw readings in [from, to), oldest first, paginated by cursor "
             f"(`limit` per page, default 1000). A range holding more than {serializers.RAW_POINTS_LIMIT} "
             "readings is refused with 400 and a suggested interval. With `interval`: avg/min/max per field "
-            "per bucket (PostgreSQL date_bin, buckets aligned on midnight UTC), empty buckets left out."
+            "per bucket (PostgreSQL date_bin, buckets aligned on midnight UTC), empty buckets left out. "
+            "Rules the schema cannot express, refused with 400 naming the field: `from` before `to`, at "
+            f"most 31 days, at most {serializers.MAX_BUCKETS} buckets."
         ),
         parameters=[
             serializers.ReadingQuerySerializer,
+            OpenApiParameter(
+                "fields",
+                {"type": "string", "minLength": 1, "pattern": fields_pattern(SENSORS[kind])},
+                description=f"comma-separated {kind} sensors to return (default: all of them)",
+            ),
+            OpenApiParameter(
+                "interval",
+                {"type": "string", "minLength": 1, "pattern": serializers.INTERVAL_PATTERN},
+                description="bucket size (30s, 1m, 15m, 1h, 1d): avg/min/max per field per bucket",
+            ),
             OpenApiParameter("cursor", str, description="opaque; from `next` of the previous page"),
-            OpenApiParameter("limit", int, description="raw readings per page (at most 10000)"),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": ReadingCursor.max_page_size, "default": 1000},
+                description="raw readings per page (at most 10000)",
+            ),
         ],
         responses={
             200: PolymorphicProxySerializer(

@@ -8,18 +8,21 @@ from django.db.models import Q, QuerySet
 from fleet import selectors
 from fleet.choices import LoaderStatus, TruckStatus, ZoneMaterial, ZoneStatus
 from fleet.liveness import TelemetryState
-from fleet.models import Loader, MiningZone, Truck
-from smartmine.platform.api.filters import is_id
+from fleet.models import Loader, MiningZone, Site, Truck
+from smartmine.platform.api.filters import IdFilter, SiteFilter, is_id
+
+
+def site_id_named(value: str) -> int | None:
+    """The id of the site a query names by id or slug; None when there is none."""
+    sites = Site.objects.filter(Q(pk=int(value)) if is_id(value) else Q(slug=value))
+    return sites.values_list("pk", flat=True).first()
 
 
 class SiteFilterSet(django_filters.FilterSet):
-    """`site` takes the site's id or its slug (`?site=3` or `?site=west-pit`)."""
+    """`site` takes the site's id or its slug (`?site=3` or `?site=west-pit`); an unknown site is a 404."""
 
-    site = django_filters.CharFilter(method="filter_site", help_text="site id or slug")
+    site = SiteFilter(site_lookup=site_id_named, field_name="site_id", help_text="site id or slug")
     live = django_filters.BooleanFilter(help_text="true: fed by real telemetry; false: simulated")
-
-    def filter_site(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(site_id=int(value)) if is_id(value) else Q(site__slug=value))
 
 
 class ReportingFilterSet(SiteFilterSet):
@@ -39,10 +42,10 @@ class TruckFilterSet(ReportingFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=TruckStatus.choices, help_text="one or more statuses (repeat the parameter)"
     )
-    zone = django_filters.NumberFilter(
+    zone = IdFilter(
         field_name="assigned_loader__zone_id", help_text="pit zone id of the loader the truck is assigned to"
     )
-    loader = django_filters.NumberFilter(field_name="assigned_loader_id", help_text="assigned loader id")
+    loader = IdFilter(field_name="assigned_loader_id", help_text="assigned loader id")
 
     class Meta:
         model = Truck
@@ -53,7 +56,7 @@ class LoaderFilterSet(SiteFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=LoaderStatus.choices, help_text="one or more statuses (repeat the parameter)"
     )
-    zone = django_filters.NumberFilter(field_name="zone_id", help_text="pit zone id")
+    zone = IdFilter(field_name="zone_id", help_text="pit zone id")
 
     class Meta:
         model = Loader

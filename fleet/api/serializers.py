@@ -15,7 +15,7 @@ from fleet.models import Loader, MiningZone, Site, Truck
 from fleet.selectors import LOADER_ROW_FIELDS, TRUCK_ROW_FIELDS
 from fleet.sim.schema import SENSORS, STATUSES
 from fleet.telemetry import MAX_BATCH
-from smartmine.platform.api.fields import ChoiceField
+from smartmine.platform.api.fields import ChoiceField, StrictBooleanField
 from smartmine.platform.api.schema import row_serializer
 
 
@@ -71,10 +71,12 @@ class SiteSerializer(serializers.ModelSerializer):
 
 
 class SiteUpdateSerializer(serializers.Serializer):
-    """What engineers change on a running site; each field is optional (PATCH)."""
+    """What engineers change on a running site; each field is optional (PATCH), at least one is given."""
+
+    openapi_request_rules = {"anyOf": [{"required": ["dispatch_strategy"]}, {"required": ["paused"]}]}
 
     dispatch_strategy = ChoiceField(choices=DispatchStrategy.choices, required=False)
-    paused = serializers.BooleanField(
+    paused = StrictBooleanField(
         required=False, help_text="a paused site is not simulated (its beat entry is disabled too)"
     )
 
@@ -119,7 +121,9 @@ MAX_BUCKETS = 10_000
 MAX_SPAN = dt.timedelta(days=31)
 #: The span shown when the client gives no `from`.
 DEFAULT_SPAN = dt.timedelta(hours=1)
-_INTERVAL = re.compile(r"^(\d+)(s|m|h|d)$")
+#: An interval: a count (1 to 999,999, no leading zero) and a unit; the schema gives the same pattern.
+INTERVAL_PATTERN = r"^([1-9][0-9]{0,5})(s|m|h|d)$"
+_INTERVAL = re.compile(INTERVAL_PATTERN)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 #: Intervals offered when a raw request is too big, smallest first.
 SUGGESTED_INTERVALS = ("10s", "1m", "5m", "15m", "1h", "6h", "1d")

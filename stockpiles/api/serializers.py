@@ -24,7 +24,9 @@ StockpileRowSerializer = row_serializer(
 
 
 class StockpileUpdateSerializer(serializers.Serializer):
-    """What operators set on a stockpile."""
+    """What operators set on a stockpile: the reclaim rate, required even in a PATCH."""
+
+    openapi_request_rules = {"required": ["reclaim_rate_tph"]}
 
     reclaim_rate_tph = serializers.FloatField(
         min_value=0.0,

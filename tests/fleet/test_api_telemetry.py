@@ -169,3 +169,27 @@ def test_the_simulator_leaves_live_trucks_alone():
     ingest.ingest_telemetry(items=[item("truck", truck)])
 
     assert Truck.objects.get(pk=truck.pk).live
+
+
+def test_a_batch_where_no_reading_has_a_time_rejects_each_one(gateway):
+    """Found by the API fuzz: with every `ts` missing the column was numeric and the check failed (500)."""
+    truck = TruckFactory()
+    readings = [{k: v for k, v in item("truck", truck, n).items() if k != "ts"} for n in range(2)]
+
+    response = gateway.post("/api/telemetry", {"readings": readings}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert [row["errors"]["ts"] for row in response.json()["rejected"]] == [["missing"], ["missing"]]
+
+
+@pytest.mark.parametrize("field", ["kind", "equipment_id"])
+def test_an_object_where_a_value_belongs_rejects_the_reading(gateway, field):
+    """Found by the API fuzz: `{}` as an id or a kind cannot be hashed, and the batch failed (500)."""
+    truck = TruckFactory()
+
+    response = gateway.post(
+        "/api/telemetry", {"readings": [{**item("truck", truck), field: {}}]}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert list(response.json()["rejected"][0]["errors"]) == [field]

@@ -47,7 +47,8 @@ ENUMS = [
     ("get", "/api/ml/health-prediction", "equipment_kind", EQUIPMENT_KINDS[:3]),
     ("get", "/api/ml/recommendations", "status", ["new", "accepted", "dismissed", "expired", "all"]),
     # hand-written checks
-    ("post", "/api/ml/models/retrain", "kinds", [*KIND_GROUPS, *ModelKind.values], {"kinds": ["fastest"]}),
+    # the list's item is named: kinds.0
+    ("post", "/api/ml/models/retrain", "kinds.0", [*KIND_GROUPS, *ModelKind.values], {"kinds": ["fastest"]}),
     ("get", "/api/trucks/{truck}/readings", "fields", list(SENSORS["truck"])),
 ]
 

@@ -1,27 +1,46 @@
-"""schemathesis against /api/schema/: no 5xx, every error in the one shape, responses match the schema."""
+"""schemathesis against /api/schema/, as each role and anonymous: every check, generated and stateful.
+
+Generic over the schema: every operation it lists is fuzzed, so endpoints added later are covered without
+touching this file. `make test` runs a few examples with a new seed each run (printed, and given back with
+FUZZ_SEED=...); `make fuzz` runs many more (FUZZ_EXAMPLES, FUZZ_STEPS). What each check expects where the
+schema cannot say it is in schemathesis.toml, shared with `schemathesis run` against a running server.
+"""
+
+from __future__ import annotations
+
+import os
+import random
 
 import pytest
 import schemathesis
-from django.contrib.auth.models import User
+from django.conf import settings as django_settings
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import ignored_auth
 
 from fleet import seeding
+from tests.apiclients import ROLES
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # the WSGI app closes connections
+#: Transactional: the WSGI app closes connections. Serialized rollback: the roles' groups (data migrations)
+#: are back even after an earlier transactional test flushed them.
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
+#: Per role and mode (positive, negative): `make test` draws SAMPLE cases from the whole schema (a new
+#: seed each run picks other operations); `make fuzz` sets EXAMPLES, cases per operation. Then the
+#: stateful phase: STATEFUL scenarios of up to STEPS calls following the schema's links.
+SAMPLE = int(os.environ.get("FUZZ_SAMPLE", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
+STATEFUL = int(os.environ.get("FUZZ_STATEFUL", "1"))
+STEPS = int(os.environ.get("FUZZ_STEPS", "6"))
+#: A new seed each run, so runs together cover more; a failure prints it (FUZZ_SEED=... replays it).
+SEED = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
 
-@pytest.fixture
-def api_schema(transactional_db):
-    seeding.seed_site(name="Fuzz pit", trucks=2, crushers=1, stockpiles=1, loaders=2)
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+#: /api/health answers 503 by design when a component (here: no Celery worker) is down; tested elsewhere.
+NOT_FUZZED = ("/api/health",)
 
 
 @schemathesis.check
@@ -34,36 +53,90 @@ def errors_have_the_standard_shape(ctx, response, case) -> None:
         raise AssertionError(f"{response.status_code} without the error shape: {response.text[:200]}")
 
 
-#: The issue's contract: no 5xx, documented statuses and content types, bodies that match the schema, and
-#: every error in the one shape. (Not "valid-looking input must be accepted": a 400 for a reading time out
-#: of range is right even when the schema cannot express the range.)
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    errors_have_the_standard_shape,
-]
+def load_schema(*, anonymous_reads: bool, token: str | None):
+    """The schema as the running configuration generates it, with the project's schemathesis.toml and the
+    role's token as the `tokenAuth` scheme (so `ignored_auth` knows which scheme the client uses)."""
+    django_settings.API_ALLOW_ANONYMOUS_READ = anonymous_reads
+    text = (django_settings.BASE_DIR / "schemathesis.toml").read_text()
+    if token is not None:
+        text += f'\n[auth.openapi.tokenAuth]\napi_key = "Token {token}"\n'
+    config = SchemathesisConfig.from_str(text)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application(), config=config)
+    return schema.exclude(path_regex="^(" + "|".join(NOT_FUZZED) + ")")
 
 
-def test_the_api_holds_its_contract_under_generated_input(api_schema):
-    """Every operation, with generated parameters and bodies, as an engineer (who may call all of them).
+def role_token(role: str) -> str | None:
+    user = ROLES[role]()
+    return None if user is None else Token.objects.create(user=user).key
 
-    schemathesis's pytest plugin does not run on pytest 9 yet, so each operation's strategy is driven by
-    hypothesis here; the checks are the same.
-    """
-    user = User.objects.create_superuser("fuzz-engineer", password="not-used-here-1")
-    headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
-    # /api/health answers 503 by design when a component (here: no Celery worker) is down; tested elsewhere.
-    operations = [result.ok() for result in api_schema.get_all_operations()]
-    operations = [operation for operation in operations if not operation.path.startswith("/api/health")]
-    assert len(operations) > 20
 
-    for operation in operations:
+@pytest.fixture
+def demo_site(transactional_db, settings):
+    settings.API_ALLOW_ANONYMOUS_READ = False  # restored after the test (load_schema sets it per role)
+    return seeding.seed_site(name="Fuzz pit", trucks=2, crushers=1, stockpiles=1, loaders=2)
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def holds(case) -> None:
-            case.call_and_validate(headers=headers, checks=CHECKS)
 
-        holds()
+def fuzz(schema, excluded: list) -> int:
+    """Every operation with generated positive and negative input, then the stateful phase (links between
+    operations); returns the number of cases sent."""
+    sent = 0
+    options = {
+        "deadline": None,
+        "suppress_health_check": list(HealthCheck),
+        "database": None,
+        "phases": [Phase.explicit, Phase.generate],
+    }
+    strategies = [(schema, SAMPLE)]
+    if EXAMPLES:
+        strategies = [(result.ok(), EXAMPLES) for result in schema.get_all_operations()]
+    for source, examples in strategies:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @seed(SEED)
+            @settings(max_examples=examples, **options)
+            @given(case=source.as_strategy(generation_mode=mode))
+            def holds(case) -> None:
+                nonlocal sent
+                sent += 1
+                case.call_and_validate(
+                    excluded_checks=excluded, additional_checks=[errors_have_the_standard_shape]
+                )
+
+            try:
+                holds()
+            except Unsatisfiable:
+                if mode is GenerationMode.POSITIVE:
+                    raise
+                # nothing to break: no parameter or body that a value could violate
+
+    class Stateful(schema.as_state_machine()):
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            nonlocal sent
+            sent += 1
+            case.validate_response(
+                response,
+                additional_checks=[errors_have_the_standard_shape],
+                excluded_checks=excluded,
+                transport_kwargs=kwargs,
+            )
+
+    seed(SEED)(Stateful)  # run_state_machine_as_test reads the seed from the class
+    Stateful.run(settings=settings(max_examples=STATEFUL, stateful_step_count=STEPS, **options))
+    return sent
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "engineer", "gateway"])
+def test_the_api_holds_its_contract_for_each_role(role, demo_site, capsys):
+    """Signed in, with anonymous reads off: every check, `ignored_auth` included (a request without the
+    token must be refused)."""
+    sent = fuzz(load_schema(anonymous_reads=False, token=role_token(role)), excluded=[])
+    with capsys.disabled():
+        print(f"\nfuzz {role}: seed {SEED}, {sent} cases (FUZZ_SEED={SEED} replays it)")
+
+
+def test_the_api_holds_its_contract_for_anonymous_clients_of_the_demo(demo_site, capsys):
+    """Anonymous, as `make run` configures it (API_ALLOW_ANONYMOUS_READ=true): reads served, writes 401.
+    `ignored_auth` is left out: serving reads without credentials is what that configuration intends."""
+    sent = fuzz(load_schema(anonymous_reads=True, token=None), excluded=[ignored_auth])
+    with capsys.disabled():
+        print(f"\nfuzz anonymous: seed {SEED}, {sent} cases (FUZZ_SEED={SEED} replays it)")

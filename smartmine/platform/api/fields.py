@@ -6,6 +6,9 @@ from collections.abc import Iterable
 
 from rest_framework import serializers
 
+#: A site named in a request: its id, or its slug (Django's slug characters).
+SITE_PATTERN = r"^[-a-zA-Z0-9_]+$"
+
 
 def invalid_choice(accepted: Iterable[str], *, value: str) -> str:
     """The one refusal of a value outside an enumeration; `value` is the placeholder of the field's error
@@ -21,3 +24,21 @@ class ChoiceField(serializers.ChoiceField):
         super().__init__(choices, **kwargs)
         accepted = [str(choice).replace("{", "{{").replace("}", "}}") for choice in self.choices]
         self.error_messages["invalid_choice"] = invalid_choice(accepted, value="{input}")
+
+
+class SiteField(serializers.RegexField):
+    """A site named by id or slug; the schema gives the pattern, the view answers 404 for no such site."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("help_text", "site id or slug (default: the default site)")
+        super().__init__(SITE_PATTERN, **kwargs)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: DRF's BooleanField also takes 0, 1, "yes" and "on", which the schema's
+    `boolean` does not allow."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)

@@ -7,13 +7,18 @@ import DRF's views.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
+from django.core.validators import EMPTY_VALUES
 from django.db.models import QuerySet
-from django_filters import FilterSet
+from django_filters import CharFilter, FilterSet, NumberFilter
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.drainage import set_override
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
-from smartmine.platform.api.fields import invalid_choice
+from smartmine.platform.api.fields import SITE_PATTERN, invalid_choice
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -33,3 +38,36 @@ def is_id(value: str) -> bool:
     """Whether a query value names a row by id: ASCII digits only (str.isdigit also takes '¹', which int()
     refuses); anything else is a slug."""
     return value.isascii() and value.isdigit()
+
+
+#: Row ids are PostgreSQL bigints from 1.
+MAX_ID = 2**63 - 1
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+class IdFilter(NumberFilter):
+    """A filter on a row id: an integer from 1 (not any number, as NumberFilter documents)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        set_override(self, "field", {**ID_SCHEMA, "description": kwargs.get("help_text", "")})
+
+
+class SiteFilter(CharFilter):
+    """`site=3` or `site=west-pit`; a site that does not exist is a 404, not an empty list."""
+
+    def __init__(self, *, site_lookup: Callable[[str], int | None], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.site_lookup = site_lookup
+        description = kwargs.get("help_text", "site id or slug")
+        set_override(self, "field", {"type": "string", "pattern": SITE_PATTERN, "description": description})
+
+    def filter(self, queryset: QuerySet, value: str) -> QuerySet:
+        if value in EMPTY_VALUES:
+            return queryset
+        site_id = self.site_lookup(value)
+        if site_id is None:
+            raise NotFound(f"No site with id or slug {value!r}.")
+        return queryset.filter(**{self.field_name: site_id})

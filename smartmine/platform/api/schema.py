@@ -84,6 +84,9 @@ class SchemaWithErrors(AutoSchema):
 
     def _names_a_site(self) -> bool:
         """A `site` query parameter that must name an existing site answers 404 when it does not."""
+        filterset = getattr(self.view, "filterset_class", None)
+        if self.get_filter_backends() and filterset is not None and "site" in filterset.base_filters:
+            return True
         for parameter in self.get_override_parameters():
             if getattr(parameter, "name", None) == "site":
                 return True
@@ -92,17 +95,25 @@ class SchemaWithErrors(AutoSchema):
                 return True
         return False
 
+    def _get_request_for_media_type(self, serializer, direction: str = "request"):
+        """A body with `openapi_request_rules` cannot be left out (an empty body breaks its rules)."""
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        return schema, required or bool(getattr(serializer, "openapi_request_rules", None))
+
+    def _map_serializer(self, serializer, direction: str, bypass_extensions: bool = False) -> dict:
+        """A request serializer's `openapi_request_rules` (e.g. `{"minProperties": 1}` for a PATCH that
+        needs at least one field) join its schema: rules of the whole body that fields cannot say."""
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request":
+            schema |= getattr(serializer, "openapi_request_rules", {})
+        return schema
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
-        codes = [401, 403]
+        # 400 everywhere: any operation refuses an undeclared query parameter (smartmine.platform.api.query)
+        codes = [400, 401, 403]
         if "{" in self.path or self._names_a_site():
             codes.append(404)
-        if (
-            self.method in ("POST", "PUT", "PATCH")
-            or self.get_filter_backends()
-            or self.get_override_parameters()
-        ):
-            codes.append(400)
         if self.view.get_throttles():
             codes.append(429)
         codes.append(503)
@@ -110,6 +121,24 @@ class SchemaWithErrors(AutoSchema):
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(error_response(code), str(code))
         return responses
+
+
+#: A query string never carries a NUL character (Django refuses it): the rule of every free-text parameter.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def refuse_nul_in_free_text(result: dict, generator, request, public: bool) -> dict:
+    """Spectacular hook: string query parameters with no enum, format or pattern get NO_NUL_PATTERN."""
+    for item in result["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if schema.get("type") == "array":
+                    schema = schema.get("items", {})
+                free_text = schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema)
+                if parameter["in"] == "query" and free_text:
+                    schema["pattern"] = NO_NUL_PATTERN
+    return result
 
 
 def strip_trailing_slashes(result: dict, generator, request, public: bool) -> dict:
