@@ -17,7 +17,7 @@ def test_an_unknown_query_parameter_is_refused_naming_it_and_the_accepted_ones(v
     details = assert_error(viewer.get("/api/trucks?bogus=1"), 400, "invalid")
 
     assert list(details) == ["bogus"]
-    assert "limit, live, loader, offset, site, status, zone" in details["bogus"][0]
+    assert "limit, live, loader, offset, site, status, telemetry, zone" in details["bogus"][0]
 
 
 def test_a_detail_without_parameters_refuses_any_too(viewer):
@@ -47,6 +47,15 @@ def test_a_value_outside_its_declared_schema_is_refused_naming_the_parameter(vie
     details = assert_error(viewer.get(f"/api/trucks?{query}"), 400, "invalid")
 
     assert list(details) == [field]
+
+
+def test_an_empty_value_of_an_enumeration_is_refused_listing_the_accepted_ones(viewer):
+    """django-filter reads an empty choice as no filter; the schema's enum does not allow it."""
+    details = assert_error(viewer.get("/api/alerts?equipment_kind="), 400, "invalid")
+
+    assert details == {
+        "equipment_kind": ["`equipment_kind` is empty: give one of crusher, loader, stockpile, truck"]
+    }
 
 
 def test_values_the_schema_allows_are_served(viewer):

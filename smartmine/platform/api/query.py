@@ -51,11 +51,13 @@ class Parameter:
             if problem:
                 problems.append(problem)
                 continue
-            problems += [
-                error.message
-                for error in Draft4Validator(item_schema).iter_errors(value)
-                if error.validator != "enum"  # the views refuse those, naming the accepted values in order
-            ]
+            for error in Draft4Validator(item_schema).iter_errors(value):
+                if error.validator != "enum":
+                    problems.append(error.message)
+                elif raw == "":  # a filter reads "" as no filter: refused here, as the schema does
+                    accepted = ", ".join(str(choice) for choice in item_schema["enum"])
+                    problems.append(f"`{self.name}` is empty: give one of {accepted}")
+                # other values outside the enum: the views refuse them, naming the accepted values in order
         return problems
 
 
