@@ -372,7 +372,7 @@ def test_engineers_queue_a_retrain_and_operators_may_not(monkeypatch, django_cap
 
     assert response.status_code == 202 and queued == [(list(registry.ANOMALY_KINDS), False)]
     bad = role_client("engineer").post("/api/ml/models/retrain", {"kinds": ["nope"]}, format="json")
-    assert assert_error(bad, 400, "invalid")["kinds"][0].startswith("unknown model kind 'nope'")
+    assert "nope" in assert_error(bad, 400, "invalid")["kinds.0"][0]  # the list's item is named
 
 
 def test_metrics_show_the_age_and_validation_of_active_models(tiny_truck_model):

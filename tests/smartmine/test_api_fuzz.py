@@ -70,6 +70,18 @@ def role_token(role: str) -> str | None:
     return None if user is None else Token.objects.create(user=user).key
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _tables_empty_for_the_serialized_rollback(django_db_setup, django_db_blocker):
+    """serialized_rollback loads the database as the migrations left it (role groups and their permissions,
+    alarm rules) into empty tables. A transactional test of another module may have ended with a flush that
+    ran post_migrate, which re-creates content types and permissions: empty them first, as Django's own
+    serialized tests do between themselves."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, inhibit_post_migrate=True, verbosity=0)
+
+
 @pytest.fixture
 def demo_site(transactional_db, settings):
     settings.API_ALLOW_ANONYMOUS_READ = False  # restored after the test (load_schema sets it per role)

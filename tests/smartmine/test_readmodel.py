@@ -98,7 +98,7 @@ def test_if_none_match_with_the_current_etag_is_a_304_until_the_next_tick(site, 
 
 def test_filters_and_pagination_parameters_take_the_database_path(site, viewer):
     ticking.tick_site(site.pk, dt_s=60)
-    for query in ("status=hauling", "limit=3", "offset=0", f"site={site.slug}", "site=1&site=2"):
+    for query in ("status=hauling", "limit=3", "offset=0", f"site={site.slug}"):
         response = viewer.get(f"/api/trucks?{query}")
         assert response.status_code == 200 and "ETag" not in response, query
     assert viewer.get("/api/trucks?limit=3").json()["next"] is not None
