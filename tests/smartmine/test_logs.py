@@ -3,9 +3,13 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from smartmine.platform.logs import (
+    BackgroundHandler,
+    ContextFilter,
     JsonFormatter,
     KeyValueFormatter,
     detail_level,
@@ -95,3 +99,86 @@ def test_a_manage_py_command_does_not_announce_axes_unless_at_debug():
 
     assert "AXES" not in check("INFO")
     assert "AXES: BEGIN" in check("DEBUG")
+
+
+class _BlockedDisk(logging.Handler):
+    """A handler whose writes wait until released, like a log file on a disk busy with a checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.released.wait(10)
+        self.lines.append(self.format(record))
+
+
+def test_a_caller_never_waits_for_a_blocked_disk_and_every_line_is_written_after():
+    disk = _BlockedDisk()
+    disk.setFormatter(KeyValueFormatter())
+    handler = BackgroundHandler([disk])
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("tests.background")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = request_id_var.set("req-7")
+    try:
+        started = time.monotonic()
+        for n in range(100):
+            logger.warning("tick %s applied", n)
+        took = time.monotonic() - started
+        disk.released.set()
+        handler.flush()
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    assert took < 1.0  # the disk holds each write for up to 10 s
+    assert len(disk.lines) == 100
+    assert 'msg="tick 0 applied"' in disk.lines[0] and "request_id=req-7" in disk.lines[0]
+
+
+def test_a_line_keeps_its_exception_and_the_message_as_it_was_when_logged():
+    disk = _BlockedDisk()
+    disk.released.set()
+    disk.setFormatter(KeyValueFormatter())
+    handler = BackgroundHandler([disk])
+    record_args = {"trucks": [1]}
+    try:
+        raise ValueError("bad reading")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "for %s", (record_args,), sys.exc_info())
+    handler.handle(record)
+    record_args["trucks"].append(2)  # changed after the call: the line says what was logged
+    handler.close()
+    assert "for {'trucks': [1]}" in disk.lines[0]
+    assert "ValueError: bad reading" in disk.lines[0]
+
+
+def test_a_forked_child_writes_its_lines_and_so_does_its_parent(tmp_path):
+    script = (
+        "import logging, logging.config, os, pathlib\n"
+        "from smartmine.platform.logs import logging_config\n"
+        f"logging.config.dictConfig(logging_config(level='INFO', log_file={str(tmp_path / 'x.log')!r},"
+        " log_format='keyvalue', log_dir=pathlib.Path('.')))\n"
+        "log = logging.getLogger('fleet.tasks')\n"
+        "log.info('before fork')\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    log.info('in child')\n"
+        "    logging.shutdown()\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "log.info('parent after child')\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = (tmp_path / "x.log").read_text().splitlines()
+    assert [line.split('msg="')[1].split('"')[0] for line in lines] == [
+        "before fork",
+        "in child",
+        "parent after child",
+    ]
