@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bench.soak_clients import FleetSample
-from bench.soak_sampling import TICK_PHASES, Soak, Tick
+from bench.soak_sampling import SAMPLED_PHASES, Soak, Tick
 from bench.soak_watch import Watch, children_steps, children_summary, explain_gaps
 
 #: Memory before this is start-up (imports, first queries, caches filling) and not part of the trend.
@@ -90,16 +90,16 @@ def phase_means_ms(samples: list[dict[str, Any]], duration_s: float, window_s: f
     """Mean of each tick phase over the first and the last window, from the worker's tick histogram."""
 
     def mean(start: dict[str, float], end: dict[str, float], phase: str) -> float | None:
-        count = end[f"tick_{phase}_count"] - start.get(f"tick_{phase}_count", 0.0)
-        total = end[f"tick_{phase}_sum"] - start.get(f"tick_{phase}_sum", 0.0)
+        count = end.get(f"tick_{phase}_count", 0.0) - start.get(f"tick_{phase}_count", 0.0)
+        total = end.get(f"tick_{phase}_sum", 0.0) - start.get(f"tick_{phase}_sum", 0.0)
         return 1000 * total / count if count else None
 
     first_end = next((row for row in samples if row["t_s"] >= window_s), samples[-1])
     before_last = [row for row in samples if row["t_s"] <= duration_s - window_s]
     last_start = before_last[-1] if before_last else {}
     return {
-        "first": {phase: mean({}, first_end, phase) for phase in TICK_PHASES},
-        "last": {phase: mean(last_start, samples[-1], phase) for phase in TICK_PHASES},
+        "first": {phase: mean({}, first_end, phase) for phase in SAMPLED_PHASES},
+        "last": {phase: mean(last_start, samples[-1], phase) for phase in SAMPLED_PHASES},
     }
 
 

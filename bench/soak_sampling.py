@@ -29,6 +29,9 @@ SAMPLE_EVERY_S = 10.0
 MEMORY_EVERY_S = 2.0
 UPDATE_STREAMS = ("trucks", "crushers", "stockpiles")
 TICK_PHASES = ("load", "step", "persist", "broadcast")
+#: The parts of persist (fleet.ticking.save_steps), to tell which one grows with the history.
+PERSIST_PARTS = ("readings", "units", "events", "history", "hooks", "state")
+SAMPLED_PHASES = TICK_PHASES + tuple(f"persist.{part}" for part in PERSIST_PARTS)
 TICK_TASK_LINE = re.compile(
     r"^ts=(?P<ts>\S+) .*fleet\.tasks\.tick_site_task\[[^\]]+\] succeeded in (?P<runtime>[0-9.eE+-]+)s: "
     r"\{'applied': (?P<applied>True|False), 'reason': '(?P<reason>[^']*)'"
@@ -88,7 +91,7 @@ def system_counters(metrics_dir: Path) -> dict[str, float]:
             f"tick_{phase}_{part}": metric_sum(
                 samples, f"smartmine_tick_duration_seconds_{part}", phase=phase
             )
-            for phase in TICK_PHASES
+            for phase in SAMPLED_PHASES
             for part in ("sum", "count")
         },
     }
