@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from analytics.ml.features import KEYS
@@ -104,6 +105,22 @@ def ece_interval(
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def calibration_floor(
+    raw: list[np.ndarray], y: list[np.ndarray], bins: int = CALIBRATION_BINS
+) -> list[float]:
+    """ECE of each part (e.g. each test site-week) under the best monotone map of these scores, fitted on all
+    parts' own outcomes (in-sample isotonic regression): no calibrator of these scores, however it is fitted,
+    can expect to do better on those parts. What remains is each part's own failure rate and the failures the
+    scores do not rank, not the calibration method."""
+    if len(raw) != len(y) or not raw:
+        raise ValueError(f"calibration floor: {len(raw)} score parts against {len(y)} label parts")
+    checked = [_checked(labels, scores, "calibration floor") for labels, scores in zip(y, raw, strict=True)]
+    pooled_y = np.concatenate([labels for labels, _ in checked])
+    pooled_raw = np.concatenate([scores for _, scores in checked])
+    best = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(pooled_raw, pooled_y)
+    return [expected_calibration_error(labels, best.predict(scores), bins) for labels, scores in checked]
 
 
 def failure_events(scored: pd.DataFrame, targets: pd.DataFrame) -> int:

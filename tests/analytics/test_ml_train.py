@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analytics.ml.evaluate import (
+    calibration_floor,
     calibration_in_the_large,
     ece_interval,
     equal_mass_calibration_error,
@@ -191,6 +192,31 @@ def test_the_ece_interval_holds_the_estimate_and_widens_when_rows_come_in_correl
 
 
 # --- Actionable risk
+
+
+def test_the_calibration_floor_is_near_zero_when_every_part_fails_at_the_rate_its_scores_imply():
+    rng = np.random.default_rng(11)
+    raw = [rng.uniform(0.0, 1.0, 5000) for _ in range(3)]
+    y = [
+        (rng.uniform(size=5000) < r**2).astype(float) for r in raw
+    ]  # scores rank, the map r -> r^2 is unknown
+    floor = calibration_floor(raw, y)
+    assert len(floor) == 3 and max(floor) < 0.03
+    assert expected_calibration_error(y[0], raw[0]) > 0.1  # the raw scores themselves are far off
+
+
+def test_the_calibration_floor_keeps_each_parts_own_failure_rate_which_no_shared_map_removes():
+    rng = np.random.default_rng(12)
+    raw = [rng.uniform(0.0, 0.4, 5000) for _ in range(2)]
+    y = [
+        (rng.uniform(size=5000) < r + shift).astype(float) for r, shift in zip(raw, (0.1, -0.1), strict=True)
+    ]
+    floor = calibration_floor(raw, y)
+    assert min(floor) > 0.07  # the shared best map states the two parts' mean rate: each is ~0.1 off
+    with pytest.raises(ValueError, match="2 score parts against 1 label parts"):
+        calibration_floor(raw, y[:1])
+    with pytest.raises(ValueError, match="calibration floor: labels must be 0 or 1"):
+        calibration_floor(raw[:1], [y[0] * 2])
 
 
 def test_only_as_many_units_as_are_expected_to_fail_are_flagged_riskiest_first():
