@@ -311,15 +311,23 @@ def rows_for(server: str, clients: int, figures: dict[str, Any], *, goals: bool,
     return rows
 
 
-def run(quick: bool = False) -> dict:
+def run(
+    quick: bool = False,
+    sizes: list[int] | None = None,
+    ticks: int | None = None,
+    layers: list[str] | None = None,
+) -> dict:
+    """Every size with both layers and the baseline; `sizes`, `ticks` and `layers` narrow a run."""
     setup_django()
     from django.conf import settings
     from django.core.management import call_command
 
     from fleet import seeding
 
-    sizes, ticks = (QUICK_SIZES, QUICK_TICKS) if quick else (SIZES, TICKS)
+    default_sizes, default_ticks = (QUICK_SIZES, QUICK_TICKS) if quick else (SIZES, TICKS)
+    sizes, ticks = sizes or default_sizes, ticks or default_ticks
     chosen = configured_layer()
+    measured = [layer for layer in LAYERS if layer in (layers or LAYERS) or layer == chosen]
     rows, curve = [], []
     with BenchDatabase(), private_redis() as (redis_url, _):
         call_command("migrate", verbosity=0)
@@ -327,7 +335,9 @@ def run(quick: bool = False) -> dict:
             trucks=settings.MAX_TRUCKS, crushers=settings.MAX_CRUSHERS, stockpiles=settings.MAX_STOCKPILES
         ).site
         for clients in sizes:
-            per_layer = {layer: measure_daphne(site.pk, layer, redis_url, clients, ticks) for layer in LAYERS}
+            per_layer = {
+                layer: measure_daphne(site.pk, layer, redis_url, clients, ticks) for layer in measured
+            }
             baseline = measure_baseline(site.pk, per_layer[chosen]["updates"], clients, ticks)
             for layer, figures in per_layer.items():
                 ratio = (
@@ -347,9 +357,15 @@ def run(quick: bool = False) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--clients", type=int, action="append", help="a size to measure (repeatable)")
+    parser.add_argument("--ticks", type=int, help="ticks per size")
+    parser.add_argument("--layer", action="append", choices=list(LAYERS), help="also this layer (repeatable)")
     from bench.__main__ import print_table
 
-    outcome = run(quick=parser.parse_args().quick)
+    arguments = parser.parse_args()
+    outcome = run(
+        quick=arguments.quick, sizes=arguments.clients, ticks=arguments.ticks, layers=arguments.layer
+    )
     print_table("websocket fan-out", outcome["rows"])
     for point in outcome["curve"]:
         print(point)
