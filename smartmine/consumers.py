@@ -203,6 +203,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 self.behind = True
                 return "dropped"
             self.behind = False  # drained: the latest state replaces every delta it missed
+            self.hold()  # from now on, not once the task starts: later deltas must follow the snapshot
             self.resync = asyncio.create_task(self.resync_all())
             return None
         if any(s.site_wide for s in interested):
@@ -215,7 +216,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return "sent"
 
     async def resync_all(self) -> None:
-        self.hold()
+        """The snapshot that replaces the deltas a slow client missed (`hold` was called for it)."""
         try:
             await self.send_snapshot(list(self.subscriptions.values()))
         finally:
