@@ -81,7 +81,10 @@ class DirectWriter:
         if not self.open:
             return False
         transport = self.transport
-        if self.protocol.send_queue or self.backlog():
+        if self.protocol.send_queue:  # autobahn's own queue (unused by daphne): behind it, in order
+            self.protocol.sendData(frame)
+            return True
+        if self.backlog():
             transport.write(frame)  # behind earlier bytes: Twisted keeps the order
             return True
         sent = transport.writeSomeData(frame)
