@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, BenchDatabase, connection_url, percentile, setup_django
-from bench.ws_client import BURST_TYPE, UPDATE_TYPES, ClientFleet, ClientRecord
+from bench.ws_client import BURST_STREAM, BURST_TYPE, UPDATE_TYPES, ClientFleet, ClientRecord
 from smartmine.devservices import free_port, wait_for_port
 
 SIZES, QUICK_SIZES = [100, 500, 1000, 2000], [100, 1000]
@@ -151,7 +151,7 @@ async def publish_burst(site_id: int, items: list[dict[str, Any]]) -> None:
     from smartmine.platform import live
 
     layer = get_channel_layer()
-    stream = next(name for name, kind in live.STREAM_TYPES.items() if kind == BURST_TYPE)
+    stream = BURST_STREAM
     for _ in range(BURST_FRAMES):
         envelope = live.group_message(stream, live.frame(BURST_TYPE, site_id, items))
         await layer.group_send(live.channel_group(stream, site_id), envelope)
@@ -170,7 +170,8 @@ def measure_daphne(site_id: int, layer: str, redis_url: str, clients: int, ticks
     original_publish = live.publish
 
     def counting_publish(site: int, updates: dict[str, list]) -> int:
-        published["frames"] += sum(1 for items in updates.values() if items)
+        # the frames clients count: a tick crossing a simulated minute also publishes kpi_update
+        published["frames"] += sum(1 for kind, items in updates.items() if items and kind in UPDATE_TYPES)
         published["updates"] = updates
         return original_publish(site, updates)
 
@@ -241,7 +242,7 @@ def measure_baseline(site_id: int, updates: dict[str, list], clients: int, ticks
 
     async def publisher() -> tuple[int, float]:
         async with websockets.connect(f"ws://127.0.0.1:{port}/publish", compression=None) as channel:
-            frames_per_tick = [kind for kind, items in updates.items() if items]
+            frames_per_tick = [kind for kind, items in updates.items() if items and kind in UPDATE_TYPES]
 
             async def one_tick() -> int:
                 for kind in frames_per_tick:
