@@ -63,8 +63,8 @@ LIMITS = {
     "app under the same serveweb, each request's Django middleware, DRF, token lookup and sites' versions "
     "query; the rest: one daphne process (one core) serving 50 wrk connections on the same 2-core machine as "
     "PostgreSQL and wrk; JSON rendering of 1,000 rows per request dominates /api/trucks?limit=1000.",
-    "bench_ws": "one daphne process; the client harness runs on the same 2 cores; per-frame per-client cost "
-    "in Channels' dispatch and daphne's write path (docs/live.md).",
+    "bench_ws": "one daphne process; the client harness runs on the same 2 cores; per frame per client, one "
+    "socket send from the process's fan-out (docs/live.md, Fan-out).",
     "bench_dispatch": "seeds run in parallel on 2 cores; decision latency includes occasional LP re-solves.",
     "bench_ml": "scikit-learn on 2 cores; histories simulated headless one reading a minute.",
     "bench_mqtt": "one paho publisher, Mosquitto, two ingest processes (JSON decoding and the pandas checks "

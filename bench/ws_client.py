@@ -34,8 +34,9 @@ CONNECT_CONCURRENCY = 20
 TIMESTAMP_KEY = b'"timestamp":"'
 TYPE_PREFIX = b'{"type":"'
 UPDATE_TYPES = ("truck_update", "crusher_update", "stockpile_update")
-#: The type the throughput burst is sent as (in the default subscription, never produced by a tick).
-BURST_TYPE = "kpi_update"
+#: The type the throughput burst is sent as: no tick produces it (ticks now publish `kpi_update` too), and it
+#: travels on BURST_STREAM, which the default subscription includes, so every client receives it.
+BURST_TYPE, BURST_STREAM = "bench_burst", "kpis"
 
 
 @dataclass
