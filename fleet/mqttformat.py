@@ -21,7 +21,8 @@ from fleet.sim.schema import SENSORS
 ROOT = "smartmine"
 #: What every ingest process subscribes to: one shared group, so the broker spreads messages among them.
 SHARE_GROUP = "smartmine-ingest"
-SUBSCRIPTION = f"$share/{SHARE_GROUP}/{ROOT}/+/+/+/telemetry"
+TELEMETRY_TOPICS = f"{ROOT}/+/+/+/telemetry"
+SUBSCRIPTION = f"$share/{SHARE_GROUP}/{TELEMETRY_TOPICS}"
 #: Readings in one message: a gateway batching a minute of one truck at 1 Hz fits; more belongs in POST.
 MAX_READINGS_PER_MESSAGE = 100
 #: Readings in one message in columns: ten minutes of one unit at 1 Hz (about 130 kB of JSON for a truck).

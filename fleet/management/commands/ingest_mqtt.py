@@ -29,7 +29,7 @@ from django.utils import timezone
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from fleet.mqtt_ingest import BatchReport, LivePublisher, ingest_messages, write_heartbeat
-from fleet.mqttformat import SUBSCRIPTION, Decoded, decode, rejected_topic
+from fleet.mqttformat import SUBSCRIPTION, TELEMETRY_TOPICS, Decoded, decode, rejected_topic
 from smartmine.platform import metrics
 from smartmine.platform.mqtt import Broker, client, connect_properties
 
@@ -55,12 +55,18 @@ class Command(BaseCommand):
             "--live-ms", type=int, default=250, help="live frames of the units that spoke, at most this often"
         )
         parser.add_argument(
+            "--exclusive",
+            action="store_true",
+            help="subscribe without the shared group (one ingest process only): Mosquitto restores a plain "
+            "subscription of a persistent session after its own restart, a shared one it does not",
+        )
+        parser.add_argument(
             "--session-expiry", type=int, default=3600, help="seconds the broker keeps our session offline"
         )
 
     def handle(
         self, *args, name: str, batch_messages: int, batch_readings: int, batch_ms: int, live_ms: int,
-        session_expiry: int, **_,
+        exclusive: bool, session_expiry: int, **_,
     ):  # fmt: skip
         ingest = MqttIngest(
             Broker.from_url(settings.MQTT_URL),
@@ -70,6 +76,7 @@ class Command(BaseCommand):
             batch_s=max(1, batch_ms) / 1000,
             live_s=max(0, live_ms) / 1000,
             session_expiry_s=session_expiry,
+            subscription=TELEMETRY_TOPICS if exclusive else SUBSCRIPTION,
         )
         signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
         signal.signal(signal.SIGINT, lambda *_: ingest.stop())
@@ -81,11 +88,11 @@ class MqttIngest:
 
     def __init__(
         self, broker: Broker, *, name: str, batch_messages: int, batch_readings: int = 20_000,
-        batch_s: float, live_s: float = 0.25, session_expiry_s: int,
+        batch_s: float, live_s: float = 0.25, session_expiry_s: int, subscription: str = SUBSCRIPTION,
     ) -> None:  # fmt: skip
         self.broker, self.name = broker, name
         self.batch_messages, self.batch_readings, self.batch_s = batch_messages, batch_readings, batch_s
-        self.session_expiry_s = session_expiry_s
+        self.session_expiry_s, self.subscription = session_expiry_s, subscription
         self.publisher = LivePublisher(every_s=live_s)
         #: Messages decoded on arrival; at most the receive maximum of them (unacknowledged) at a time.
         self.inbox: queue.Queue[tuple[paho.MQTTMessage, Decoded]] = queue.Queue()
@@ -103,7 +110,8 @@ class MqttIngest:
         self.client.on_message = lambda _client, _userdata, message: self.inbox.put(
             (message, decode(message.topic, message.payload))
         )
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        # A restarted broker forgets shared subscriptions (Mosquitto 2.0): come back quickly to renew ours.
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
 
     def stop(self) -> None:
         self.stopping = True
@@ -113,14 +121,14 @@ class MqttIngest:
             logger.error("mqtt connect refused broker=%s reason=%s", self.broker.where, reason_code)
             return
         logger.info("mqtt connected broker=%s session_present=%s", self.broker.where, flags.session_present)
-        mqtt.subscribe(SUBSCRIPTION, options=SubscribeOptions(qos=1))
+        mqtt.subscribe(self.subscription, options=SubscribeOptions(qos=1))
 
     def _on_subscribe(self, _mqtt, _userdata, _mid, reason_codes, _properties) -> None:
         refused = [code for code in reason_codes if code.is_failure]
         if refused:
-            logger.error("mqtt subscription %s refused: %s", SUBSCRIPTION, refused[0])
+            logger.error("mqtt subscription %s refused: %s", self.subscription, refused[0])
         else:
-            logger.info("mqtt subscribed to %s", SUBSCRIPTION)
+            logger.info("mqtt subscribed to %s", self.subscription)
 
     def run(self) -> None:
         self._connect()
