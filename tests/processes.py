@@ -179,8 +179,6 @@ def private_redis(workdir: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-
-
 def _port_range(variable: str, default: range) -> range:
     """`first-last` from the environment (several checkouts testing on one machine each keep their own)."""
     text = os.environ.get(variable, "")
