@@ -39,6 +39,8 @@ class TelemetryReport:
     duplicates: int = 0
     marked_live: int = 0
     rejected: list[dict] = field(default_factory=list)
+    #: The newest time among the accepted readings (None: none accepted).
+    newest: dt.datetime | None = None
 
 
 @transaction.atomic
@@ -61,20 +63,49 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
             report.rejected.append({"index": position, "errors": {"kind": [reason]}})
         else:
             by_kind.setdefault(kind, []).append(position)
-    accepted: dict[str, tuple[pd.DataFrame, list[int]]] = {}
+    checked: list[telemetry.Checked] = []
     for kind in sorted(by_kind, key=list(SENSORS).index):  # kinds in one order, as the tick writes them
         positions = by_kind[kind]
         kind_items = [items[position] for position in positions]
         wanted = [item.get("equipment_id") for item in kind_items]  # any JSON value, {} included
-        ids = list(
-            dict.fromkeys(value for value in wanted if isinstance(value, int) and not isinstance(value, bool))
-        )
-        known = _known_equipment(readings.history(kind).equipment, ids, units.get(kind).limit_column)
-        checked = telemetry.check(kind, kind_items, np.asarray(positions), known, window)
-        report.rejected += [{"index": index, "errors": errors} for index, errors in checked.errors.items()]
-        if len(checked.readings):
-            live_ids = np.unique(checked.readings["equipment_id"].to_numpy()).tolist()
-            accepted[kind] = (checked.readings, live_ids)
+        known = _known(kind, wanted)
+        checked.append(telemetry.check(kind, kind_items, np.asarray(positions), known, window))
+    return _store_checked(report, checked, window)
+
+
+@transaction.atomic
+def ingest_telemetry_columns(
+    *, frames: dict[str, tuple[pd.DataFrame, np.ndarray]], now: dt.datetime | None = None
+) -> TelemetryReport:
+    """`ingest_telemetry` of readings already in columns, per kind: (frame of raw values with equipment_id,
+    ts, status and the sensors; each row's position in the batch). The same checks, store and hooks; for
+    MQTT batches, whose thousands of readings would otherwise each become a dict."""
+    window = readings.kept_window(now or timezone.now())
+    report = TelemetryReport(received=sum(len(frame) for frame, _ in frames.values()))
+    checked: list[telemetry.Checked] = []
+    for kind in sorted(frames, key=list(SENSORS).index):
+        frame, positions = frames[kind]
+        known = _known(kind, frame["equipment_id"].tolist())
+        checked.append(telemetry.check_frame(kind, frame, positions, known, window))
+    return _store_checked(report, checked, window)
+
+
+def _known(kind: str, wanted: list) -> dict:
+    ids = list(
+        dict.fromkeys(value for value in wanted if isinstance(value, int) and not isinstance(value, bool))
+    )
+    return _known_equipment(readings.history(kind).equipment, ids, units.get(kind).limit_column)
+
+
+def _store_checked(report: TelemetryReport, checked: list[telemetry.Checked], window) -> TelemetryReport:
+    """The accepted readings of each kind through the one ingestion path, equipment marked live, the hooks
+    run; the refused items listed in the report by batch position."""
+    accepted: dict[str, tuple[pd.DataFrame, list[int]]] = {}
+    for one in checked:
+        report.rejected += [{"index": index, "errors": errors} for index, errors in one.errors.items()]
+        if len(one.readings):
+            live_ids = np.unique(one.readings["equipment_id"].to_numpy()).tolist()
+            accepted[one.kind] = (one.readings, live_ids)
     # The lock order (fleet.locks): the batch's sites before its equipment, so a tick of those sites runs
     # wholly before or wholly after this batch, never interleaved with it.
     locks.lock_sites_of({readings.history(kind).equipment: ids for kind, (_, ids) in accepted.items()})
@@ -85,6 +116,8 @@ def ingest_telemetry(*, items: list, now: dt.datetime | None = None) -> Telemetr
         report.accepted += len(checked_readings)
         report.marked_live += _mark_live(readings.history(kind).equipment, live_ids)
         hooks.after_telemetry(kind, checked_readings)  # alarm rules (analytics): fleet.hooks
+        newest = checked_readings["ts"].max().to_pydatetime()
+        report.newest = newest if report.newest is None else max(report.newest, newest)
     report.rejected.sort(key=lambda item: item["index"])
     return report
 

@@ -87,8 +87,16 @@ def check(kind: str, items: list[Mapping], index: np.ndarray, known: Known, wind
     A time outside `window` is refused: older than retention keeps, or ahead of now by more than the margin
     (a gateway with a wrong clock would otherwise freeze the equipment's state, which only moves forward).
     """
+    columns = ["equipment_id", "ts", "status", *SENSORS[kind]]
+    return check_frame(kind, pd.DataFrame.from_records(items, columns=columns), index, known, window)
+
+
+def check_frame(
+    kind: str, frame: pd.DataFrame, index: np.ndarray, known: Known, window: ReadingWindow
+) -> Checked:
+    """`check` of readings already in columns (equipment_id, ts, status and the kind's sensors, raw JSON
+    values): what an MQTT batch of many messages builds without a dict per reading."""
     sensors = SENSORS[kind]
-    frame = pd.DataFrame.from_records(items, columns=["equipment_id", "ts", "status", *sensors])
     errors = _Errors(index)
 
     raw_ids = frame["equipment_id"]

@@ -27,7 +27,7 @@ INGEST_USER = "smartmine-ingest"
 #: Where `make run` keeps its private broker (devservices) and `manage.py mqtt_credentials` writes.
 BROKER_DIR = VAR_DIR / "mosquitto"
 #: Every MQTT 5 client may hold this many unacknowledged QoS 1 messages from the broker (ingest batches).
-MAX_INFLIGHT = 2000
+MAX_INFLIGHT = 10_000
 #: Messages queued per offline persistent session (an ingest process restarting) before the broker drops.
 MAX_QUEUED = 1_000_000
 

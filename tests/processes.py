@@ -179,8 +179,18 @@ def private_redis(workdir: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-#: The ports tests may give a private Mosquitto (the machine's own broker at 1883 is shared and anonymous).
-MOSQUITTO_PORTS = range(18883, 18890)
+def _port_range(variable: str, default: range) -> range:
+    """`first-last` from the environment (several checkouts testing on one machine each keep their own)."""
+    text = os.environ.get(variable, "")
+    if not text:
+        return default
+    first, _, last = text.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+#: The ports tests may give a private Mosquitto (the machine's own broker at 1883 is shared and anonymous);
+#: TEST_MOSQUITTO_PORTS=18180-18189 moves them.
+MOSQUITTO_PORTS = _port_range("TEST_MOSQUITTO_PORTS", range(18883, 18890))
 
 
 @contextmanager

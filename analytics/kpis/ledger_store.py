@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pandas as pd
 from django.db import connection
 
 from analytics.kpis.ledger import (
@@ -23,6 +24,7 @@ from analytics.kpis.ledger import (
     add_crusher,
     add_rows,
 )
+from analytics.kpis.ledger_columns import ReadingColumns, add_readings
 from analytics.kpis.models import KpiLedger, KpiLedgerCursor, KpiLedgerSpan
 
 _LEDGER = KpiLedger._meta.db_table
@@ -193,25 +195,40 @@ def _extend_span(site_id: int, first: dt.datetime, last: dt.datetime) -> None:
 
 def record_telemetry(kind: str, readings: Any) -> None:
     """fleet.hooks after_telemetry: live equipment's readings into its site's ledgers, unit by unit in time
-    order (a reading older than the unit's latest one adds nothing: the ledger is not rewritten)."""
+    order (a reading older than the unit's latest one adds nothing: the ledger is not rewritten).
+
+    Column-wise (analytics.kpis.ledger_columns): an MQTT batch holds thousands of readings."""
     if readings is None or not len(readings):
         return
+    import numpy as np
+
     from fleet import units
 
-    ordered = readings.sort_values("ts")
-    ids = ordered["equipment_id"].unique().tolist()
-    sites = dict(units.get(kind).model.objects.filter(pk__in=ids).values_list("id", "site_id"))
-    by_site: dict[int, list[dict]] = {}
-    for row in ordered.to_dict("records"):
-        site_id = sites.get(int(row["equipment_id"]))
-        if site_id is not None:
-            by_site.setdefault(site_id, []).append(row)
-    for site_id, rows in by_site.items():
+    ids = readings["equipment_id"].to_numpy(dtype=np.int64)
+    table = units.get(kind).model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT id, site_id FROM "{table}" WHERE id = ANY(%s)', [np.unique(ids).tolist()])
+        sites = dict(cursor.fetchall())
+    site_of = np.array([sites.get(unit, -1) for unit in ids.tolist()], dtype=np.int64)
+    ts_s = pd.DatetimeIndex(readings["ts"]).as_unit("us").asi8 / 1e6
+    missing = np.full(len(readings), np.nan)
+
+    def numbers(name: str) -> np.ndarray:
+        return readings[name].to_numpy(dtype=np.float64) if name in readings else missing
+
+    for site_id in np.unique(site_of[site_of >= 0]).tolist():
+        chosen = site_of == site_id
         accumulator = Accumulator(load_cursors(site_id))
-        for row in rows:
-            clean = {key: (None if value != value else value) for key, value in row.items()}  # NaN: missing
-            accumulator.reading(kind, int(row["equipment_id"]), row["ts"].timestamp(), clean)
-        save(site_id, accumulator, since=_since(site_id, rows[0]["ts"].to_pydatetime()))
+        columns = ReadingColumns(
+            unit_id=ids[chosen],
+            ts_s=ts_s[chosen],
+            status=readings["status"].to_numpy(dtype=object)[chosen],
+            fuel_l=numbers("fuel_l")[chosen],
+            throughput_tph=numbers("throughput_tph")[chosen],
+            discharge_rate_tph=numbers("discharge_rate_tph")[chosen],
+        )
+        add_readings(accumulator, kind, columns)
+        save(site_id, accumulator, since=_since(site_id, _utc(float(columns.ts_s.min()))))
 
 
 def ledger_since(site_id: int) -> dt.datetime | None:

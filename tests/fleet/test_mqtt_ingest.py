@@ -73,6 +73,32 @@ def test_a_batch_stores_the_good_readings_and_reports_each_refusal_with_its_mess
     assert truck.live and truck.last_reading_at == T0
 
 
+@pytest.mark.django_db
+def test_readings_in_columns_are_stored_and_a_bad_one_is_refused_by_its_position():
+    truck = TruckFactory()
+    rows = [payload("truck", T0 + dt.timedelta(seconds=i), engine_hours=100.0 + i) for i in range(4)]
+    rows[2]["speed_kmh"] = 999
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    topic = f"smartmine/{truck.site.slug}/truck/{truck.name}/telemetry"
+
+    report = ingest_messages(
+        [
+            message(topic, columns),
+            message(topic, payload("truck", T0 + dt.timedelta(days=5), engine_hours=200.0)),
+        ]
+    )
+
+    assert [(o.received, o.accepted) for o in report.outcomes] == [(4, 3), (1, 1)]
+    assert report.outcomes[0].rejected == [
+        {"index": 2, "reason": "value", "errors": {"speed_kmh": ["above the maximum 120 km/h"]}}
+    ]
+    stored = (
+        TruckReading.objects.filter(equipment=truck).order_by("ts").values_list("engine_hours", flat=True)
+    )
+    assert list(stored) == [100.0, 101.0, 103.0, 200.0]
+    assert report.newest_reading == T0 + dt.timedelta(days=5)
+
+
 # --- through a real broker and a real ingest process
 
 

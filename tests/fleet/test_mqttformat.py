@@ -5,6 +5,7 @@ import json
 import pytest
 
 from fleet.mqttformat import (
+    MAX_COLUMN_READINGS,
     MAX_READINGS_PER_MESSAGE,
     Address,
     BadMessage,
@@ -71,3 +72,26 @@ def test_rejections_go_next_to_the_topic_and_are_classified_by_field():
     assert reason_of({"equipment_id": ["no truck with id 4"]}) == "unknown_equipment"
     assert reason_of({"ts": ["too old"]}) == "time"
     assert reason_of({"speed_kmh": ["above the maximum"], "ts": ["too old"]}) == "value"
+
+
+def test_readings_in_columns_are_one_message_with_a_value_per_reading_in_each_field():
+    body = {"ts": ["a", "b", "c"], "status": ["hauling", "loading", "hauling"], "speed_kmh": [1, 2, 3]}
+    decoded = decode("smartmine/p/truck/T/telemetry", json.dumps(body).encode())
+    assert decoded.error is None and len(decoded) == 3
+    assert decoded.values("status") == ["hauling", "loading", "hauling"]
+    assert decoded.values("fuel_l") == [None, None, None]  # the checks call it missing
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"ts": ["a", "b"], "speed_kmh": [1]}, "column 'speed_kmh' must be an array of 2 values"),
+        ({"ts": ["a"], "status": "hauling"}, "column 'status' must be an array of 1 values"),
+        ({"ts": []}, f"columns hold 1 to {MAX_COLUMN_READINGS} readings, not 0"),
+        ({"ts": ["a"] * (MAX_COLUMN_READINGS + 1)}, f"not {MAX_COLUMN_READINGS + 1}"),
+        ({"ts": ["a"], "equipment_id": [4]}, "the topic names the equipment"),
+    ],
+)
+def test_columns_of_unequal_length_or_too_many_refuse_the_message(body, words):
+    decoded = decode("smartmine/p/truck/T/telemetry", json.dumps(body).encode())
+    assert decoded.error.reason == "payload" and words in str(decoded.error) and len(decoded) == 0

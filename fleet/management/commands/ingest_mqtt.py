@@ -3,8 +3,9 @@
 One long-running process (`make run` starts it; several may run side by side). It subscribes with QoS 1 to
 the shared subscription `$share/smartmine-ingest/smartmine/+/+/+/telemetry`, so the broker spreads messages
 among the ingest processes, over a persistent MQTT 5 session (clean start off, a session expiry), so what
-gateways publish while it is down waits in the broker. Messages are taken in batches (up to
---batch-messages or --batch-ms), stored in one transaction through the one ingestion function, and only then
+gateways publish while it is down waits in the broker. Messages are decoded as they arrive (paho's network
+thread, while this one waits for PostgreSQL), taken in batches (up to --batch-readings, --batch-messages or
+--batch-ms), stored in one transaction through the one ingestion function (one COPY per kind), and only then
 acknowledged (manual PUBACK): a message acknowledged is committed; a message not acknowledged (crash, kill,
 database down) is delivered again, and the history's unique (equipment, time) key makes the second copy a
 counted duplicate, never a second row.
@@ -27,8 +28,8 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from fleet.mqtt_ingest import BatchReport, ingest_messages, write_heartbeat
-from fleet.mqttformat import SUBSCRIPTION, decode, rejected_topic
+from fleet.mqtt_ingest import BatchReport, LivePublisher, ingest_messages, write_heartbeat
+from fleet.mqttformat import SUBSCRIPTION, TELEMETRY_TOPICS, Decoded, decode, rejected_topic
 from smartmine.platform import metrics
 from smartmine.platform.mqtt import Broker, client, connect_properties
 
@@ -47,19 +48,35 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="1", help="this process's name: its MQTT client id (session) is built from it"
         )
-        parser.add_argument("--batch-messages", type=int, default=500, help="messages per commit at most")
-        parser.add_argument("--batch-ms", type=int, default=50, help="how long a batch collects, at most")
+        parser.add_argument("--batch-messages", type=int, default=2000, help="messages per commit at most")
+        parser.add_argument("--batch-readings", type=int, default=20_000, help="readings per commit at most")
+        parser.add_argument("--batch-ms", type=int, default=200, help="how long a batch collects, at most")
+        parser.add_argument(
+            "--live-ms", type=int, default=250, help="live frames of the units that spoke, at most this often"
+        )
+        parser.add_argument(
+            "--exclusive",
+            action="store_true",
+            help="subscribe without the shared group (one ingest process only): Mosquitto restores a plain "
+            "subscription of a persistent session after its own restart, a shared one it does not",
+        )
         parser.add_argument(
             "--session-expiry", type=int, default=3600, help="seconds the broker keeps our session offline"
         )
 
-    def handle(self, *args, name: str, batch_messages: int, batch_ms: int, session_expiry: int, **_):
+    def handle(
+        self, *args, name: str, batch_messages: int, batch_readings: int, batch_ms: int, live_ms: int,
+        exclusive: bool, session_expiry: int, **_,
+    ):  # fmt: skip
         ingest = MqttIngest(
             Broker.from_url(settings.MQTT_URL),
             name=name,
             batch_messages=max(1, batch_messages),
+            batch_readings=max(1, batch_readings),
             batch_s=max(1, batch_ms) / 1000,
+            live_s=max(0, live_ms) / 1000,
             session_expiry_s=session_expiry,
+            subscription=TELEMETRY_TOPICS if exclusive else SUBSCRIPTION,
         )
         signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
         signal.signal(signal.SIGINT, lambda *_: ingest.stop())
@@ -70,12 +87,15 @@ class MqttIngest:
     """The receive → commit → acknowledge loop of one ingest process."""
 
     def __init__(
-        self, broker: Broker, *, name: str, batch_messages: int, batch_s: float, session_expiry_s: int
-    ) -> None:
+        self, broker: Broker, *, name: str, batch_messages: int, batch_readings: int = 20_000,
+        batch_s: float, live_s: float = 0.25, session_expiry_s: int, subscription: str = SUBSCRIPTION,
+    ) -> None:  # fmt: skip
         self.broker, self.name = broker, name
-        self.batch_messages, self.batch_s = batch_messages, batch_s
-        self.session_expiry_s = session_expiry_s
-        self.inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
+        self.batch_messages, self.batch_readings, self.batch_s = batch_messages, batch_readings, batch_s
+        self.session_expiry_s, self.subscription = session_expiry_s, subscription
+        self.publisher = LivePublisher(every_s=live_s)
+        #: Messages decoded on arrival; at most the receive maximum of them (unacknowledged) at a time.
+        self.inbox: queue.Queue[tuple[paho.MQTTMessage, Decoded]] = queue.Queue()
         self.stopping = False
         self.logged_reasons: set[str] = set()
         self.batch_at: float | None = None
@@ -87,8 +107,11 @@ class MqttIngest:
         )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = lambda _client, _userdata, message: self.inbox.put(message)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_message = lambda _client, _userdata, message: self.inbox.put(
+            (message, decode(message.topic, message.payload))
+        )
+        # A restarted broker forgets shared subscriptions (Mosquitto 2.0): come back quickly to renew ours.
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
 
     def stop(self) -> None:
         self.stopping = True
@@ -98,14 +121,14 @@ class MqttIngest:
             logger.error("mqtt connect refused broker=%s reason=%s", self.broker.where, reason_code)
             return
         logger.info("mqtt connected broker=%s session_present=%s", self.broker.where, flags.session_present)
-        mqtt.subscribe(SUBSCRIPTION, options=SubscribeOptions(qos=1))
+        mqtt.subscribe(self.subscription, options=SubscribeOptions(qos=1))
 
     def _on_subscribe(self, _mqtt, _userdata, _mid, reason_codes, _properties) -> None:
         refused = [code for code in reason_codes if code.is_failure]
         if refused:
-            logger.error("mqtt subscription %s refused: %s", SUBSCRIPTION, refused[0])
+            logger.error("mqtt subscription %s refused: %s", self.subscription, refused[0])
         else:
-            logger.info("mqtt subscribed to %s", SUBSCRIPTION)
+            logger.info("mqtt subscribed to %s", self.subscription)
 
     def run(self) -> None:
         self._connect()
@@ -115,6 +138,7 @@ class MqttIngest:
                 batch = self._take_batch()
                 if batch:
                     self._handle(batch)
+                self.publisher.publish_due()
                 if time.monotonic() - self.beat_at > HEARTBEAT_EVERY_S:
                     self._heartbeat()
         finally:
@@ -123,8 +147,9 @@ class MqttIngest:
 
     def _connect(self) -> None:
         """The first connection, retried until the broker answers (later ones are paho's reconnects)."""
+        # Room for the batch being committed and the next ones: acknowledgements come only after a commit.
         properties = connect_properties(
-            session_expiry_s=self.session_expiry_s, receive_maximum=max(100, 4 * self.batch_messages)
+            session_expiry_s=self.session_expiry_s, receive_maximum=max(100, 3 * self.batch_messages)
         )
         delay = 1.0
         while not self.stopping:
@@ -140,26 +165,30 @@ class MqttIngest:
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
 
-    def _take_batch(self) -> list[paho.MQTTMessage]:
+    def _take_batch(self) -> list[tuple[paho.MQTTMessage, Decoded]]:
+        """Messages until the batch holds --batch-readings or --batch-messages, or --batch-ms passed."""
         try:
-            batch = [self.inbox.get(timeout=0.5)]
+            batch = [self.inbox.get(timeout=0.1)]
         except queue.Empty:
             return []
+        readings = len(batch[0][1])
         deadline = time.monotonic() + self.batch_s
-        while len(batch) < self.batch_messages:
+        while len(batch) < self.batch_messages and readings < self.batch_readings:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait())
+                item = self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait()
             except queue.Empty:
                 break
+            batch.append(item)
+            readings += len(item[1])
         return batch
 
-    def _handle(self, batch: list[paho.MQTTMessage]) -> None:
-        decoded = [decode(message.topic, message.payload) for message in batch]
-        report = self._commit(lambda: ingest_messages(decoded))
+    def _handle(self, batch: list[tuple[paho.MQTTMessage, Decoded]]) -> None:
+        decoded = [message for _, message in batch]
+        report = self._commit(lambda: ingest_messages(decoded, publisher=self.publisher))
         if report is None:
             return  # stopping before the database came back: nothing acknowledged, the broker keeps them
-        for message in batch:  # in the order received, as MQTT wants PUBACKs
+        for message, _ in batch:  # in the order received, as MQTT wants PUBACKs
             self.client.ack(message.mid, message.qos)
         self._report(report)
 
@@ -178,11 +207,12 @@ class MqttIngest:
         return None
 
     def _report(self, report: BatchReport) -> None:
+        outcomes = {"accepted": 0, "partly_rejected": 0, "rejected": 0}
         for outcome in report.outcomes:
             if not outcome.rejected:
-                metrics.MQTT_MESSAGES.labels(outcome="accepted").inc()
+                outcomes["accepted"] += 1
                 continue
-            metrics.MQTT_MESSAGES.labels(outcome="partly_rejected" if outcome.accepted else "rejected").inc()
+            outcomes["partly_rejected" if outcome.accepted else "rejected"] += 1
             for refusal in outcome.rejected:
                 reason = refusal["reason"]
                 metrics.MQTT_REJECTED.labels(reason=reason).inc()
@@ -195,6 +225,9 @@ class MqttIngest:
                     )  # fmt: skip
             payload = {"accepted": outcome.accepted, "rejected": outcome.rejected}
             self.client.publish(rejected_topic(outcome.topic), json.dumps(payload), qos=1)
+        for label, count in outcomes.items():
+            if count:
+                metrics.MQTT_MESSAGES.labels(outcome=label).inc(count)
         for kind, accepted in report.accepted_by_kind.items():
             metrics.READINGS_INGESTED.labels(kind=kind, source="mqtt").inc(accepted)
         self.batch_at = time.time()
