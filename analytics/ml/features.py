@@ -197,13 +197,22 @@ def _value_at(grid: pd.DataFrame, series: pd.DataFrame, at: pd.Series, value: st
 
 
 def unit_grid(
-    events: pd.DataFrame, kind: str, start: pd.Timestamp, end: pd.Timestamp, every: str
+    events: pd.DataFrame,
+    kind: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    every: str,
+    units: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """A regular time grid for units without readings (loaders), with is_down from breakdown/repair events."""
+    """A regular time grid for units without readings (loaders), with is_down from breakdown/repair events.
+
+    The units are those the event log names, plus `units` (KEYS columns): a loader that has loaded no truck
+    yet (a site minutes old) is in no event, yet is in service and must be scored."""
     events = unit_keys(events, kind)
     own = events.loc[events["unit_kind"] == kind, KEYS].drop_duplicates()
     work = _work_marks(events, kind)[KEYS].drop_duplicates()
-    units = pd.concat([own, work]).drop_duplicates().sort_values(KEYS)
+    known = [] if units is None else [unit_keys(units, kind)[KEYS].astype(own.dtypes.to_dict())]
+    units = pd.concat([own, work, *known]).drop_duplicates().sort_values(KEYS)
     times = pd.date_range(start.ceil(every), end, freq=every)
     grid = units.merge(pd.DataFrame({"ts": times}), how="cross").sort_values([*KEYS, "ts"])
     grid = grid.reset_index(drop=True)
@@ -222,15 +231,17 @@ def build_features(
     every: str | None = "10min",
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    units: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Feature rows (KEYS, ts, is_down, features...) on the `every` grid, or at every reading when None.
 
-    Loaders have no readings: pass readings=None with the history's start/end to get event-only features.
+    Loaders have no readings: pass readings=None with the history's start/end to get event-only features,
+    and `units` (KEYS columns) for units the event log may not name yet (see unit_grid).
     """
     if kind == "loader" or readings is None:
         if start is None or end is None:
             raise ValueError("units without readings need the history's start and end")
-        grid = unit_grid(events, kind, start, end, every or "10min")
+        grid = unit_grid(events, kind, start, end, every or "10min", units)
     else:
         grid = sensor_features(readings, kind)
         if every is not None:

@@ -98,3 +98,28 @@ def test_hours_and_cycles_count_from_the_last_repair():
 def test_build_features_samples_the_grid():
     features = build_features(truck_readings(60), no_events(), "truck", every="10min")
     assert features["ts"].dt.minute.tolist() == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_loader_named_by_the_site_but_in_no_event_yet_gets_grid_rows():
+    events = pd.DataFrame(
+        {
+            "site_id": 1,
+            "ts": [T0 + pd.Timedelta(minutes=5)],
+            "kind": ["loaded"],
+            "unit_kind": "truck",
+            "unit_id": 7,
+            "data": [{"loader_id": 1, "payload_t": 200.0}],
+        }
+    )
+    units = pd.DataFrame({"site_id": [1, 1], "unit_kind": "loader", "unit_id": [1, 2]})
+    end = T0 + pd.Timedelta(minutes=30)
+
+    from_events = build_features(None, events, "loader", start=T0, end=end)
+    with_units = build_features(None, events, "loader", start=T0, end=end, units=units)
+
+    assert set(from_events["unit_id"]) == {1}
+    assert set(with_units["unit_id"]) == {1, 2}
+    idle = with_units.loc[with_units["unit_id"] == 2]
+    assert idle["cycles_24h"].tolist() == [0.0] * 4 and not idle["is_down"].any()
+    busy = with_units.loc[with_units["unit_id"] == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(busy, from_events)
