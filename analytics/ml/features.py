@@ -31,6 +31,9 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "crusher": ("temperature_c", "vibration_mm_s", "power_kw", "efficiency_pct", "throughput_tph"),
     "loader": (),
 }
+#: Crusher signals that follow the feed rate, and the windows over which they are read at no load.
+LOADED_SIGNALS = ("temperature_c", "vibration_mm_s", "power_kw")
+LOAD_WINDOWS = ("8h", "24h")
 #: Trailing windows: short (what is happening now), medium, and long (the unit's own recent baseline).
 WINDOWS = ("30min", "2h", "8h", "24h")
 STD_WINDOW = "2h"
@@ -103,10 +106,36 @@ def sensor_features(readings: pd.DataFrame, kind: str) -> pd.DataFrame:
         out["liner_wear_pct"] = frame["liner_wear_pct"].to_numpy()
         explained = 1.0 - 0.30 * frame["liner_wear_pct"].to_numpy() / 100.0
         out["efficiency_vs_liner__mean_2h"] = out["efficiency_pct__mean_2h"] / explained
+        for name, values in load_normalised(frame, values.index).items():
+            out[name] = values
     if kind == "truck":
         out["engine_hours"] = frame["engine_hours"].to_numpy()
         # The largest payload seen marks the truck class (a 793F and a 777G run different tyres and loads).
         out["payload_t__max_24h"] = values["payload_t"].rolling("24h", min_periods=1).max().to_numpy()
+    return out
+
+
+def load_normalised(frame: pd.DataFrame, stacked: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    """Each LOADED_SIGNALS signal at no load, per unit and trailing window: the intercept of its straight-line
+    fit on throughput over the window (rolling sums, one pass). A crusher's temperature, vibration and power
+    rise with its feed, so a developing fault hides in the spread of the load; at a fixed load it stands out
+    (load-normalised condition monitoring). NaN where the window's throughput barely varies."""
+    x = frame["throughput_tph"].astype("float64")
+    x = x.where(frame[list(LOADED_SIGNALS)].notna().all(axis=1))  # idle states are blanked already
+    columns = {"x": x, "xx": x * x}
+    for signal in LOADED_SIGNALS:
+        columns[signal] = frame[signal].astype("float64")
+        columns[f"{signal}*x"] = columns[signal] * x
+    sums = pd.DataFrame(columns).set_axis(stacked)
+    out = {}
+    for window in LOAD_WINDOWS:
+        means = sums.rolling(window, min_periods=10).mean()
+        variance = means["xx"] - means["x"] ** 2
+        varies = (variance > (0.05 * means["x"].abs() + 1.0) ** 2).to_numpy()
+        for signal in LOADED_SIGNALS:
+            slope = (means[f"{signal}*x"] - means["x"] * means[signal]) / variance
+            at_idle = (means[signal] - slope * means["x"]).to_numpy()
+            out[f"{signal}__at_no_load_{window}"] = np.where(varies, at_idle, np.nan)
     return out
 
 
