@@ -106,8 +106,8 @@ def sensor_features(readings: pd.DataFrame, kind: str) -> pd.DataFrame:
         out["liner_wear_pct"] = frame["liner_wear_pct"].to_numpy()
         explained = 1.0 - 0.30 * frame["liner_wear_pct"].to_numpy() / 100.0
         out["efficiency_vs_liner__mean_2h"] = out["efficiency_pct__mean_2h"] / explained
-        for name, values in load_normalised(frame, values.index).items():
-            out[name] = values
+        for name, column in load_normalised(frame, values.index).items():
+            out[name] = column
     if kind == "truck":
         out["engine_hours"] = frame["engine_hours"].to_numpy()
         # The largest payload seen marks the truck class (a 793F and a 777G run different tyres and loads).
@@ -120,11 +120,11 @@ def load_normalised(frame: pd.DataFrame, stacked: pd.DatetimeIndex) -> dict[str,
     fit on throughput over the window (rolling sums, one pass). A crusher's temperature, vibration and power
     rise with its feed, so a developing fault hides in the spread of the load; at a fixed load it stands out
     (load-normalised condition monitoring). NaN where the window's throughput barely varies."""
-    x = frame["throughput_tph"].astype("float64")
-    x = x.where(frame[list(LOADED_SIGNALS)].notna().all(axis=1))  # idle states are blanked already
+    both = frame[["throughput_tph", *LOADED_SIGNALS]].notna().all(axis=1)  # idle states are blanked already
+    x = frame["throughput_tph"].astype("float64").where(both)
     columns = {"x": x, "xx": x * x}
     for signal in LOADED_SIGNALS:
-        columns[signal] = frame[signal].astype("float64")
+        columns[signal] = frame[signal].astype("float64").where(both)
         columns[f"{signal}*x"] = columns[signal] * x
     sums = pd.DataFrame(columns).set_axis(stacked)
     out = {}
@@ -134,8 +134,8 @@ def load_normalised(frame: pd.DataFrame, stacked: pd.DatetimeIndex) -> dict[str,
         varies = (variance > (0.05 * means["x"].abs() + 1.0) ** 2).to_numpy()
         for signal in LOADED_SIGNALS:
             slope = (means[f"{signal}*x"] - means["x"] * means[signal]) / variance
-            at_idle = (means[signal] - slope * means["x"]).to_numpy()
-            out[f"{signal}__at_no_load_{window}"] = np.where(varies, at_idle, np.nan)
+            at_no_load = (means[signal] - slope * means["x"]).to_numpy()
+            out[f"{signal}__at_no_load_{window}"] = np.where(varies, at_no_load, np.nan)
     return out
 
 
