@@ -111,6 +111,7 @@ def score_failures(history, *, end: dt.datetime) -> list[dict]:
             every="10min" if equipment == "loader" else None,
             start=history.meta["start"],
             end=history.meta["end"],
+            units=site_loaders(history.meta["site_id"]) if equipment == "loader" else None,
         )
         latest = latest_rows(features)
         latest = latest.loc[~latest["is_down"].astype(bool)]
@@ -138,6 +139,14 @@ def score_failures(history, *, end: dt.datetime) -> list[dict]:
                 }
             )
     return rows
+
+
+def site_loaders(site_id: int) -> pd.DataFrame:
+    """The site's loaders as feature keys: loaders have no readings, and one that has loaded no
+    truck yet is in no event, so the event log alone would leave it unscored (a site minutes old)."""
+    ids = list(Loader.objects.filter(site_id=site_id).values_list("pk", flat=True))
+    return pd.DataFrame({"site_id": pd.Series([site_id] * len(ids), dtype="int64"), "unit_kind": "loader",
+                         "unit_id": pd.Series(ids, dtype="int64")})  # fmt: skip
 
 
 def detect(history, *, end: dt.datetime) -> tuple[list[dict], dict]:

@@ -266,3 +266,21 @@ def test_ml_bootstrap_false_turns_the_automatic_bootstrap_off(site, settings):
     assert bootstrap.should_start(site)
     settings.ML_BOOTSTRAP = False
     assert not bootstrap.should_start(site)
+
+
+def test_make_run_queues_the_first_models_before_the_workers_start(site, django_capture_on_commit_callbacks):
+    from smartmine.management.commands.runsystem import queue_first_models
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert queue_first_models() == [site.pk]
+    assert len(callbacks) == 1  # bootstrap_models_task, sent once the row says queued
+    assert ModelBootstrap.objects.get(site=site).status == BootstrapStatus.QUEUED
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert queue_first_models() == []  # a restart while it waits queues no second one
+    assert callbacks == []
+
+
+def test_every_loader_of_the_site_is_a_scoring_key_even_before_its_first_load(site):
+    keys = predictions.site_loaders(site.pk)
+    assert sorted(keys["unit_id"]) == sorted(site.loaders.values_list("pk", flat=True))
+    assert set(keys["site_id"]) == {site.pk} and set(keys["unit_kind"]) == {"loader"}

@@ -98,3 +98,70 @@ def test_hours_and_cycles_count_from_the_last_repair():
 def test_build_features_samples_the_grid():
     features = build_features(truck_readings(60), no_events(), "truck", every="10min")
     assert features["ts"].dt.minute.tolist() == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_loader_named_by_the_site_but_in_no_event_yet_gets_grid_rows():
+    events = pd.DataFrame(
+        {
+            "site_id": 1,
+            "ts": [T0 + pd.Timedelta(minutes=5)],
+            "kind": ["loaded"],
+            "unit_kind": "truck",
+            "unit_id": 7,
+            "data": [{"loader_id": 1, "payload_t": 200.0}],
+        }
+    )
+    units = pd.DataFrame({"site_id": [1, 1], "unit_kind": "loader", "unit_id": [1, 2]})
+    end = T0 + pd.Timedelta(minutes=30)
+
+    from_events = build_features(None, events, "loader", start=T0, end=end)
+    with_units = build_features(None, events, "loader", start=T0, end=end, units=units)
+
+    assert set(from_events["unit_id"]) == {1}
+    assert set(with_units["unit_id"]) == {1, 2}
+    idle = with_units.loc[with_units["unit_id"] == 2]
+    assert idle["cycles_24h"].tolist() == [0.0] * 4 and not idle["is_down"].any()
+    busy = with_units.loc[with_units["unit_id"] == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(busy, from_events)
+
+
+def crusher_readings(hours: int, rise_c: float = 0.0) -> pd.DataFrame:
+    """A crusher whose feed swings between 200 and 1,000 t/h; temperature, vibration and power follow the
+    feed in straight lines, temperature `rise_c` higher in the last quarter (a developing fault)."""
+    minutes = hours * 60
+    feed = 600.0 + 400.0 * np.sin(np.arange(minutes) / 17.0)
+    rise = np.where(np.arange(minutes) >= 0.75 * minutes, rise_c, 0.0)
+    return pd.DataFrame(
+        {
+            "site_id": 1,
+            "unit_kind": "crusher",
+            "unit_id": 3,
+            "ts": [T0 + pd.Timedelta(minutes=i) for i in range(minutes)],
+            "status": "running",
+            "throughput_tph": feed,
+            "temperature_c": 40.0 + 0.02 * feed + rise,
+            "vibration_mm_s": 1.0 + 0.004 * feed,
+            "power_kw": 150.0 + 0.3 * feed,
+            "efficiency_pct": 90.0,
+            "liner_wear_pct": 20.0,
+        }
+    )
+
+
+def test_crusher_signals_are_read_at_no_load_whatever_the_feed():
+    features = sensor_features(crusher_readings(12), "crusher")
+    late = features.iloc[-1]
+    assert late["temperature_c__at_no_load_8h"] == pytest.approx(40.0)
+    assert late["vibration_mm_s__at_no_load_24h"] == pytest.approx(1.0)
+    assert late["power_kw__at_no_load_8h"] == pytest.approx(150.0)
+    # the raw level swings with the feed by 16 degC; the no-load level does not move at all
+    assert np.ptp(features["temperature_c__mean_30min"].iloc[60:]) > 10.0
+    assert np.ptp(features["temperature_c__at_no_load_8h"].iloc[60:]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_fault_rise_shows_in_the_no_load_level_and_a_steady_feed_gives_none():
+    healthy = sensor_features(crusher_readings(8), "crusher").iloc[-1]
+    faulty = sensor_features(crusher_readings(8, rise_c=8.0), "crusher").iloc[-1]
+    assert faulty["temperature_c__at_no_load_8h"] - healthy["temperature_c__at_no_load_8h"] > 1.0
+    steady = crusher_readings(8).assign(throughput_tph=700.0)
+    assert sensor_features(steady, "crusher")["temperature_c__at_no_load_8h"].isna().all()

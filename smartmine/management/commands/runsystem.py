@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand
 from honcho.compat import ProcessManager
 from honcho.manager import Manager
 
+from analytics.scoring.tasks import start_bootstraps
 from fleet.choices import ENGINEERS_GROUP, OPERATORS_GROUP
 from smartmine import mqttbroker
 from smartmine.config import VAR_DIR
@@ -133,6 +134,7 @@ class Command(BaseCommand):
         self.print_banner(logins)
         if prepare_only:
             return
+        queue_first_models()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir())}
         sys.exit(run_processes(process_commands(sys.executable), env=env, cwd=str(settings.BASE_DIR)))
 
@@ -183,6 +185,14 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def queue_first_models() -> list[int]:
+    """Queue the bootstrap of the first models now, so the batch worker starts on it as soon as it is up,
+    instead of at the periodic refresh's first run a minute or more later (docs/ml.md, "Bootstrap models").
+    The same check as the refresh: nothing is queued when every kind has a model or one is on its way."""
+    site_model = apps.get_model("fleet", "Site")
+    return start_bootstraps(list(site_model.objects.filter(paused=False).values_list("pk", flat=True)))
 
 
 def fresh_metrics_dir() -> Path:
