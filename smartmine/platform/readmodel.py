@@ -212,12 +212,28 @@ def list_response(request: HttpRequest, resource: str, *, page_size: int) -> Htt
     if if_none_match and (etag in parse_etags(if_none_match) or if_none_match.strip() == "*"):
         response = HttpResponse(status=304)
     else:
-        items = b",".join(array[1:-1] for array in arrays if len(array) > 2)
-        body = b'{"count":%d,"next":null,"previous":null,"results":[%s]}' % (count, items)
-        response = HttpResponse(body, content_type="application/json")
+        response = HttpResponse(_page(arrays, count), content_type="application/json")
     response["ETag"] = etag
     response["Cache-Control"] = cache_control
     return response
+
+
+def _page(arrays: list[bytes], count: int) -> bytes:
+    """The paginated body of the whole list (one page: no next, no previous)."""
+    items = b",".join(array[1:-1] for array in arrays if len(array) > 2)
+    return b'{"count":%d,"next":null,"previous":null,"results":[%s]}' % (count, items)
+
+
+def unfiltered_page(resource: str, *, page_size: int) -> tuple[str, bytes] | None:
+    """(ETag, body) of the unfiltered list as list_response answers it, None when it would not answer
+    (a missing or stale list, more rows than a page). Blocking: the site versions, then one MGET."""
+    if not _SITE_VERSIONS:
+        return None
+    stored = stored_lists(resource, _SITE_VERSIONS[0](None))
+    if stored is None or stored[1] > page_size:
+        return None
+    arrays, count, etag = stored
+    return etag, _page(arrays, count)
 
 
 def invalidate_saved(sender: type, instance: Any, **kwargs: Any) -> None:
