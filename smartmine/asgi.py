@@ -113,10 +113,14 @@ def _fast_lists(app):
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastlist")
     page_size = TruckViewSet.pagination_class.default_limit
 
+    last = None
+
     def trucks_page():
+        nonlocal last
         close_old_connections()
         try:
-            return readmodel.unfiltered_page(TruckViewSet.read_model, page_size=page_size)
+            last = readmodel.unfiltered_page(TruckViewSet.read_model, page_size=page_size, last=last)
+            return last
         finally:
             close_old_connections()
 

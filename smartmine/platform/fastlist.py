@@ -100,6 +100,7 @@ class FastLists:
         self.auth_ttl_s = auth_ttl_s
         self.clock = clock
         self.credentials: dict[tuple[str, str], float] = {}  # (kind, secret) -> trusted until
+        self.checking: dict[tuple[str, str], asyncio.Future] = {}  # credential -> its check under way
         self.shapes: dict[tuple, list[tuple[bytes, bytes]]] = {}  # (path, shape, status) -> headers
         self.served = 0  # answers given here (the rest went to Django)
 
@@ -137,10 +138,19 @@ class FastLists:
             self.observe(scope["path"], status, time.perf_counter() - started)
 
     async def _trusted(self, credential: tuple[str, str]) -> bool:
-        """Whether Django accepts this credential: remembered for auth_ttl_s once it did."""
-        now = self.clock()
-        if self.credentials.get(credential, 0.0) > now:
+        """Whether Django accepts this credential: remembered for auth_ttl_s once it did. Requests with
+        the same credential share one check (a dashboard's many requests when its entry lapses)."""
+        if self.credentials.get(credential, 0.0) > self.clock():
             return True
+        checking = self.checking.get(credential)
+        if checking is None:
+            checking = asyncio.ensure_future(self._check(credential))
+            self.checking[credential] = checking
+            checking.add_done_callback(lambda _: self.checking.pop(credential, None))
+        return await asyncio.shield(checking)
+
+    async def _check(self, credential: tuple[str, str]) -> bool:
+        asked = self.clock()  # trusted from when the database was asked
         loop = asyncio.get_running_loop()
         try:
             accepted = await loop.run_in_executor(self.executor, self.resolve_credential, *credential)
@@ -148,8 +158,8 @@ class FastLists:
             return False
         if accepted:
             if len(self.credentials) > 10_000:  # expired entries of rotated tokens and closed sessions
-                self.credentials = {k: until for k, until in self.credentials.items() if until > now}
-            self.credentials[credential] = now + self.auth_ttl_s
+                self.credentials = {k: until for k, until in self.credentials.items() if until > asked}
+            self.credentials[credential] = asked + self.auth_ttl_s
         return accepted
 
     def _recording(self, key: tuple, send: Callable) -> Callable[[dict], Awaitable[None]]:
