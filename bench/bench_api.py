@@ -304,6 +304,7 @@ def read_model_rows(site_id: int, auth: dict[str, str], env: dict[str, str], qui
                 bare_trucks["rps"],
                 "req/s",
             ),
+            _row(f"bare ASGI app, same bytes: {CONCURRENCY} clients p99", bare_trucks["p99"], "ms"),
             _row(
                 f"{label}: / bare ASGI app",
                 loaded["rps"] / bare_trucks["rps"],

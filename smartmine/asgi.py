@@ -100,9 +100,48 @@ def _request_id(scope) -> tuple[bytes, bytes]:
     return (b"X-Request-ID", uuid.uuid4().hex.encode())
 
 
+def _fast_lists(app):
+    """/api/trucks unfiltered, from the read model before Django (smartmine.platform.fastlist)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import close_old_connections
+    from django.urls import resolve
+
+    from fleet.api.views import TruckViewSet
+    from smartmine.platform import fastlist, readmodel
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastlist")
+    page_size = TruckViewSet.pagination_class.default_limit
+
+    last = None
+
+    def trucks_page():
+        nonlocal last
+        close_old_connections()
+        try:
+            last = readmodel.unfiltered_page(TruckViewSet.read_model, page_size=page_size, last=last)
+            return last
+        finally:
+            close_old_connections()
+
+    trucks = fastlist.Coalesced(trucks_page, executor)
+    view_name = resolve("/api/trucks").view_name
+
+    def observe(path: str, status: int, seconds: float) -> None:
+        metrics.API_LATENCY.labels(view=view_name, method="GET", status=str(status)).observe(seconds)
+
+    return fastlist.FastLists(
+        app,
+        {"/api/trucks": trucks, "/api/trucks/": trucks},
+        resolve_credential=fastlist.resolve_credential,
+        executor=executor,
+        observe=observe,
+    )
+
+
 application = ProtocolTypeRouter(
     {
-        "http": ConstantResponses(django_asgi_app),
+        "http": ConstantResponses(_fast_lists(django_asgi_app)),
         "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

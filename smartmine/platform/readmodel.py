@@ -179,8 +179,23 @@ def stored_lists(resource: str, site_versions: list[tuple[int, str]]) -> tuple[l
         arrays.append(array)
         count += int(rows)
         versions.append(b"%d %s %s" % (site_id, stored_version, stored_generation))
-    etag = '"' + hashlib.blake2b(b" ".join(versions), digest_size=12).hexdigest() + '"'
-    return arrays, count, etag
+    return arrays, count, _etag(versions)
+
+
+def _etag(versions: list[bytes]) -> str:
+    return '"' + hashlib.blake2b(b" ".join(versions), digest_size=12).hexdigest() + '"'
+
+
+def _current_etag(resource: str, site_versions: list[tuple[int, str]]) -> str | None:
+    """The ETag the stored lists have when they are current (one small MGET of the generations)."""
+    try:
+        generations = _redis().mget([_generation_key(site_id) for site_id, _ in site_versions])
+    except redis.RedisError:
+        return None
+    versions = [resource.encode()]
+    for (site_id, version), generation in zip(site_versions, generations, strict=True):
+        versions.append(b"%d %s %d" % (site_id, version.encode(), int(generation or 0)))
+    return _etag(versions)
 
 
 def list_response(request: HttpRequest, resource: str, *, page_size: int) -> HttpResponse | None:
@@ -212,12 +227,36 @@ def list_response(request: HttpRequest, resource: str, *, page_size: int) -> Htt
     if if_none_match and (etag in parse_etags(if_none_match) or if_none_match.strip() == "*"):
         response = HttpResponse(status=304)
     else:
-        items = b",".join(array[1:-1] for array in arrays if len(array) > 2)
-        body = b'{"count":%d,"next":null,"previous":null,"results":[%s]}' % (count, items)
-        response = HttpResponse(body, content_type="application/json")
+        response = HttpResponse(_page(arrays, count), content_type="application/json")
     response["ETag"] = etag
     response["Cache-Control"] = cache_control
     return response
+
+
+def _page(arrays: list[bytes], count: int) -> bytes:
+    """The paginated body of the whole list (one page: no next, no previous)."""
+    items = b",".join(array[1:-1] for array in arrays if len(array) > 2)
+    return b'{"count":%d,"next":null,"previous":null,"results":[%s]}' % (count, items)
+
+
+def unfiltered_page(
+    resource: str, *, page_size: int, last: tuple[str, bytes] | None = None
+) -> tuple[str, bytes] | None:
+    """(ETag, body) of the unfiltered list as list_response answers it, None when it would not answer
+    (a missing or stale list, more rows than a page). Blocking: the site versions, then one MGET.
+
+    `last` is a page this returned before: while the sites' versions and generations still give its ETag,
+    it is returned again without fetching the lists (the same tick and no write since: the same bytes)."""
+    if not _SITE_VERSIONS:
+        return None
+    site_versions = _SITE_VERSIONS[0](None)
+    if last is not None and site_versions and _current_etag(resource, site_versions) == last[0]:
+        return last
+    stored = stored_lists(resource, site_versions)
+    if stored is None or stored[1] > page_size:
+        return None
+    arrays, count, etag = stored
+    return etag, _page(arrays, count)
 
 
 def invalidate_saved(sender: type, instance: Any, **kwargs: Any) -> None:
