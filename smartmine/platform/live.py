@@ -14,9 +14,12 @@ Client-facing group names (documented in docs/live.md):
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
-from collections.abc import Callable, Collection
+import threading
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -173,13 +176,53 @@ def group_message(stream: str, message: dict[str, Any]) -> dict[str, Any]:
     return {"type": "live.update", "stream": stream, "site": message["site"], "text": encode(message)}
 
 
+#: How long a send may take before it counts as failed (Redis unreachable: the tick must not hang on it).
+SEND_TIMEOUT_S = 10.0
+
+
+class _SendLoop:
+    """One event loop, in a thread of its own, for the channel-layer sends of a process's synchronous code.
+
+    `async_to_sync` called from a worker's sync code starts a thread and a new event loop for every call,
+    and the channel layer opens a Redis connection for each loop: a tick's four streams cost four threads,
+    loops and connections a second, and each new thread's malloc arena added to the tick worker's memory.
+    This loop starts on first use in each process (a forked pool process starts its own) and keeps the
+    layer's connection between ticks.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="channel-layer-sends", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout_s: float = SEND_TIMEOUT_S) -> Any:
+        """The coroutine's result, run on the loop; TimeoutError (and the send cancelled) after timeout_s."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._running())
+        try:
+            return future.result(timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+
+_sends = _SendLoop()
+
+
 def publish(site_id: int, updates: dict[str, list[dict[str, Any]]]) -> int:
     """Send each stream's items of one tick to its site group; returns how many sends failed.
 
     A failed broadcast is logged and counted, never raised: the tick that produced the data has committed.
     Call it from `transaction.on_commit` (see `publish_on_commit`) so nobody sees rolled-back data.
+    Synchronous code only (a worker, a command); the sends run on this process's send loop (_SendLoop).
     """
-    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     from smartmine.platform import metrics
@@ -192,7 +235,7 @@ def publish(site_id: int, updates: dict[str, list[dict[str, Any]]]) -> int:
         stream = _stream_of(message_type)
         envelope = group_message(stream, frame(message_type, site_id, items))
         try:
-            async_to_sync(layer.group_send)(channel_group(stream, site_id), envelope)
+            _sends.run(layer.group_send(channel_group(stream, site_id), envelope))
             metrics.BROADCASTS.labels(stream=stream, outcome="sent").inc()
         except Exception:  # Redis down or the message too large: the tick stands, the stream misses one beat
             failures += 1
