@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT
-from bench.soak_sampling import PERSIST_PARTS, TICK_PHASES
+from bench.soak_sampling import PERSIST_PARTS, PERSIST_PHASES, TICK_PHASES
 from bench.soak_watch import GAP_S
-
-PERSIST_KEYS = tuple(f"persist.{part}" for part in PERSIST_PARTS)
 
 RESULTS_DIR = ROOT / "bench" / "results"
 RESULTS_FILE = RESULTS_DIR / "soak-latest.json"
@@ -55,8 +53,8 @@ def table_rows(summary: dict[str, Any], interval_s: float) -> list[tuple[str, st
          "mean " + ms(summary["tick_phase_means_ms"]["last"], TICK_PHASES),
          ""),
         (f"persist {'/'.join(PERSIST_PARTS)}, first / last {lag['window_s'] / 60:.1f} min",
-         "mean " + ms(summary["tick_phase_means_ms"]["first"], PERSIST_KEYS)
-         + "; " + ms(summary["tick_phase_means_ms"]["last"], PERSIST_KEYS),
+         "mean " + ms(summary["tick_phase_means_ms"]["first"], PERSIST_PHASES)
+         + "; " + ms(summary["tick_phase_means_ms"]["last"], PERSIST_PHASES),
          ""),
         ("CPU use, % of one core",
          ", ".join(f"{role} {pct:.0f}" for role, pct in summary["cpu_pct_of_one_core"].items()), ""),

@@ -31,7 +31,8 @@ UPDATE_STREAMS = ("trucks", "crushers", "stockpiles")
 TICK_PHASES = ("load", "step", "persist", "broadcast")
 #: The parts of persist (fleet.ticking.save_steps), to tell which one grows with the history.
 PERSIST_PARTS = ("readings", "units", "events", "history", "hooks", "state")
-SAMPLED_PHASES = TICK_PHASES + tuple(f"persist.{part}" for part in PERSIST_PARTS)
+PERSIST_PHASES = tuple(f"persist.{part}" for part in PERSIST_PARTS)  # their names in the tick histogram
+SAMPLED_PHASES = TICK_PHASES + PERSIST_PHASES
 TICK_TASK_LINE = re.compile(
     r"^ts=(?P<ts>\S+) .*fleet\.tasks\.tick_site_task\[[^\]]+\] succeeded in (?P<runtime>[0-9.eE+-]+)s: "
     r"\{'applied': (?P<applied>True|False), 'reason': '(?P<reason>[^']*)'"
