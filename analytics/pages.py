@@ -4,7 +4,7 @@ failure models' versions) that health predictions and recommendations answer ali
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,8 +54,10 @@ class MlQuerySerializer(serializers.Serializer):
 
 
 def ml_page(name: str, item: type[serializers.Serializer], **extra: serializers.Field):
-    """The schema of a page of ML rows: paginated `item`s, the active failure models' versions, `extra`."""
-    return inline_serializer(
+    """The schema of a page of ML rows: paginated `item`s, the active failure models' versions, `extra`.
+
+    One object, never a list of them, even as a viewset's `list` answer (drf-spectacular would wrap it)."""
+    page = inline_serializer(
         name,
         {
             "count": serializers.IntegerField(),
@@ -68,6 +70,8 @@ def ml_page(name: str, item: type[serializers.Serializer], **extra: serializers.
             "results": item(many=True),
         },
     )
+    extend_schema_serializer(many=False)(type(page))
+    return page
 
 
 EMPTY_PAGE = {"count": 0, "next": None, "previous": None, "model_version": None, "results": []}

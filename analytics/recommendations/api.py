@@ -9,7 +9,14 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics.pages import EMPTY_PAGE, MlQuerySerializer, ml_page, ml_page_response, requested_site_or_none
+from analytics.pages import (
+    EMPTY_PAGE,
+    PAGE_PARAMETERS,
+    MlQuerySerializer,
+    ml_page,
+    ml_page_response,
+    requested_site_or_none,
+)
 from analytics.payloads import recommendation_item
 from analytics.permissions import DECIDE_RECOMMENDATION
 from analytics.recommendations import services
@@ -53,7 +60,7 @@ class DecisionResultSerializer(serializers.Serializer):
             "priority, the expected impact in tonnes or hours and its reasoning in plain words. Operators "
             "accept or dismiss them; they expire when their reason goes away."
         ),
-        parameters=[RecommendationQuerySerializer],
+        parameters=[RecommendationQuerySerializer, *PAGE_PARAMETERS],
         responses={
             200: ml_page("RecommendationPage", RecommendationSerializer),
             404: error_response(404),
@@ -78,6 +85,8 @@ class RecommendationViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"\d+"
     action_permissions = dict.fromkeys(["accept", "dismiss"], DECIDE_RECOMMENDATION)
     filter_backends = []
+    # list pages with ml_page_response (RecommendationPage, with model_version): no second paginated wrapper
+    pagination_class = None
 
     def list(self, request: Request) -> Response:
         query = RecommendationQuerySerializer(data=request.query_params)
@@ -93,11 +102,11 @@ class RecommendationViewSet(viewsets.GenericViewSet):
             rows = rows.filter(kind=params["kind"])
         return ml_page_response(self, request, rows, recommendation_item)
 
-    @action(detail=True, methods=["post"], pagination_class=None)
+    @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         return self._decide(request, pk, accept=True)
 
-    @action(detail=True, methods=["post"], pagination_class=None)
+    @action(detail=True, methods=["post"])
     def dismiss(self, request: Request, pk: str) -> Response:
         return self._decide(request, pk, accept=False)
 
