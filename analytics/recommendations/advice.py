@@ -263,14 +263,20 @@ def _last_loaded_s(events: pd.DataFrame) -> dict[int, float]:
     return {int(k): v.timestamp() for k, v in last.items() if k is not None}
 
 
+def record_start_s(history: History) -> float:
+    """When the site's record starts: the window read, or its first reading if the site is younger (a loader
+    of a site started an hour ago has not been idle for the day the window covers)."""
+    firsts = [frame["ts"].min() for frame in history.readings.values() if not frame.empty]
+    start = history.meta["start"]
+    return max([start, *firsts]).timestamp()
+
+
 def state_advice(site: Site, state: SiteState, history: History) -> list[Advice]:
     """The advice read off the engine's state: dispatch (starving loaders, backed-up crushers) and stockpile
     levels. Maintenance by service interval is added by `refresh` only when no model scored the site."""
-    since_s = history.meta["start"].timestamp()
-    advice = [
-        starving_loader_advice(state, loader, idle_s)
-        for loader, idle_s in rules.starving_loaders(state, _last_loaded_s(history.events), since_s=since_s)
-    ]
+    last_loaded_s = _last_loaded_s(history.events)
+    starving = rules.starving_loaders(state, last_loaded_s, since_s=record_start_s(history))
+    advice = [starving_loader_advice(state, loader, idle_s) for loader, idle_s in starving]
     advice += [backed_up_crusher_advice(state, crusher) for crusher in rules.backed_up_crushers(state)]
     advice += [stockpile_level_advice(state, *found) for found in rules.stockpiles_near_limits(state)]
     return advice

@@ -94,3 +94,20 @@ def test_a_stockpile_without_capacity_is_a_clear_error_naming_it():
     state.stockpiles[0].capacity_t = 0.0
     with pytest.raises(ValueError, match=f"stockpile '{state.stockpiles[0].name}': capacity_t"):
         rules.stockpiles_near_limits(state)
+
+
+def test_the_record_of_a_site_younger_than_the_window_read_starts_at_its_first_reading():
+    """Read over the last day, a site started 10 minutes ago has had a loader idle for 10 minutes at most."""
+    import pandas as pd
+
+    from analytics.ml.history import History
+    from analytics.recommendations.advice import record_start_s
+
+    now = pd.Timestamp("2026-12-04 08:00", tz="UTC")
+    first = now - pd.Timedelta(minutes=10)
+    readings = {"truck": pd.DataFrame({"ts": [first, now]}), "crusher": pd.DataFrame({"ts": []})}
+    young = History(readings, pd.DataFrame(), pd.DataFrame(), {"start": now - pd.Timedelta(days=1)})
+    old = History(readings, pd.DataFrame(), pd.DataFrame(), {"start": now - pd.Timedelta(minutes=5)})
+
+    assert record_start_s(young) == first.timestamp()
+    assert record_start_s(old) == (now - pd.Timedelta(minutes=5)).timestamp()
