@@ -12,7 +12,6 @@ from django.core.asgi import get_asgi_application  # noqa: E402 - settings must 
 django_asgi_app = get_asgi_application()
 
 import time  # noqa: E402
-import uuid  # noqa: E402
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -20,6 +19,7 @@ from django.conf import settings  # noqa: E402
 from django.http.request import split_domain_port, validate_host  # noqa: E402
 
 from smartmine.platform import metrics  # noqa: E402
+from smartmine.platform.logs import asgi_request_id  # noqa: E402
 from smartmine.routing import websocket_urlpatterns  # noqa: E402
 from smartmine.wsauth import TokenAuthMiddleware  # noqa: E402
 
@@ -49,7 +49,13 @@ class ConstantResponses:
             return await self.app(scope, receive, self._recording(path, send))
         started = time.perf_counter()
         headers, body = cached
-        await send({"type": "http.response.start", "status": 200, "headers": [*headers, _request_id(scope)]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*headers, (b"X-Request-ID", asgi_request_id(scope))],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         metrics.API_LATENCY.labels(view=CONSTANT_PATHS[path], method=scope["method"], status="200").observe(
             time.perf_counter() - started
@@ -90,14 +96,6 @@ class ConstantResponses:
             await send(message)
 
         return recording_send
-
-
-def _request_id(scope) -> tuple[bytes, bytes]:
-    """The X-Request-ID Django's RequestIdMiddleware would give (the client's if sane, else a new one)."""
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
-            return (b"X-Request-ID", value)
-    return (b"X-Request-ID", uuid.uuid4().hex.encode())
 
 
 def _fast_lists(app):

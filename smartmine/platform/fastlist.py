@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,6 +31,8 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import parse_etags
+
+from smartmine.platform.logs import asgi_request_id
 
 #: Seconds a credential Django accepted is trusted without asking the database again (the revocation delay).
 AUTH_TTL_S = 5.0
@@ -129,7 +130,7 @@ class FastLists:
             body = b""
         # The headers that differ per answer; the rest of the kept answer is replayed as it is.
         own = {b"etag": etag.encode(), b"content-length": b"%d" % len(body)}
-        own[b"x-request-id"] = _request_id(scope)
+        own[b"x-request-id"] = asgi_request_id(scope)
         answer = [(name, own.get(name.lower(), value)) for name, value in headers]
         await send({"type": "http.response.start", "status": status, "headers": answer})
         await send({"type": "http.response.body", "body": body})
@@ -215,16 +216,6 @@ def _plain_get(scope: Scope) -> tuple[tuple, tuple[str, str] | None, str] | None
 def _matches(etag: str, if_none_match: str) -> bool:
     """readmodel.list_response's 304 rule."""
     return etag in parse_etags(if_none_match) or if_none_match.strip() == "*"
-
-
-def _request_id(scope: Scope) -> bytes:
-    """The X-Request-ID RequestIdMiddleware gives: the client's (repeats joined as Django joins them) if
-    sane, else a new one."""
-    values = [value for name, value in scope.get("headers", ()) if name == b"x-request-id"]
-    incoming = b",".join(values)
-    if 0 < len(incoming) <= 64 and incoming.isascii():
-        return incoming
-    return uuid.uuid4().hex.encode()
 
 
 def resolve_credential(kind: str, secret: str) -> bool:

@@ -215,6 +215,20 @@ def logging_config(*, level: str, log_file: str, log_format: str, log_dir: Path)
     }
 
 
+def request_id_for(incoming: str) -> str:
+    """A request's id: the client's X-Request-ID if sane (1-64 ASCII characters), else a new one."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+
+
+def asgi_request_id(scope: dict) -> bytes:
+    """request_id_for on a raw ASGI scope, for the paths answered before Django (repeated headers joined
+    with "," as Django's ASGIRequest joins them), so every response's id follows one rule."""
+    incoming = ",".join(
+        value.decode("latin1") for name, value in scope.get("headers", ()) if name == b"x-request-id"
+    )
+    return request_id_for(incoming).encode("latin1")
+
+
 class RequestIdMiddleware:
     """Gives each request an id (the client's X-Request-ID if sane) for its log lines and its response."""
 
@@ -224,8 +238,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get(self.header, "")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request_id = request_id_for(request.headers.get(self.header, ""))
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)

@@ -12,6 +12,7 @@ from smartmine.platform.logs import (
     ContextFilter,
     JsonFormatter,
     KeyValueFormatter,
+    asgi_request_id,
     detail_level,
     request_id_var,
     task_id_var,
@@ -48,6 +49,19 @@ def test_every_response_carries_a_request_id(client):
     assert response["X-Request-ID"] == "trace-42"
     generated = client.get("/api/version")["X-Request-ID"]
     assert len(generated) == 32
+
+
+def test_paths_answered_before_django_give_the_id_django_would():
+    """Repeated headers joined as Django's ASGIRequest joins them; an insane one replaced by a new id."""
+
+    def scope(*values: bytes) -> dict:
+        return {"headers": [(b"host", b"x"), *((b"x-request-id", value) for value in values)]}
+
+    assert asgi_request_id(scope(b"trace-7")) == b"trace-7"
+    assert asgi_request_id(scope(b"a", b"b")) == b"a,b"
+    for odd in (scope(), scope(b""), scope(b"x" * 65), scope("caf\u00e9".encode("latin1"))):
+        replaced = asgi_request_id(odd)
+        assert len(replaced) == 32 and replaced != asgi_request_id(odd)
 
 
 def _log_through_config(level: str) -> str:
