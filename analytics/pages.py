@@ -39,7 +39,7 @@ PAGE_PARAMETERS = [
 
 def requested_site(value: str | None) -> Site:
     """The site a `site` query parameter names (id or slug), or the default site."""
-    sites = Site.objects.only("id", "name", "slug", "timezone", "sim_clock")
+    sites = Site.objects.only("id", "name", "slug", "timezone", "sim_clock", "created_at")
     if value is None:
         site = sites.filter(is_default=True).first() or sites.order_by("pk").first()
         if site is None:

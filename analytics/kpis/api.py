@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.kpis import formulas, selectors
+from analytics.kpis import formulas, live
 from analytics.kpis.formulas import WINDOWS
 from analytics.pages import requested_site
 from smartmine.platform.api.fields import ChoiceField, SiteField
@@ -265,6 +265,10 @@ class KpiCoverageSerializer(serializers.Serializer):
 class KpiSerializer(serializers.Serializer):
     site = KpiSiteSerializer()
     window = KpiWindowSerializer()
+    as_of = serializers.DateTimeField(
+        help_text="the simulated time the figures run to: the end of the window, or the site's clock if "
+        "earlier; for the current shift, up to a simulated minute before the clock (computed by the tick)"
+    )
     tonnes = KpiTonnes()
     production_rate_tph = serializers.FloatField(
         allow_null=True, help_text="material moved per covered hour (t/h)"
@@ -282,7 +286,8 @@ class KpiSerializer(serializers.Serializer):
 
 
 class KpiView(APIView):
-    """GET /api/mining/kpis: the site's KPIs over a window, computed in SQL over the history."""
+    """GET /api/mining/kpis: the site's KPIs over a window, from the KPI ledgers (the current shift: as the
+    tick computed them this simulated minute)."""
 
     @extend_schema(
         summary="Mining KPIs of a site over a window",
@@ -295,7 +300,10 @@ class KpiView(APIView):
             "is defined in docs/kpis.md. A value is null when its denominator is zero (no data). Choose "
             "`window` (shift, 24h, 7d; ending at the site's simulated clock; shifts in the site's time "
             "zone) or `from` and `to`. Rules the schema cannot express, refused with 400 naming the field: "
-            "`from` and `to` come together, not with `window`; `from` is before `to`; at most 31 days."
+            "`from` and `to` come together, not with `window`; `from` is before `to`; at most 31 days. "
+            "`window=shift` is answered from the figures the tick computes once a simulated minute (the "
+            "`kpi_update` of the live stream) while the site's clock is in that minute: `as_of` says to "
+            "when they run."
         ),
         parameters=[KpiQuerySerializer],
         responses={200: KpiSerializer},
@@ -305,20 +313,13 @@ class KpiView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         site = requested_site(params.get("site"))
+        if "from" not in params and params.get("window") == "shift":
+            kept = live.kept_shift(site)  # computed by the tick at this simulated minute
+            if kept is not None:
+                return Response(kept)
         if "from" in params:
             name, start, end = "custom", params["from"], params["to"]
         else:
             name = params.get("window", "24h")
             start, end = formulas.window(name, site.sim_clock or timezone.now(), site.timezone)
-        aggregates = selectors.kpi_aggregates(site.pk, start=start, end=end, clock=site.sim_clock)
-        figures = formulas.mine_kpis(aggregates)
-        window = {
-            "name": name,
-            "from": start,
-            "to": end,
-            "hours": (end - start).total_seconds() / 3600,
-            "timezone": site.timezone,
-        }
-        return Response(
-            {"site": {"id": site.pk, "name": site.name, "slug": site.slug}, "window": window, **figures}
-        )
+        return Response(live.kpi_body(site, name=name, start=start, end=end, clock=site.sim_clock))

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from django.db import connection
 
+from analytics.kpis import kept
 from analytics.kpis.ledger import (
     CARRIED,
     COLUMNS,
@@ -216,7 +217,9 @@ def record_telemetry(kind: str, readings: Any) -> None:
     def numbers(name: str) -> np.ndarray:
         return readings[name].to_numpy(dtype=np.float64) if name in readings else missing
 
-    for site_id in np.unique(site_of[site_of >= 0]).tolist():
+    site_ids = np.unique(site_of[site_of >= 0]).tolist()
+    kept.forget(site_ids)  # the shift's figures kept by the last tick miss these readings
+    for site_id in site_ids:
         chosen = site_of == site_id
         accumulator = Accumulator(load_cursors(site_id))
         columns = ReadingColumns(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import orjson
 from django.db import connection, transaction
 
-from analytics.kpis import ledger_store
+from analytics.kpis import kept, ledger_store
 from analytics.kpis.ledger import Accumulator
 from analytics.kpis.ledger_store import save
 from analytics.kpis.models import KpiLedger, KpiLedgerCursor, KpiLedgerSpan
@@ -80,6 +80,7 @@ def rebuild_site(site_id: int, *, progress: Callable[[str], None] = lambda _: No
         for model in (KpiLedger, KpiLedgerCursor, KpiLedgerSpan):
             model.objects.filter(site_id=site_id).delete()
         ledger_store.forget_span(site_id)
+        kept.forget([site_id])
         span = history_span(site_id)
         if span is None:
             progress("no history: nothing to rebuild")

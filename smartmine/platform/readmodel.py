@@ -62,6 +62,11 @@ def _redis() -> redis.Redis:
     return _client
 
 
+def redis_client() -> redis.Redis:
+    """This process's client of the read model's Redis (short timeouts: a reader falls back, never waits)."""
+    return _redis()
+
+
 def _key(resource: str, site_id: int) -> str:
     return f"{settings.REDIS_PREFIX}readmodel.{resource}.s{site_id}"
 
