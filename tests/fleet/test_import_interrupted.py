@@ -45,6 +45,12 @@ def copy_in_progress() -> bool:
         return cursor.fetchone()[0] > 0
 
 
+def sigint_as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT at its default, as Ctrl-C finds a command run from a terminal. A test
+    run started in the background of a script inherits SIGINT ignored, and so would the import."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_an_import_killed_while_copying_writes_nothing(big_csv, sig):
     process = subprocess.Popen(
@@ -53,6 +59,7 @@ def test_an_import_killed_while_copying_writes_nothing(big_csv, sig):
         env={**os.environ, "DATABASE_URL": current_database_url(), "LOG_FILE": ""},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     deadline = time.monotonic() + 60
     while not copy_in_progress():
