@@ -268,7 +268,7 @@ def record_start_s(history: History) -> float:
     of a site started an hour ago has not been idle for the day the window covers)."""
     firsts = [frame["ts"].min() for frame in history.readings.values() if not frame.empty]
     start = history.meta["start"]
-    return max([start, *firsts]).timestamp()
+    return max(start, min(firsts)).timestamp() if firsts else start.timestamp()
 
 
 def state_advice(site: Site, state: SiteState, history: History) -> list[Advice]:

@@ -105,7 +105,11 @@ def test_the_record_of_a_site_younger_than_the_window_read_starts_at_its_first_r
 
     now = pd.Timestamp("2026-12-04 08:00", tz="UTC")
     first = now - pd.Timedelta(minutes=10)
-    readings = {"truck": pd.DataFrame({"ts": [first, now]}), "crusher": pd.DataFrame({"ts": []})}
+    readings = {
+        "truck": pd.DataFrame({"ts": [first, now]}),
+        "crusher": pd.DataFrame({"ts": [first + pd.Timedelta(minutes=4), now]}),  # reporting since later
+        "stockpile": pd.DataFrame({"ts": []}),
+    }
     young = History(readings, pd.DataFrame(), pd.DataFrame(), {"start": now - pd.Timedelta(days=1)})
     old = History(readings, pd.DataFrame(), pd.DataFrame(), {"start": now - pd.Timedelta(minutes=5)})
 
