@@ -85,7 +85,7 @@ class RecommendationViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"\d+"
     action_permissions = dict.fromkeys(["accept", "dismiss"], DECIDE_RECOMMENDATION)
     filter_backends = []
-    # list pages with ml_page_response (RecommendationPage, with model_version): no second paginated wrapper
+    # list paginates by hand (ml_page_response, RecommendationPage); its limit/offset are PAGE_PARAMETERS
     pagination_class = None
 
     def list(self, request: Request) -> Response:
