@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
-from django.db import connection
+from django.db import connection, transaction
 
 from analytics.kpis import kept
 from analytics.kpis.ledger import (
@@ -48,7 +48,7 @@ def _float(value: float | None) -> float | None:
 
 
 def _sql_type(column: str) -> str:
-    return "bigint" if column in COUNT_COLUMNS else "float8"
+    return "int8" if column in COUNT_COLUMNS else "float8"
 
 
 def load_cursors(site_id: int) -> dict[tuple[str, int], Last]:
@@ -65,67 +65,96 @@ def load_cursors(site_id: int) -> dict[tuple[str, int], Last]:
 
 
 def save(site_id: int, accumulator: Accumulator, *, since: dt.datetime | None = None) -> None:
-    """The accumulator's increments and changed cursors in one statement (`since`: start the site's span)."""
+    """The accumulator's increments and changed cursors in one statement (`since`: start the site's span).
+
+    The rows reach the server by binary COPY into this connection's staging tables (psycopg encodes COPY
+    rows in C; as array parameters it adapts each value in Python: 30 ms a tick at 1,000 trucks against 6),
+    and one statement moves them into the ledger and the cursors.
+    """
     rows = accumulator.rows
     changed = [(key, accumulator.last[key]) for key in accumulator.changed]
     if not rows and not changed:
         return
     keys = list(rows)
     # A tick touches few of the 48 columns (a truck's status seconds, now and then a load or a dump): only
-    # those travel as arrays and are added on conflict; the others are zeros made by the server. This
-    # halves the statement at 1,000 trucks.
+    # those are copied and added on conflict; the staging table's defaults fill the others with zeros.
     used = [name for name in COLUMNS if any(rows[key][name] for key in keys)]
     columns = ", ".join(COLUMNS)
-    arrays = ", ".join(
-        f"%s::{_sql_type(name)}[]"
-        if name in used
-        else f"array_fill(0::{_sql_type(name)}, ARRAY[{len(keys)}])"
-        for name in COLUMNS
-    )
     additions = ", ".join(f"{name} = {_LEDGER}.{name} + EXCLUDED.{name}" for name in used) or (
         f"readings = {_LEDGER}.readings"
     )
     span = (
-        f", span AS (INSERT INTO {_SPAN} (site_id, since) VALUES (%s, %s) ON CONFLICT (site_id) DO NOTHING)"
+        f", span AS (INSERT INTO {_SPAN} (site_id, since) VALUES (%(site)s, %(since)s) "
+        "ON CONFLICT (site_id) DO NOTHING)"
         if since is not None
         else ""
     )
-    params: list[Any] = [
-        site_id,
-        [kind for (kind, _), _ in changed],
-        [unit for (_, unit), _ in changed],
-        [_utc(last.ts_s) for _, last in changed],
-        [last.status for _, last in changed],
-        [_float(last.fuel_l) for _, last in changed],
-        [_float(last.throughput_tph) for _, last in changed],
-        [last.queue_at for _, last in changed],
-        *([site_id, since] if since is not None else []),
-        site_id,
-        [_utc(hour) for hour, _, _ in keys],
-        [kind for _, kind, _ in keys],
-        [unit for _, _, unit in keys],
-        *([(int if name in COUNT_COLUMNS else float)(rows[key][name]) for key in keys] for name in used),
-    ]
-    with connection.cursor() as cursor:
+    cursor_rows = (
+        (kind, unit, _utc(last.ts_s), last.status, _float(last.fuel_l), _float(last.throughput_tph),
+         last.queue_at)
+        for (kind, unit), last in changed
+    )  # fmt: skip
+    ledger_rows = (
+        (_utc(key[0]), key[1], key[2], *((int if name in COUNT_COLUMNS else float)(rows[key][name])
+                                          for name in used))
+        for key in keys
+    )  # fmt: skip
+    with transaction.atomic(), connection.cursor() as cursor:
+        _ensure_staging(cursor)
+        _copy_rows(cursor, _STAGED_CURSORS, _CURSOR_FIELDS, cursor_rows)
+        ledger_fields = [*_KEY_FIELDS, *((name, _sql_type(name)) for name in used)]
+        _copy_rows(cursor, _STAGED_LEDGER, ledger_fields, ledger_rows)
         cursor.execute(
             f"""
-            WITH cursors AS (
+            WITH staged_cursors AS (DELETE FROM {_STAGED_CURSORS} RETURNING *),
+            cursors AS (
                 INSERT INTO {_CURSOR}
                     (site_id, unit_kind, unit_id, ts, status, fuel_l, throughput_tph, queue_at)
-                SELECT %s, * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], %s::text[],
-                                         %s::float8[], %s::float8[], %s::text[])
+                SELECT %(site)s, unit_kind, unit_id, ts, status, fuel_l, throughput_tph, queue_at
+                FROM staged_cursors
                 ON CONFLICT (unit_kind, unit_id) DO UPDATE SET
                     site_id = EXCLUDED.site_id, ts = EXCLUDED.ts, status = EXCLUDED.status,
                     fuel_l = EXCLUDED.fuel_l, throughput_tph = EXCLUDED.throughput_tph,
                     queue_at = EXCLUDED.queue_at
                 WHERE {_CURSOR}.ts <= EXCLUDED.ts
-            ){span}
+            ){span},
+            staged AS (DELETE FROM {_STAGED_LEDGER} RETURNING *)
             INSERT INTO {_LEDGER} (site_id, hour, unit_kind, unit_id, {columns})
-            SELECT %s, * FROM unnest(%s::timestamptz[], %s::text[], %s::bigint[], {arrays})
+            SELECT %(site)s, hour, unit_kind, unit_id, {columns} FROM staged
             ON CONFLICT (site_id, hour, unit_kind, unit_id) DO UPDATE SET {additions}
             """,
-            params,
+            {"site": site_id, "since": since},
         )
+
+
+#: This connection's staging tables (temporary: created once per database session, emptied at commit).
+_STAGED_LEDGER = "_kpi_ledger_staged"
+_STAGED_CURSORS = "_kpi_cursor_staged"
+_KEY_FIELDS = [("hour", "timestamptz"), ("unit_kind", "text"), ("unit_id", "int8")]
+_CURSOR_FIELDS = [("unit_kind", "text"), ("unit_id", "int8"), ("ts", "timestamptz"), ("status", "text"),
+                  ("fuel_l", "float8"), ("throughput_tph", "float8"), ("queue_at", "text")]  # fmt: skip
+
+
+def _ensure_staging(cursor: Any) -> None:
+    """Create the staging tables if this session has none yet. They outlive the transaction, so a tick
+    adds no catalog rows (a table created and dropped per tick would bloat pg_class and pg_attribute over a
+    long run); `ON COMMIT DELETE ROWS` empties them and the save drains them itself (`DELETE … RETURNING`)."""
+    counts = ", ".join(f"{name} {_sql_type(name)} NOT NULL DEFAULT 0" for name in COLUMNS)
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_LEDGER} "
+        f"(hour timestamptz NOT NULL, unit_kind text NOT NULL, unit_id int8 NOT NULL, {counts}) "
+        "ON COMMIT DELETE ROWS"
+    )
+    fields = ", ".join(f"{name} {sql_type}" for name, sql_type in _CURSOR_FIELDS)
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_CURSORS} ({fields}) ON COMMIT DELETE ROWS")
+
+
+def _copy_rows(cursor: Any, table: str, fields: list[tuple[str, str]], rows: Any) -> None:
+    names = ", ".join(name for name, _ in fields)
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([sql_type for _, sql_type in fields])
+        for row in rows:
+            copy.write_row(row)
 
 
 def _span_start(site_id: int, first: dt.datetime) -> dt.datetime:
