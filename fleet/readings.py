@@ -433,19 +433,20 @@ def _update_state(cursor: psycopg.Cursor, item: History, columns: _Columns) -> N
         return
     staging = f"_latest_{item.equipment._meta.db_table}"
     names = item.copy_columns
-    cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
+    # Kept for the database session and emptied at commit: a table created and dropped every tick would add
+    # and delete catalog rows (pg_class, pg_attribute) thousands of times an hour.
     cursor.execute(
-        f'CREATE TEMPORARY TABLE "{staging}" ON COMMIT DROP '
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS '
         f'AS SELECT {", ".join(names)} FROM "{item.reading._meta.db_table}" LIMIT 0'
     )
     _copy(cursor, staging, names, latest)
     assignments = ", ".join(f"{name} = v.{name}" for name in ["status", *item.sensors])
     cursor.execute(
+        f'WITH v AS (DELETE FROM "{staging}" RETURNING *) '
         f'UPDATE "{item.equipment._meta.db_table}" AS e SET {assignments}, last_reading_at = v.ts '
-        f'FROM "{staging}" AS v WHERE e.id = v.equipment_id '
+        "FROM v WHERE e.id = v.equipment_id "
         "AND (e.last_reading_at IS NULL OR e.last_reading_at < v.ts)"
     )
-    cursor.execute(f'DROP TABLE "{staging}"')
 
 
 def _update_state_from_arrays(cursor: psycopg.Cursor, item: History, latest: _Columns) -> None:
