@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from analytics.kpis import formulas, live
 from analytics.kpis.formulas import WINDOWS
 from analytics.pages import requested_site
+from smartmine.platform import readmodel
 from smartmine.platform.api.fields import ChoiceField, SiteField
 
 
@@ -289,6 +291,9 @@ class KpiView(APIView):
     """GET /api/mining/kpis: the site's KPIs over a window, from the KPI ledgers (the current shift: as the
     tick computed them this simulated minute)."""
 
+    #: The kept shift figures carry an ETag (If-None-Match: 304), documented by SchemaWithErrors.
+    answers_not_modified = True
+
     @extend_schema(
         summary="Mining KPIs of a site over a window",
         description=(
@@ -308,18 +313,33 @@ class KpiView(APIView):
         parameters=[KpiQuerySerializer],
         responses={200: KpiSerializer},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = KpiQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
         site = requested_site(params.get("site"))
         if "from" not in params and params.get("window") == "shift":
-            kept = live.kept_shift(site)  # computed by the tick at this simulated minute
+            kept = live.kept_shift_answer(site)  # computed by the tick at this simulated minute
             if kept is not None:
-                return Response(kept)
+                etag, content = kept
+                return readmodel.conditional_response(request, etag, lambda: content)
         if "from" in params:
             name, start, end = "custom", params["from"], params["to"]
         else:
             name = params.get("window", "24h")
             start, end = formulas.window(name, site.sim_clock or timezone.now(), site.timezone)
         return Response(live.kpi_body(site, name=name, start=start, end=end, clock=site.sim_clock))
+
+
+def kept_shift_for(site_value: str | None) -> tuple[str, bytes] | None:
+    """(ETag, bytes) KpiView answers `?window=shift[&site=…]` with from the tick's copy, None when the view
+    would compute them or refuse the query (smartmine.platform.fastlist answers before Django with this)."""
+    data = {"window": "shift"} if site_value is None else {"window": "shift", "site": site_value}
+    query = KpiQuerySerializer(data=data)
+    if not query.is_valid():
+        return None
+    try:
+        site = requested_site(query.validated_data.get("site"))
+    except (Http404, exceptions.NotFound):
+        return None
+    return live.kept_shift_answer(site)

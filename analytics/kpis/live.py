@@ -12,6 +12,7 @@ Telemetry, backfills and rebuilds of a site's ledgers drop its copy: until the n
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from typing import Any
 
@@ -75,6 +76,15 @@ def kept_shift(site: Any) -> dict[str, Any] | None:
         and as_of.timestamp() // MINUTE_S == clock.timestamp() // MINUTE_S
     )
     return body if same else None
+
+
+def kept_shift_answer(site: Any) -> tuple[str, bytes] | None:
+    """(ETag, JSON bytes) of the kept current-shift figures as the API answers them, None if none hold."""
+    body = kept_shift(site)
+    if body is None:
+        return None
+    content = ORJSONRenderer().render(body)
+    return f'"kpis-{hashlib.blake2b(content, digest_size=12).hexdigest()}"', content
 
 
 def publish_each_minute(site: Any, records: list, *, history_only: bool) -> None:

@@ -227,14 +227,19 @@ def list_response(request: HttpRequest, resource: str, *, page_size: int) -> Htt
     arrays, count, etag = stored
     if count > page_size:
         return None
-    cache_control = f"private, max-age={max(1, round(settings.SIMULATION_INTERVAL_S))}"
+    return conditional_response(request, etag, lambda: _page(arrays, count))
+
+
+def conditional_response(request: HttpRequest, etag: str, body: Callable[[], bytes]) -> HttpResponse:
+    """A JSON answer kept by the tick: 304 when If-None-Match holds its ETag, else `body()`; cacheable
+    privately for one tick interval (the most it can stay current)."""
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match and (etag in parse_etags(if_none_match) or if_none_match.strip() == "*"):
         response = HttpResponse(status=304)
     else:
-        response = HttpResponse(_page(arrays, count), content_type="application/json")
+        response = HttpResponse(body(), content_type="application/json")
     response["ETag"] = etag
-    response["Cache-Control"] = cache_control
+    response["Cache-Control"] = f"private, max-age={max(1, round(settings.SIMULATION_INTERVAL_S))}"
     return response
 
 

@@ -114,3 +114,22 @@ def test_a_page_of_health_predictions_takes_the_limit_its_schema_declares(viewer
 
     assert viewer.get("/api/ml/health-prediction?limit=500&offset=0").status_code == 200
     assert_error(viewer.get("/api/ml/health-prediction?page_size=500"), 400, "invalid")
+
+
+def test_the_answers_kept_by_the_tick_document_if_none_match_and_304(viewer):
+    schema = viewer.get("/api/schema/?format=json").json()
+    conditional = {
+        path for path, item in schema["paths"].items() if "304" in item.get("get", {}).get("responses", {})
+    }
+
+    assert conditional == {
+        "/api/trucks", "/api/loaders", "/api/crushers", "/api/stockpiles", "/api/mining/zones",
+        "/api/mining/kpis",
+    }  # fmt: skip
+    for path in conditional:
+        operation = schema["paths"][path]["get"]
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == {"If-None-Match"}, path
+        assert "ETag" in operation["responses"]["304"]["headers"]
+        assert "ETag" in operation["responses"]["200"]["headers"]
+    assert not any("304" in item.get("patch", {}).get("responses", {}) for item in schema["paths"].values())

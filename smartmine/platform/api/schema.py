@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db.models import Model
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS
 
@@ -108,8 +108,37 @@ class SchemaWithErrors(AutoSchema):
             schema |= getattr(serializer, "openapi_request_rules", {})
         return schema
 
+    def _answers_not_modified(self) -> bool:
+        """GETs answered from what the tick keeps (the read model's lists, the shift's KPIs) carry an ETag
+        and answer 304 to an If-None-Match that holds it."""
+        if self.method != "GET":
+            return False
+        if getattr(self.view, "read_model", None):
+            return getattr(self.view, "action", None) == "list"
+        return bool(getattr(self.view, "answers_not_modified", False))
+
+    def get_override_parameters(self) -> list:
+        parameters = list(super().get_override_parameters())
+        if self._answers_not_modified():
+            parameters.append(
+                OpenApiParameter(
+                    "If-None-Match",
+                    str,
+                    OpenApiParameter.HEADER,
+                    description="the ETag of an earlier answer: 304 with no body while it is current",
+                )
+            )
+        return parameters
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
+        if self._answers_not_modified():
+            etag = {"schema": {"type": "string"}, "description": "the answer's version (kept answers)"}
+            responses.get("200", {}).setdefault("headers", {})["ETag"] = etag
+            responses["304"] = {
+                "description": "Not Modified: the If-None-Match ETag is still current (no body)",
+                "headers": {"ETag": etag},
+            }
         # 400 everywhere: any operation refuses an undeclared query parameter (smartmine.platform.api.query)
         codes = [400, 401, 403]
         if "{" in self.path or self._names_a_site():
