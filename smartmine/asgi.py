@@ -99,38 +99,74 @@ class ConstantResponses:
 
 
 def _fast_lists(app):
-    """/api/trucks unfiltered, from the read model before Django (smartmine.platform.fastlist)."""
+    """/api/trucks unfiltered and the current shift's KPIs, from what the tick keeps, before Django
+    (smartmine.platform.fastlist)."""
     from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import parse_qsl
 
     from django.db import close_old_connections
     from django.urls import resolve
 
+    from analytics.kpis.api import kept_shift_for
     from fleet.api.views import TruckViewSet
     from smartmine.platform import fastlist, readmodel
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastlist")
     page_size = TruckViewSet.pagination_class.default_limit
 
+    def blocking(load):
+        """`load` in the fastlist thread, with Django's connection handling around it."""
+
+        def run():
+            close_old_connections()
+            try:
+                return load()
+            finally:
+                close_old_connections()
+
+        return run
+
     last = None
 
     def trucks_page():
         nonlocal last
-        close_old_connections()
-        try:
-            last = readmodel.unfiltered_page(TruckViewSet.read_model, page_size=page_size, last=last)
-            return last
-        finally:
-            close_old_connections()
+        last = readmodel.unfiltered_page(TruckViewSet.read_model, page_size=page_size, last=last)
+        return last
 
-    trucks = fastlist.Coalesced(trucks_page, executor)
-    view_name = resolve("/api/trucks").view_name
+    trucks = fastlist.Coalesced(blocking(trucks_page), executor)
+    kpis: dict[str | None, fastlist.Coalesced] = {}  # per `site` value (None: the default site)
+
+    def kpis_route(query: bytes):
+        """`window=shift`, with at most one `site` beside it: anything else is Django's."""
+        try:
+            params = parse_qsl(query.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        names = sorted(name for name, _ in params)
+        if names not in (["window"], ["site", "window"]) or dict(params)["window"] != "shift":
+            return None
+        site = dict(params).get("site")
+        loader = kpis.get(site)
+        if loader is None and len(kpis) < 256:  # more distinct site values than sites: Django answers
+            loader = kpis[site] = fastlist.Coalesced(blocking(lambda: kept_shift_for(site)), executor)
+        return loader
+
+    view_names = {
+        path: resolve(path).view_name for path in ("/api/trucks", "/api/trucks/", "/api/mining/kpis")
+    }
+    view_names["/api/mining/kpis/"] = view_names["/api/mining/kpis"]
 
     def observe(path: str, status: int, seconds: float) -> None:
-        metrics.API_LATENCY.labels(view=view_name, method="GET", status=str(status)).observe(seconds)
+        metrics.API_LATENCY.labels(view=view_names[path], method="GET", status=str(status)).observe(seconds)
 
     return fastlist.FastLists(
         app,
-        {"/api/trucks": trucks, "/api/trucks/": trucks},
+        {
+            "/api/trucks": fastlist.no_query(trucks),
+            "/api/trucks/": fastlist.no_query(trucks),
+            "/api/mining/kpis": kpis_route,
+            "/api/mining/kpis/": kpis_route,
+        },
         resolve_credential=fastlist.resolve_credential,
         executor=executor,
         observe=observe,

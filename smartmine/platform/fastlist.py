@@ -1,8 +1,9 @@
-"""Unfiltered list endpoints answered from the live read model before Django: the read model's bytes at
-the cost of a dictionary lookup, under the same contract as the DRF view.
+"""Answers the tick keeps (the unfiltered lists of the live read model, the current shift's KPIs) given
+before Django: their bytes at the cost of a dictionary lookup, under the same contract as the DRF view.
 
 `FastLists` wraps the HTTP ASGI app. It answers only what it can answer exactly as the view would: a GET
-of a registered path with no query string, an acceptable Accept header (none, */* or application/json),
+of a registered path with a query string its route accepts (none for the lists; `window=shift` and an
+optional `site` for the KPIs), an acceptable Accept header (none, */* or application/json),
 an allowed host, and credentials it has seen Django accept (a token, or a session cookie, or none when
 API_ALLOW_ANONYMOUS_READ is on). Everything else, and every first request of its kind, goes to Django
 unchanged, so missing or bad credentials get Django's own 401, other methods and parameters Django's own
@@ -43,6 +44,14 @@ MAX_SHAPES = 64
 
 Snapshot = tuple[str, bytes]  # (ETag, the whole 200 body)
 Scope = dict[str, Any]
+Loader = Callable[[], Awaitable[Snapshot | None]]
+#: A path's route: the loader for a request's raw query string, None when Django must answer that query.
+Route = Callable[[bytes], Loader | None]
+
+
+def no_query(loader: Loader) -> Route:
+    """The route of an unfiltered list: only the bare path."""
+    return lambda query: loader if not query else None
 
 
 class Coalesced:
@@ -80,12 +89,13 @@ class Coalesced:
 
 
 class FastLists:
-    """The ASGI wrapper: `paths` maps a path to a coalesced snapshot loader (None: go to Django)."""
+    """The ASGI wrapper: `paths` maps a path to its route, which picks a coalesced snapshot loader for the
+    query string (a loader's None: go to Django)."""
 
     def __init__(
         self,
         app: Callable[..., Awaitable[None]],
-        paths: dict[str, Callable[[], Awaitable[Snapshot | None]]],
+        paths: dict[str, Route],
         *,
         resolve_credential: Callable[[str, str], bool],
         executor: ThreadPoolExecutor,
@@ -106,7 +116,8 @@ class FastLists:
         self.served = 0  # answers given here (the rest went to Django)
 
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
-        load = self.paths.get(scope.get("path", "")) if scope["type"] == "http" else None
+        route = self.paths.get(scope.get("path", "")) if scope["type"] == "http" else None
+        load = route(scope.get("query_string", b"")) if route is not None else None
         request = _plain_get(scope) if load is not None else None
         if request is None:
             return await self.app(scope, receive, send)
@@ -182,7 +193,7 @@ def _plain_get(scope: Scope) -> tuple[tuple, tuple[str, str] | None, str] | None
 
     The shape is every request header that can change Django's headers here; the credential is what DRF
     would authenticate with (a token, else the session cookie), None for an anonymous request."""
-    if scope["method"] != "GET" or scope.get("query_string"):
+    if scope["method"] != "GET":
         return None
     headers: dict[bytes, list[bytes]] = {}
     for name, value in scope.get("headers", ()):
