@@ -161,3 +161,16 @@ def test_a_large_fleet_moves_every_truck_to_its_newest_reading():
     assert all(
         status == "hauling" and payload == pk + 5 and ts == at(5) for pk, status, payload, ts in states
     )
+
+
+def test_a_large_fleet_ingested_twice_in_one_transaction_moves_to_each_batchs_readings():
+    """The staging table outlives a batch: the second batch updates from its own rows, not the first's."""
+    from fleet import readings as readings_module
+    from fleet.models import Truck
+
+    trucks = TruckFactory.create_batch(readings_module._ARRAY_UPDATE_MAX_ROWS + 4)
+    with transaction.atomic():
+        for s, status in ((0, "loading"), (5, "hauling")):
+            ingest_readings("truck", [reading("truck", t.pk, at(s), status, payload_t=s) for t in trucks])
+            states = Truck.objects.filter(pk__in=[t.pk for t in trucks]).values_list("status", "payload_t")
+            assert set(states) == {(status, s)}
