@@ -59,10 +59,9 @@ LIMITS = {
     "are HOT (no index on the columns they change).",
     "bench_ingest": "PostgreSQL's COPY into a partitioned table with a unique index: the server's CPU "
     "is the limit.",
-    "bench_api": "the read-model rows: serveweb with WEB_CONCURRENCY daphne processes against a bare ASGI "
-    "app under the same serveweb, each request's Django middleware, DRF, token lookup and sites' versions "
-    "query; the rest: one daphne process (one core) serving 50 wrk connections on the same 2-core machine as "
-    "PostgreSQL and wrk; JSON rendering of 1,000 rows per request dominates /api/trucks?limit=1000.",
+    "bench_api": "serveweb with WEB_CONCURRENCY daphne processes (as make run serves) on the same 2 cores as "
+    "PostgreSQL and wrk's 50 connections; the read-model rows and the kept KPIs beside a bare ASGI app under "
+    "the same serveweb; JSON rendering of 1,000 rows per request dominates /api/trucks?limit=1000.",
     "bench_ws": "one daphne process; the client harness runs on the same 2 cores; per frame per client, one "
     "socket send from the process's fan-out (docs/live.md, Fan-out).",
     "bench_dispatch": "seeds run in parallel on 2 cores; decision latency includes occasional LP re-solves.",

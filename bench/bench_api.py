@@ -1,5 +1,5 @@
-"""Benchmark: the REST API under concurrent load (wrk against a real daphne) and the same queries through raw
-psycopg, plus telemetry ingest throughput.
+"""Benchmark: the REST API under concurrent load (wrk against `serveweb`: WEB_CONCURRENCY daphne processes on
+one port, as `make run` serves) and the same queries through raw psycopg, plus telemetry ingest throughput.
 
 Runs in its own database. Goals (the API issue): /api/trucks with 1,000 trucks p99 < 50 ms with 50 concurrent
 clients; one truck's last hour of raw readings from 50,000,000 < 20 ms; 24 h at 1-minute buckets < 150 ms;
@@ -8,7 +8,8 @@ POST /api/telemetry >= 50,000 readings/s with batches of 1,000. The quick run us
 The read-model section (issue 19) runs `serveweb` (WEB_CONCURRENCY daphne processes on one port) and, under
 the same serveweb and process count, a bare ASGI app answering the same bytes (bench/bare_asgi.py): the
 unfiltered /api/trucks at 1,000 trucks from the tick's read model, 50 clients >= 0.3x the bare app, p99
-< 100 ms, one client < 10 ms; /api/version under 50 connections >= 0.3x the bare app.
+< 100 ms, one client < 10 ms; /api/version under 50 connections >= 0.3x the bare app; the current shift's
+KPIs as the tick kept them, one client < 50 ms and 50 clients p99 < 250 ms, beside the bare app's figures.
 Usage: `python -m bench.bench_api [--quick] [--read-model-only]`, or import and call run().
 """
 
@@ -28,7 +29,7 @@ import urllib.request
 
 from bench.common import ROOT, BenchDatabase, connection_url, setup_django, stats
 from smartmine.config import VAR_DIR
-from smartmine.devservices import free_port, wait_for_port
+from smartmine.devservices import free_port
 
 TRUCKS = 1000
 READING_SPACING_S = 5
@@ -281,13 +282,16 @@ def read_model_rows(site_id: int, auth: dict[str, str], env: dict[str, str], qui
     from django.conf import settings
 
     from fleet import ticking
+    from fleet.models import Site
 
     load_s, repeats = (5, 20) if quick else (15, 50)
     processes = settings.WEB_CONCURRENCY
     from smartmine.platform import readmodel
 
     readmodel.mark_wanted([site_id])  # as a dashboard's first list request does
-    ticking.tick_site(site_id, dt_s=5.0)  # the tick stores the read model after its commit
+    # The tick stores the read model after its commit and, crossing a simulated minute, the shift's KPIs.
+    clock = Site.objects.get(pk=site_id).sim_clock
+    ticking.tick_site(site_id, dt_s=61.0 - clock.timestamp() % 60 if clock else 61.0)
     env = {**env, "INSTALLATION_ID": settings.INSTALLATION_ID}  # the bench's namespace, the read model's
     app_port, bare_port = free_port(), free_port()
     app = _serveweb(app_port, processes, env, "bench-api-serveweb.log")
@@ -297,12 +301,13 @@ def read_model_rows(site_id: int, auth: dict[str, str], env: dict[str, str], qui
         base = f"http://127.0.0.1:{app_port}"
         _wait_for_http(f"{base}/api/version")
         bodies = {}
-        for path in ("/api/trucks", "/api/version"):
-            request = urllib.request.Request(base + path, headers=auth)
+        kpis_query = f"?site={site_id}&window=shift"
+        for path, query in (("/api/trucks", ""), ("/api/version", ""), ("/api/mining/kpis", kpis_query)):
+            request = urllib.request.Request(base + path + query, headers=auth)
             with urllib.request.urlopen(request, timeout=30) as answer:
                 bodies[path] = answer.read().decode()
-                if path == "/api/trucks" and not answer.headers.get("ETag"):
-                    raise RuntimeError("/api/trucks did not answer from the read model (no ETag)")
+                if path != "/api/version" and not answer.headers.get("ETag"):
+                    raise RuntimeError(f"{path} did not answer from what the tick keeps (no ETag)")
         bodies_file = VAR_DIR / "bench-bare-bodies.json"
         bodies_file.write_text(json.dumps(bodies))
         bare = _serveweb(
@@ -349,6 +354,19 @@ def read_model_rows(site_id: int, auth: dict[str, str], env: dict[str, str], qui
                 version["rps"] / bare_version["rps"] >= 0.3,
             ),
             _row(f"/api/version: {CONCURRENCY} clients p99", version["p99"], "ms"),
+        ]
+        kpis = f"{base}/api/mining/kpis{kpis_query}"
+        single = stats(_time_get(kpis, auth, repeats))
+        loaded = _wrk(kpis, load_s, auth)
+        bare_kpis = _wrk(f"{bare_base}/api/mining/kpis{kpis_query}", load_s, auth)
+        label = f"{KEPT_KPIS}, {processes} processes"
+        rows += [
+            _row(f"{label}: one client", single, "ms", "< 50 ms", single["median"] < 50),
+            _row(f"{label}: {CONCURRENCY} clients p99", loaded["p99"], "ms", "< 250 ms", loaded["p99"] < 250),
+            _row(f"{label}: requests/s ({loaded['errors']} non-2xx)", loaded["rps"], "req/s"),
+            _row("bare ASGI app, the same KPI bytes: requests/s", bare_kpis["rps"], "req/s"),
+            _row(f"bare ASGI app, the same KPI bytes: {CONCURRENCY} clients p99", bare_kpis["p99"], "ms"),
+            _row(f"{label}: / bare ASGI app", loaded["rps"] / bare_kpis["rps"], "x"),
         ]
     finally:
         _stop(app)
@@ -405,22 +423,10 @@ def run(quick: bool = False, read_model_only: bool = False) -> dict:
         gateway = User.objects.create_user("bench-gateway")
         gateway.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
         port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "smartmine.asgi:application",
-        ]
-        log_path = VAR_DIR / "log" / "bench-api-daphne.log"  # the server's errors, if a request fails
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        server_log = log_path.open("w")
-        web = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+        # The layout `make run` serves with: WEB_CONCURRENCY daphne processes on one port (serveweb).
+        web = _serveweb(port, settings.WEB_CONCURRENCY, env, "bench-api-web.log")
         try:
-            wait_for_port(port)
+            _wait_for_http(f"http://127.0.0.1:{port}/api/version")
             base = f"http://127.0.0.1:{port}"
             for label, (url, raw, goal, limit, measure) in _cases(base, site.pk, truck_ids[0], end).items():
                 if label == KEPT_KPIS:
@@ -464,12 +470,7 @@ def run(quick: bool = False, read_model_only: bool = False) -> dict:
                 )
             )
         finally:
-            web.terminate()
-            try:
-                web.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                web.kill()
-            server_log.close()
+            _stop(web)
     return {"rows": rows}
 
 
