@@ -16,8 +16,10 @@ from rest_framework.response import Response
 
 from analytics.alerts import selectors, services
 from analytics.alerts.models import AlarmState, Alert, AlertSeverity
+from analytics.pages import requested_site
 from analytics.permissions import ACKNOWLEDGE_ALERT
 from fleet.api.filters import SiteFilterSet
+from smartmine.platform.api.fields import ChoiceField, SiteField
 from smartmine.platform.api.filters import MAX_ID, IdFilter
 
 
@@ -74,9 +76,42 @@ class ShelveSerializer(serializers.Serializer):
 
 
 class PerformanceQuerySerializer(serializers.Serializer):
-    site = serializers.IntegerField(min_value=1)
+    site = SiteField(required=False)
     hours = serializers.FloatField(min_value=0.1, max_value=24 * 31, default=24.0)
     operators = serializers.IntegerField(min_value=1, max_value=100, default=1)
+
+
+class StandingAlarmSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="the alarm: kind, unit kind and unit id")
+    raised_s = serializers.FloatField(help_text="when it was raised (Unix seconds)")
+    active_h = serializers.FloatField(help_text="hours active at the end of the period")
+
+
+class TopAlarmSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="the alarm: kind, unit kind and unit id")
+    raises = serializers.IntegerField()
+    share_pct = serializers.FloatField(help_text="share of the annunciated alarms of the period (%)")
+
+
+class AlarmPerformanceSerializer(serializers.Serializer):
+    """analytics.alerts.performance.Performance, as the API answers it (docs/alarms.md)."""
+
+    hours = serializers.FloatField(help_text="the period: the last `hours` hours")
+    operators = serializers.IntegerField(help_text="operators sharing the alarms")
+    annunciated = serializers.IntegerField(help_text="alarms raised unshelved in the period")
+    per_hour_per_operator = serializers.FloatField()
+    peak_10min = serializers.IntegerField(help_text="most annunciated alarms in any 10 minutes")
+    flood_windows = serializers.IntegerField(help_text="10-minute windows with more than 10 alarms")
+    flood_share_pct = serializers.FloatField(help_text="share of the 10-minute windows in flood (%)")
+    chattering = serializers.ListField(
+        child=serializers.CharField(), help_text="alarms raised 3 or more times within 60 s"
+    )
+    standing = StandingAlarmSerializer(many=True, help_text="alarms active for more than 24 h")
+    top = TopAlarmSerializer(many=True, help_text="the most frequent alarms (at most 10)")
+    verdict = ChoiceField(
+        choices=["acceptable", "manageable", "overloaded"],
+        help_text="ISA-18.2: up to 6 alarms an hour per operator acceptable, up to 12 manageable",
+    )
 
 
 class AlertFilterSet(SiteFilterSet):
@@ -142,8 +177,9 @@ def _alert_action_schema(verb: str, detail: bool):
     ),
     performance=extend_schema(
         summary="Alarm-system performance (ISA-18.2 / EEMUA 191) of a site over the last hours",
+        description="`site`: id or slug (default: the default site; 404 when there is no such site).",
         parameters=[PerformanceQuerySerializer],
-        responses={200: dict},
+        responses={200: AlarmPerformanceSerializer},
     ),
 )
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
@@ -192,7 +228,8 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     def performance(self, request: Request) -> Response:
         query = PerformanceQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        params = query.validated_data
+        params = dict(query.validated_data)
+        params["site"] = requested_site(params.get("site")).pk
         return Response(selectors.alarm_performance(**params).as_dict())
 
     def _listed(self, request: Request) -> list[Alert]:

@@ -150,7 +150,10 @@ def test_the_performance_endpoint_gives_the_isa_figures_of_a_site():
     assert len(figures["chattering"]) == 1
     response = role_client("viewer").get(f"/api/alerts/performance?site={truck.site.pk}&hours=2")
     assert response.status_code == 200 and {"peak_10min", "flood_windows", "standing"} <= set(response.json())
-    assert role_client("viewer").get("/api/alerts/performance?hours=2").status_code == 400
+    by_slug = role_client("viewer").get(f"/api/alerts/performance?site={truck.site.slug}&hours=2")
+    assert by_slug.json() == response.json()
+    assert role_client("viewer").get("/api/alerts/performance?site=no-such-pit").status_code == 404
+    assert role_client("viewer").get("/api/alerts/performance?site=a.b").status_code == 400
 
 
 def alarms_performance(site_id: int, end: dt.datetime) -> dict:
