@@ -69,6 +69,17 @@ def served_fast(fast, path: str, headers: list[tuple[bytes, bytes]] = ()) -> dic
     return answer
 
 
+def left_to_django(fast, path: str, headers: list[tuple[bytes, bytes]] = ()) -> dict:
+    """Asked twice (a first answer teaches nothing that would serve the second), answered by Django both
+    times, with Django's status, headers and bytes."""
+    served = fast.served
+    for _ in range(2):
+        answer = get(fast, path, headers)
+    assert fast.served == served, "answered before Django"
+    assert_same(answer, django_answer(path, headers))
+    return answer
+
+
 def token_header(user) -> list[tuple[bytes, bytes]]:
     return [(b"authorization", f"Token {Token.objects.get_or_create(user=user)[0].key}".encode())]
 
@@ -149,26 +160,11 @@ def test_anonymous_reads_are_served_when_the_demo_allows_them(site, fast, settin
 
 @pytest.mark.parametrize("query", ["status=hauling", "limit=2", "site=1", "format=json"])
 def test_a_query_goes_to_django_unchanged(site, fast, query):
-    headers = token_header(UserFactory())
-    path = f"/api/trucks?{query}"
-    served = fast.served
-
-    for _ in range(2):
-        answer = get(fast, path, headers)
-
-    assert fast.served == served
-    assert_same(answer, django_answer(path, headers))
+    left_to_django(fast, f"/api/trucks?{query}", token_header(UserFactory()))
 
 
 def test_an_html_accept_header_goes_to_django(site, fast):
-    headers = [*token_header(UserFactory()), (b"accept", b"text/html")]
-    served = fast.served
-
-    for _ in range(2):
-        answer = get(fast, "/api/trucks", headers)
-
-    assert fast.served == served
-    assert_same(answer, django_answer("/api/trucks", headers))
+    left_to_django(fast, "/api/trucks", [*token_header(UserFactory()), (b"accept", b"text/html")])
 
 
 def test_a_stale_read_model_goes_to_django_and_its_database_path(site, fast):

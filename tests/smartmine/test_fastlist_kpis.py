@@ -12,7 +12,14 @@ from fleet import seeding, ticking
 from fleet.choices import ENGINEERS_GROUP, GATEWAYS_GROUP, OPERATORS_GROUP
 from fleet.models import Site
 from tests.factories import UserFactory
-from tests.smartmine.test_fastlist import assert_same, django_answer, get, served_fast, token_header
+from tests.smartmine.test_fastlist import (
+    assert_same,
+    django_answer,
+    get,
+    left_to_django,
+    served_fast,
+    token_header,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,20 +115,8 @@ def test_a_copy_that_no_longer_holds_is_computed_by_django(site, fast):
     ],
 )
 def test_other_queries_are_djangos(site, fast, query):
-    headers = token_header(UserFactory())
-    path = f"/api/mining/kpis?{query}"
-    served = fast.served
-
-    for _ in range(2):
-        answer = get(fast, path, headers)
-
-    assert fast.served == served
-    assert_same(answer, django_answer(path, headers))
+    left_to_django(fast, f"/api/mining/kpis?{query}", token_header(UserFactory()))
 
 
 def test_anonymous_gets_djangos_401(site, fast):
-    for _ in range(2):
-        answer = get(fast, SHIFT)
-
-    assert answer["status"] == 401
-    assert_same(answer, django_answer(SHIFT))
+    assert left_to_django(fast, SHIFT)["status"] == 401
