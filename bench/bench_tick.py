@@ -3,7 +3,9 @@
 Runs in its own database (created, migrated and dropped here) against the real PostgreSQL and Redis.
 Goals (the simulator issue): default site (22 units) full tick < 50 ms; 1,000 trucks / 50 loaders /
 20 crushers / 50 stockpiles: p95 < 1 s; `simulate` a 24 h day of the default site in under a minute.
-Usage: `python -m bench.bench_tick [--quick]`, or import and call run().
+`--drift TICKS`: the 1,000-truck site ticked back to back, each phase's mean per block of 300 ticks, to
+tell a cost that grows with the history from a machine that got busier (the soak's persist goal).
+Usage: `python -m bench.bench_tick [--quick] [--drift 1800]`, or import and call run() or drift().
 """
 
 from __future__ import annotations
@@ -101,9 +103,47 @@ def run(quick: bool = False) -> dict:
     return {"rows": rows, "curve": curve}
 
 
+def drift(ticks: int = 1800, block: int = 300) -> dict:
+    """Does a tick's cost grow with the history it writes? The 1,000-truck site ticked back to back (one
+    simulated second a tick, as the soak's 1 Hz) with nothing else running, the mean of each phase per block
+    of ticks; `last / first` compares the last block with the first (the soak's persist goal: <= 1.10)."""
+    setup_django()
+    from django.core.management import call_command
+
+    from fleet import seeding
+    from fleet.ticking import tick_site
+
+    label, trucks, loaders, crushers, stockpiles = SIZES[2]
+    blocks: list[dict[str, float]] = []
+    with BenchDatabase():
+        call_command("migrate", verbosity=0)
+        site = seeding.seed_site(
+            name=label, trucks=trucks, loaders=loaders, crushers=crushers, stockpiles=stockpiles
+        ).site
+        phases: dict[str, list[float]] = {}
+        for done in range(1, ticks + 1):
+            for phase, seconds in tick_site(site.pk, dt_s=1.0).timings_s.items():
+                phases.setdefault(phase, []).append(seconds * 1000)
+            if done % block == 0:
+                means = {phase: sum(values[-block:]) / block for phase, values in phases.items()}
+                blocks.append({"ticks": done, **means})
+                parts = ", ".join(f"{phase} {means[phase]:.1f}" for phase in PHASES if phase in means)
+                print(f"ticks {done - block + 1}-{done}: {parts} ms", flush=True)
+    ratios = {phase: blocks[-1][phase] / blocks[0][phase] for phase in PHASES if blocks[0].get(phase)}
+    return {"blocks": blocks, "last / first": ratios}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--drift", type=int, metavar="TICKS", help="only the drift check: TICKS ticks at 1,000 trucks"
+    )
+    arguments = parser.parse_args()
     from bench.__main__ import print_table
 
-    print_table("ticks", run(quick=parser.parse_args().quick)["rows"])
+    if arguments.drift:
+        result = drift(arguments.drift)
+        print("last / first block: " + ", ".join(f"{k} {v:.2f}" for k, v in result["last / first"].items()))
+    else:
+        print_table("ticks", run(quick=arguments.quick)["rows"])
