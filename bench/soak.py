@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.bench_ws import stop
 from bench.common import ROOT, BenchDatabase, setup_django
-from bench.soak_analysis import stall_figures, summarise
+from bench.soak_analysis import JUDGED_ROLES, judge_memory, stall_figures, summarise
 from bench.soak_clients import SoakClients
 from bench.soak_processes import WORKER_SERVICES, Service, server_commands, server_env, start_service
 from bench.soak_report import (
@@ -196,7 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trucks", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=500, help="WebSocket clients on the default site")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between ticks (beat entry)")
+    parser.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="judge the last run again (bench/results/soak-latest.json) with this code's rules, no new run",
+    )
     args = parser.parse_args(argv)
+    if args.rejudge:
+        return rejudge()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the soak as Ctrl-C does
     try:
         results, interrupted = run(minutes=args.minutes, trucks=args.trucks, clients=args.clients,
@@ -216,6 +223,20 @@ def main(argv: list[str] | None = None) -> int:
         written.append(str(DOCS_FILE.relative_to(ROOT)))
     print(f"\nwritten: {', '.join(written)}")
     return 130 if interrupted else (0 if all(results["summary"]["verdicts"].values()) else 1)
+
+
+def rejudge() -> int:
+    """The memory verdicts of the last run recomputed from its samples (after a change of the rule)."""
+    results = json.loads(RESULTS_FILE.read_text())
+    summary = results["summary"]
+    peaks = {role: figures["max_mb"] for role, figures in summary["memory"].items()}
+    summary["memory"] = judge_memory(results["samples"], peaks, summary["duration_s"])
+    summary["verdicts"]["no memory growth"] = all(summary["memory"][r]["no_growth"] for r in JUDGED_ROLES)
+    print_report(summary, results["args"]["interval"])
+    RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str))
+    if not results["interrupted"]:
+        write_docs(docs_section(results))
+    return 0 if all(summary["verdicts"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -63,8 +63,10 @@ def table_rows(summary: dict[str, Any], interval_s: float) -> list[tuple[str, st
     ]  # fmt: skip
     for role, memory in summary["memory"].items():
         rows.append(
-            (f"RSS {role}: start / end / max; slope after {memory['warm_up_s'] / 60:.1f} min",
+            (f"RSS {role}: start / end / max; slope after {memory['warm_up_s'] / 60:.1f} min, "
+             "each minute's lowest (judged) / every sample",
              f"{memory['start_mb']:.0f} / {memory['end_mb']:.0f} / {memory['max_mb']:.0f} MB; "
+             f"{memory.get('floor_slope_mb_per_10min', float('nan')):+.1f} / "
              f"{memory['slope_mb_per_10min']:+.1f} MB/10 min (limit {memory['limit_mb_per_10min']:.1f})",
              verdict(memory["no_growth"]))
         )  # fmt: skip
