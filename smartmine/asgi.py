@@ -19,6 +19,7 @@ from django.conf import settings  # noqa: E402
 from django.http.request import split_domain_port, validate_host  # noqa: E402
 
 from smartmine.platform import metrics  # noqa: E402
+from smartmine.platform.heap import freeze_startup_heap  # noqa: E402
 from smartmine.platform.logs import asgi_request_id  # noqa: E402
 from smartmine.routing import websocket_urlpatterns  # noqa: E402
 from smartmine.wsauth import TokenAuthMiddleware  # noqa: E402
@@ -179,3 +180,4 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
+freeze_startup_heap()  # each daphne process, once the application is built
