@@ -148,7 +148,9 @@ def _fast_lists(app):
             return None
         site = dict(params).get("site")
         loader = kpis.get(site)
-        if loader is None and len(kpis) < 256:  # more distinct site values than sites: Django answers
+        if loader is None:
+            if len(kpis) >= 256:  # many odd site values (unknown slugs): start again, the real ones come back
+                kpis.clear()
             loader = kpis[site] = fastlist.Coalesced(blocking(lambda: kept_shift_for(site)), executor)
         return loader
 
