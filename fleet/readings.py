@@ -433,20 +433,22 @@ def _update_state(cursor: psycopg.Cursor, item: History, columns: _Columns) -> N
         return
     staging = f"_latest_{item.equipment._meta.db_table}"
     names = item.copy_columns
-    # Kept for the database session and emptied at commit: a table created and dropped every tick would add
-    # and delete catalog rows (pg_class, pg_attribute) thousands of times an hour.
-    cursor.execute(
-        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS '
-        f'AS SELECT {", ".join(names)} FROM "{item.reading._meta.db_table}" LIMIT 0'
-    )
-    _copy(cursor, staging, names, latest)
     assignments = ", ".join(f"{name} = v.{name}" for name in ["status", *item.sensors])
-    cursor.execute(
-        f'WITH v AS (DELETE FROM "{staging}" RETURNING *) '
-        f'UPDATE "{item.equipment._meta.db_table}" AS e SET {assignments}, last_reading_at = v.ts '
-        "FROM v WHERE e.id = v.equipment_id "
-        "AND (e.last_reading_at IS NULL OR e.last_reading_at < v.ts)"
-    )
+    # Kept for the database session and emptied at commit: a table created and dropped every tick would add
+    # and delete catalog rows (pg_class, pg_attribute) thousands of times an hour. One transaction around
+    # the copy and the update, so a caller in autocommit mode does not see the rows emptied in between.
+    with transaction.atomic():
+        cursor.execute(
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS '
+            f'AS SELECT {", ".join(names)} FROM "{item.reading._meta.db_table}" LIMIT 0'
+        )
+        _copy(cursor, staging, names, latest)
+        cursor.execute(
+            f'WITH v AS (DELETE FROM "{staging}" RETURNING *) '
+            f'UPDATE "{item.equipment._meta.db_table}" AS e SET {assignments}, last_reading_at = v.ts '
+            "FROM v WHERE e.id = v.equipment_id "
+            "AND (e.last_reading_at IS NULL OR e.last_reading_at < v.ts)"
+        )
 
 
 def _update_state_from_arrays(cursor: psycopg.Cursor, item: History, latest: _Columns) -> None:
