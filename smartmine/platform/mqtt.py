@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
+from paho.mqtt import __version__ as paho_release
+from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+#: The paho-mqtt release whose packet decoding `share_property_tables` was checked against (requirements/).
+PAHO_CHECKED = "2.2.0"
 
 #: mosquitto_passwd's defaults (PBKDF2-SHA512, `$7$` in the password file).
 PASSWORD_ITERATIONS = 101
@@ -48,8 +53,36 @@ class Broker:
         return f"{self.host}:{self.port}"
 
 
+class SharedTableProperties(Properties):
+    """paho's `Properties` with its three lookup tables built once rather than per packet.
+
+    paho builds the tables (property names, ids, types and packets: about 60 entries) in `__init__`, and
+    decodes every MQTT 5 PUBLISH and PUBACK into a fresh `Properties`: about half of a subscriber's CPU per
+    message (profile and A/B in docs/performance.md, bench_mqtt). The tables are never written after
+    `__init__`, so sharing them changes nothing but the cost.
+    """
+
+    _template = Properties(PacketTypes.PUBLISH)
+
+    def __init__(self, packetType: int) -> None:
+        object.__setattr__(self, "packetType", packetType)
+        object.__setattr__(self, "types", self._template.types)
+        object.__setattr__(self, "names", self._template.names)
+        object.__setattr__(self, "properties", self._template.properties)
+
+
+def share_property_tables() -> bool:
+    """Make paho's packet decoder build `SharedTableProperties` (idempotent); False, changing nothing, on a
+    paho release other than the one checked, whose decoder may differ."""
+    if paho_release != PAHO_CHECKED:
+        return False
+    _packet.Properties = SharedTableProperties
+    return True
+
+
 def client(broker: Broker, *, client_id: str = "", manual_ack: bool = False) -> paho.Client:
     """An MQTT 5 client with the broker's credentials, not yet connected."""
+    share_property_tables()
     made = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,

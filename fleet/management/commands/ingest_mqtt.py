@@ -30,7 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from fleet.mqtt_ingest import BatchReport, LivePublisher, ingest_messages, write_heartbeat
 from fleet.mqttformat import SUBSCRIPTION, TELEMETRY_TOPICS, Decoded, decode, rejected_topic
-from smartmine.platform import metrics
+from smartmine.platform import heap, metrics
 from smartmine.platform.mqtt import Broker, client, connect_properties
 
 logger = logging.getLogger("smartmine.mqtt")
@@ -80,6 +80,9 @@ class Command(BaseCommand):
         )
         signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
         signal.signal(signal.SIGINT, lambda *_: ingest.stop())
+        # Each message's readings are dicts: thousands a second trigger the cyclic collector, whose full
+        # passes would otherwise walk everything Django and the apps loaded (docs/performance.md).
+        heap.freeze_startup_heap()
         ingest.run()
 
 
