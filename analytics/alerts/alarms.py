@@ -16,9 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import connection, models
 from django.db.models import Max
 from django.utils import timezone
 
@@ -119,18 +120,26 @@ def evaluate_telemetry(kind: str, readings: Any) -> None:
     """fleet.hooks after_telemetry: sensor rules on the newest accepted reading of each unit."""
     if readings is None or not len(readings):
         return
-    newest = readings.sort_values("ts").groupby("equipment_id").tail(1)
-    equipment = units.get(kind).model.objects.filter(pk__in=newest["equipment_id"].tolist())
-    sites = dict(equipment.values_list("id", "site_id"))
-    tanks = dict(equipment.values_list("id", "fuel_tank_l")) if kind == "truck" else {}
+    newest = _newest_per_unit(readings)
+    table = units.get(kind).model._meta.db_table
+    tank = "fuel_tank_l" if kind == "truck" else "NULL"
+    with connection.cursor() as cursor:  # an array parameter: a batch names a thousand units
+        cursor.execute(
+            f'SELECT id, site_id, {tank} FROM "{table}" WHERE id = ANY(%s)', [newest["equipment_id"].tolist()]
+        )
+        found = cursor.fetchall()
+    sites = {pk: site_id for pk, site_id, _ in found}
+    tanks = {pk: tank_l for pk, _, tank_l in found if tank_l is not None}
     by_site: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     clocks: dict[int, float] = {}
-    for row in newest.to_dict("records"):
-        site_id = sites.get(int(row["equipment_id"]))
+    names = list(newest.columns)
+    for values in zip(*(newest[name].tolist() for name in names), strict=True):
+        row = dict(zip(names, values, strict=True))
+        site_id = sites.get(row["equipment_id"])
         if site_id is None:
             continue
         ts_s = row["ts"].timestamp()
-        by_site[site_id][int(row["equipment_id"])] = row
+        by_site[site_id][row["equipment_id"]] = row
         clocks[site_id] = max(clocks.get(site_id, ts_s), ts_s)
     for site_id, rows in by_site.items():
         engine.add_fuel_pct(rows, tanks)
@@ -140,6 +149,15 @@ def evaluate_telemetry(kind: str, readings: Any) -> None:
         transitions = alarms.engine.evaluate(clocks[site_id], {kind: rows})
         if transitions:
             apply_transitions(site_id, transitions, alarms.rules)
+
+
+def _newest_per_unit(readings: Any) -> Any:
+    """Each unit's newest reading (the rules look at a unit's present, not its past), as Python values."""
+    ids = readings["equipment_id"].to_numpy()
+    ts = readings["ts"].to_numpy(dtype="datetime64[ns]")
+    order = np.lexsort((ts, ids))
+    last = order[np.append(ids[order][1:] != ids[order][:-1], True)]
+    return readings.iloc[last]
 
 
 def evaluate_scores(

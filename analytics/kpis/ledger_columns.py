@@ -16,6 +16,10 @@ import numpy as np
 from analytics.kpis.ledger import HOUR_S, MAX_HELD_S, STATUS_COLUMNS, Accumulator, Last
 from fleet.sim.schema import TruckStatus
 
+#: (hour, unit) packed in one int64 as hour number * UNIT_SPAN + unit id: ids below 2**40 (a trillion), hours
+#: since 1970 below 2**23 (a thousand years).
+UNIT_SPAN = 2**40
+
 
 @dataclass
 class ReadingColumns:
@@ -34,9 +38,10 @@ def _predecessors(kind: str, columns: ReadingColumns, last: dict) -> tuple[np.nd
     previous reading's time, status, fuel, throughput, queue destination (NaN/None: none)."""
     order = np.lexsort((columns.ts_s, columns.unit_id))
     unit, ts = columns.unit_id[order], columns.ts_s[order]
+    known, which = np.unique(unit, return_inverse=True)  # each unit's cursor looked up once
     cursor_ts = np.array(
-        [last[(kind, u)].ts_s if (kind, u) in last else -np.inf for u in unit.tolist()], dtype=np.float64
-    )
+        [last[(kind, u)].ts_s if (kind, u) in last else -np.inf for u in known.tolist()], dtype=np.float64
+    )[which]
     kept = order[ts > cursor_ts]  # the batch holds no two readings of a unit at one time (fleet.telemetry)
     unit, ts = columns.unit_id[kept], columns.ts_s[kept]
     first = np.ones(len(kept), dtype=bool)
@@ -130,11 +135,13 @@ def _add_in_order(accumulator: Accumulator, kind: str, unit: np.ndarray, adds: l
     adds = [item for item in adds if len(item[1])]
     if not adds:
         return
-    hours = np.concatenate([item[2] for item in adds])
-    units = unit[np.concatenate([item[1] for item in adds])]
-    keys, inverse = np.unique(np.stack([hours, units.astype(np.float64)]), axis=1, return_inverse=True)
-    inverse = inverse.ravel()
-    rows = [accumulator.rows[(int(h), kind, int(u))] for h, u in zip(keys[0], keys[1], strict=True)]
+    hour_numbers = (np.concatenate([item[2] for item in adds]) // HOUR_S).astype(np.int64)
+    units = unit[np.concatenate([item[1] for item in adds])].astype(np.int64)
+    # One int64 key per (hour, unit): a 1-D unique is a plain sort, where unique(axis=1) sorts records.
+    keys, inverse = np.unique(hour_numbers * UNIT_SPAN + units, return_inverse=True)
+    rows = [
+        accumulator.rows[(int(key // UNIT_SPAN * HOUR_S), kind, key % UNIT_SPAN)] for key in keys.tolist()
+    ]
     by_column: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
     offset = 0
     for column, readings, _, values, carried in adds:

@@ -236,10 +236,11 @@ def record_telemetry(kind: str, readings: Any) -> None:
 
     ids = readings["equipment_id"].to_numpy(dtype=np.int64)
     table = units.get(kind).model._meta.db_table
+    unit_ids, which = np.unique(ids, return_inverse=True)
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT id, site_id FROM "{table}" WHERE id = ANY(%s)', [np.unique(ids).tolist()])
+        cursor.execute(f'SELECT id, site_id FROM "{table}" WHERE id = ANY(%s)', [unit_ids.tolist()])
         sites = dict(cursor.fetchall())
-    site_of = np.array([sites.get(unit, -1) for unit in ids.tolist()], dtype=np.int64)
+    site_of = np.array([sites.get(unit, -1) for unit in unit_ids.tolist()], dtype=np.int64)[which]
     ts_s = pd.DatetimeIndex(readings["ts"]).as_unit("us").asi8 / 1e6
     missing = np.full(len(readings), np.nan)
 
