@@ -39,6 +39,8 @@ PER_MESSAGE = 10
 #: last second (10 readings at 10 Hz) once a second.
 LATENCY_PER_MESSAGE = 10
 GATEWAY = ("bench-gateway", "bench-token")
+#: Sustained rounds (median, min, max): one round on this shared machine moves by a third between runs.
+ROUNDS = 3
 #: A healthy hauling truck's sensors, valid for either truck class (tanks of 1,137 L and more): inside every
 #: default alarm rule's normal band, so the figures measure ingest, not an alarm flood.
 HEALTHY = {
@@ -115,6 +117,7 @@ def _sustained(client, messages: list[tuple[str, bytes]], readings: int) -> floa
             sent.pop(0).wait_for_publish(60)
     for info in sent:
         info.wait_for_publish(60)
+    published_s = time.perf_counter() - started
     stored, moved_at = _stored(), time.monotonic()
     while stored < readings and time.monotonic() - moved_at < 30:
         time.sleep(0.2)
@@ -123,6 +126,8 @@ def _sustained(client, messages: list[tuple[str, bytes]], readings: int) -> floa
     elapsed = time.perf_counter() - started
     if stored < readings:  # refused readings are reported on .../telemetry/rejected
         raise RuntimeError(f"{stored} of {readings} readings stored, none more for 30 s")
+    print(f"sustained: every message acknowledged by the broker after {published_s:.2f} s, stored after "
+          f"{elapsed:.2f} s", flush=True)  # fmt: skip
     return readings / elapsed
 
 
@@ -305,13 +310,21 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
 
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE fleet_truckreading")
-        messages = _payloads(names, site.slug, readings, start)
+        # Each round its own hour of readings (none repeats another round's); the table is emptied between.
+        rounds = [
+            _payloads(names, site.slug, readings, start - dt.timedelta(hours=1 + n)) for n in range(ROUNDS)
+        ]
         gateway = Gateway(*GATEWAY, (site.slug,))
         with private_mosquitto(Path(tmp), [gateway]) as broker:
             processes = _ingest_processes(broker, 2)
             try:
-                client = connected(Broker(broker.host, broker.port, *GATEWAY), max_inflight=1000)
-                rate = _sustained(client, messages, readings)
+                # No limit in paho: _sustained keeps its own window of 2,000, below the broker's 10,000.
+                client = connected(Broker(broker.host, broker.port, *GATEWAY), max_inflight=0)
+                rates = []
+                for messages in rounds:
+                    with connection.cursor() as cursor:
+                        cursor.execute("TRUNCATE fleet_truckreading")
+                    rates.append(_sustained(client, messages, readings))
                 latencies = _latency(
                     client, site.pk, site.slug, names, latency_rate, latency_s, LATENCY_PER_MESSAGE
                 )
@@ -337,9 +350,9 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
     results = {
         "database": database,
         "readings": readings,
-        "mqtt_readings_per_s": rate,
+        "mqtt_readings_per_s": stats(rates),
         "raw_copy_readings_per_s": stats(raw),
-        "ratio": rate / raw_rate,
+        "ratio": statistics.median(rates) / raw_rate,
         "latency_frames": len(latencies),
         "latency_sent": int(latency_rate * latency_s / LATENCY_PER_MESSAGE),
         "latency_p50_s": percentile(latencies, 0.5) if latencies else None,
@@ -349,8 +362,8 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
     print(json.dumps(results, indent=1, default=str))
     results["rows"] = [
         _row(
-            f"MQTT QoS 1 -> 2 ingest processes, {readings:,} readings",
-            rate,
+            f"MQTT QoS 1 -> 2 ingest processes, {readings:,} readings, {ROUNDS} rounds",
+            results["mqtt_readings_per_s"],
             "readings/s",
             ">= 50,000",
             50_000,

@@ -111,9 +111,11 @@ def connected(
     """A client connected (CONNACK success) with its network loop running; raises ConnectionError.
 
     `max_inflight`: QoS 1 messages it may have unacknowledged (paho's default, 20, throttles a publisher).
+    0 sets no limit in the client, for a caller that bounds what it has unacknowledged itself, below the
+    broker's receive maximum: paho then skips its scan of every message in flight on each acknowledgement.
     """
     made = client(broker, client_id=client_id)
-    if max_inflight:
+    if max_inflight is not None:
         made.max_inflight_messages_set(max_inflight)
     outcome: dict[str, object] = {}
     ready = threading.Event()

@@ -83,11 +83,6 @@ class Command(BaseCommand):
         # Each message's readings are dicts: thousands a second trigger the cyclic collector, whose full
         # passes would otherwise walk everything Django and the apps loaded (docs/performance.md).
         heap.freeze_startup_heap()
-        import gc, os  # EXPERIMENT
-        if os.environ.get("GCX") == "off":
-            gc.disable()
-        elif os.environ.get("GCX"):
-            gc.set_threshold(*map(int, os.environ["GCX"].split(",")))
         ingest.run()
 
 
