@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,8 +196,12 @@ def apply_transitions(
     site_id: int, transitions: list[engine.Transition], rules: dict[int, AlarmRule]
 ) -> list[int]:
     """Persist raises, updates and clears (idempotent: one open alarm per rule and unit) and publish them on
-    the `alerts` stream after commit; returns the ids of the alerts changed."""
-    changed: list[int] = []
+    the `alerts` stream after commit; returns the ids of the alerts changed.
+
+    A few statements for the whole list, whatever its length: a flood (a site-wide fault raising an alarm on
+    every truck at once) must not stall the tick or the telemetry batch that found it. An alarm with more
+    than one transition in the list (raised and cleared within one batch of steps) goes one by one, in order.
+    """
     types = {kind: ContentType.objects.get_for_model(units.get(kind).model) for kind in
              {t.unit_kind for t in transitions}}  # fmt: skip
     raised_ids: dict[str, set[int]] = defaultdict(set)
@@ -208,38 +212,128 @@ def apply_transitions(
         kind: {pk: str(unit) for pk, unit in units.get(kind).model.objects.in_bulk(list(ids)).items()}
         for kind, ids in raised_ids.items()
     }
-    for t in transitions:
-        at = dt.datetime.fromtimestamp(t.clock_s, dt.UTC)
-        rule = rules.get(t.rule.id)
-        key = {"equipment_type": types[t.unit_kind], "equipment_id": t.unit_id, "kind": t.rule.code}
-        open_alarms = Alert.objects.filter(cleared_at__isnull=True, **key)
-        value = _numeric(t.value)
-        if t.action == "clear":
-            changed += list(open_alarms.values_list("pk", flat=True))
-            open_alarms.update(cleared_at=at, last_value=value)
-            continue
-        message = _message(rule, t)
-        updated = open_alarms.update(
-            message=message, last_value=value, last_raised_at=at, severity=t.rule.severity,
-            repeat_count=models.F("repeat_count") + 1,
-        )  # fmt: skip
-        if updated or t.action == "update":
-            changed += list(open_alarms.values_list("pk", flat=True))
-            continue
-        shelved = (
-            Alert.objects.filter(shelved_until__gt=timezone.now(), **key)  # shelving runs on wall time
-            .order_by("-shelved_until")
-            .values("shelved_until", "shelved_reason", "shelved_by")
-            .first()
-        ) or {}  # shelving holds for the alarm (rule on unit), across its raises, until it runs out
-        alert = Alert.objects.create(
-            site_id=site_id,
-            equipment_name=names.get(t.unit_kind, {}).get(t.unit_id, f"{t.unit_kind} {t.unit_id}"),
-            severity=t.rule.severity, message=message, raised_at=at, last_raised_at=at, rule=rule,
-            last_value=value, **key, **{k: v for k, v in shelved.items() if k != "shelved_by"},
-            shelved_by_id=shelved.get("shelved_by"), annunciated=not shelved,
-        )  # fmt: skip
-        changed.append(alert.pk)
+    keyed = [((types[t.unit_kind].pk, t.unit_id, t.rule.code), t) for t in transitions]
+    counts = Counter(key for key, _ in keyed)
+    changed = _apply_at_once(site_id, [(k, t) for k, t in keyed if counts[k] == 1], rules, names)
+    for t in [t for key, t in keyed if counts[key] > 1]:
+        changed += _apply_one(site_id, t, rules, types, names)
     if changed:
         live.publish_on_commit(site_id, {"alert": alert_items(ids=sorted(set(changed)))})
     return changed
+
+
+AlarmKey = tuple[int, int, str]  # (equipment content type, equipment id, rule code)
+
+
+def _apply_at_once(
+    site_id: int, keyed: list[tuple[AlarmKey, engine.Transition]], rules: dict[int, AlarmRule], names: dict
+) -> list[int]:
+    """Transitions of distinct alarms: their open rows read in one query, updated and cleared in two bulk
+    updates, the new ones created in one insert."""
+    if not keyed:
+        return []
+    wanted = {key for key, _ in keyed}
+    rows = Alert.objects.filter(
+        cleared_at__isnull=True,
+        equipment_type_id__in={key[0] for key in wanted},
+        equipment_id__in={key[1] for key in wanted},
+        kind__in={key[2] for key in wanted},
+    ).only("pk", "equipment_type_id", "equipment_id", "kind", "repeat_count")
+    open_alarms = {
+        key: row for row in rows if (key := (row.equipment_type_id, row.equipment_id, row.kind)) in wanted
+    }
+    new_keys = {key for key, t in keyed if t.action == "raise" and key not in open_alarms}
+    shelving = _shelving(new_keys)
+    cleared, updated, created = [], [], []
+    for key, t in keyed:
+        at, value, alert = (
+            dt.datetime.fromtimestamp(t.clock_s, dt.UTC),
+            _numeric(t.value),
+            open_alarms.get(key),
+        )
+        if t.action == "clear":
+            if alert is not None:
+                alert.cleared_at, alert.last_value = at, value
+                cleared.append(alert)
+            continue
+        rule = rules.get(t.rule.id)
+        if alert is not None:
+            alert.message, alert.last_value, alert.last_raised_at = _message(rule, t), value, at
+            alert.severity, alert.repeat_count = t.rule.severity, alert.repeat_count + 1
+            updated.append(alert)
+        elif t.action == "raise":  # an update of an alarm nobody holds open any more changes nothing
+            shelved = shelving.get(key, {})
+            created.append(
+                Alert(
+                    site_id=site_id, equipment_type_id=key[0], equipment_id=key[1], kind=key[2],
+                    equipment_name=names.get(t.unit_kind, {}).get(t.unit_id, f"{t.unit_kind} {t.unit_id}"),
+                    severity=t.rule.severity, message=_message(rule, t), raised_at=at, last_raised_at=at,
+                    rule=rule, last_value=value, annunciated=not shelved, **shelved,
+                )
+            )  # fmt: skip
+    Alert.objects.bulk_update(cleared, ["cleared_at", "last_value"], batch_size=1000)
+    Alert.objects.bulk_update(
+        updated, ["message", "last_value", "last_raised_at", "severity", "repeat_count"], batch_size=1000
+    )
+    created = Alert.objects.bulk_create(created, batch_size=1000)
+    return [alert.pk for alert in (*cleared, *updated, *created)]
+
+
+def _shelving(keys: set[AlarmKey]) -> dict[AlarmKey, dict]:
+    """The shelving in force for each alarm (rule on unit), from its latest shelved row: shelving holds for
+    the alarm across its raises until it runs out (it runs on wall time)."""
+    if not keys:
+        return {}
+    rows = (
+        Alert.objects.filter(
+            shelved_until__gt=timezone.now(),
+            equipment_type_id__in={key[0] for key in keys},
+            equipment_id__in={key[1] for key in keys},
+            kind__in={key[2] for key in keys},
+        )
+        .order_by("shelved_until")
+        .values_list(
+            "equipment_type_id", "equipment_id", "kind", "shelved_until", "shelved_reason", "shelved_by"
+        )
+    )
+    found: dict[AlarmKey, dict] = {}
+    for type_id, unit_id, code, until, reason, by in rows:  # ascending: the latest is kept
+        if (type_id, unit_id, code) in keys:
+            found[(type_id, unit_id, code)] = {
+                "shelved_until": until,
+                "shelved_reason": reason,
+                "shelved_by_id": by,
+            }
+    return found
+
+
+def _apply_one(
+    site_id: int, t: engine.Transition, rules: dict[int, AlarmRule], types: dict, names: dict
+) -> list[int]:
+    """One transition, read and written on its own (an alarm with several transitions in one list)."""
+    at = dt.datetime.fromtimestamp(t.clock_s, dt.UTC)
+    rule = rules.get(t.rule.id)
+    key = {"equipment_type": types[t.unit_kind], "equipment_id": t.unit_id, "kind": t.rule.code}
+    open_alarms = Alert.objects.filter(cleared_at__isnull=True, **key)
+    value = _numeric(t.value)
+    if t.action == "clear":
+        changed = list(open_alarms.values_list("pk", flat=True))
+        open_alarms.update(cleared_at=at, last_value=value)
+        return changed
+    message = _message(rule, t)
+    updated = open_alarms.update(
+        message=message, last_value=value, last_raised_at=at, severity=t.rule.severity,
+        repeat_count=models.F("repeat_count") + 1,
+    )  # fmt: skip
+    if updated or t.action == "update":
+        return list(open_alarms.values_list("pk", flat=True))
+    shelved = _shelving({(types[t.unit_kind].pk, t.unit_id, t.rule.code)}).get(
+        (types[t.unit_kind].pk, t.unit_id, t.rule.code), {}
+    )
+    alert = Alert.objects.create(
+        site_id=site_id,
+        equipment_name=names.get(t.unit_kind, {}).get(t.unit_id, f"{t.unit_kind} {t.unit_id}"),
+        severity=t.rule.severity, message=message, raised_at=at, last_raised_at=at, rule=rule,
+        last_value=value, **key, annunciated=not shelved, **shelved,
+    )  # fmt: skip
+    return [alert.pk]
