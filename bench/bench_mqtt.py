@@ -218,6 +218,32 @@ def _set_connections(dbname: str, allowed: bool) -> None:
             )
 
 
+def _numbered(n: int, start: dt.datetime, slug: str, names: list[str]) -> tuple[str, str]:
+    """Message `n` of a numbered stream: the trucks in turn, PER_MESSAGE readings a second apart, the engine
+    hours numbering every reading (0, 1, 2, ...) so that their sum checks the stored set."""
+    name, second = names[n % len(names)], n // len(names) * PER_MESSAGE
+    rows = [
+        {"ts": (start + dt.timedelta(seconds=second + i)).isoformat(), "status": "hauling", **HEALTHY,
+         "engine_hours": float(n * PER_MESSAGE + i)}
+        for i in range(PER_MESSAGE)
+    ]  # fmt: skip
+    return f"smartmine/{slug}/truck/{name}/telemetry", json.dumps(rows)
+
+
+def _exactly_once(start: dt.datetime, readings: int) -> dict:
+    """What the hour from `start` holds of a numbered stream of `readings`: count, distinct keys, checksum."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT (equipment_id, ts)), sum(engine_hours) FROM fleet_truckreading "
+            "WHERE ts >= %s AND ts < %s",
+            [start, start + dt.timedelta(hours=1)],
+        )
+        count, distinct, checksum = cursor.fetchone()
+    return {"stored": count, "distinct": distinct, "checksum_ok": checksum == sum(range(readings))}
+
+
 def _outage(client, slug: str, names: list[str], *, rate: int, outage_s: float, start: dt.datetime) -> dict:
     """Publish at `rate` readings/s (10 a message, QoS 1, every PUBACK awaited) for 10 s, through an outage
     of the database of `outage_s`, and 20 s after; then wait for the ingest to catch up and check that each
@@ -239,13 +265,7 @@ def _outage(client, slug: str, names: list[str], *, rate: int, outage_s: float, 
         if down_at is not None and back_at is None and elapsed >= 10 + outage_s:
             _set_connections(dbname, allowed=True)
             back_at = time.perf_counter()
-        name, second = names[n % len(names)], n // len(names) * PER_MESSAGE
-        rows = [
-            {"ts": (start + dt.timedelta(seconds=second + i)).isoformat(), "status": "hauling", **HEALTHY,
-             "engine_hours": float(n * PER_MESSAGE + i)}
-            for i in range(PER_MESSAGE)
-        ]  # fmt: skip
-        sent.append(client.publish(f"smartmine/{slug}/truck/{name}/telemetry", json.dumps(rows), qos=1))
+        sent.append(client.publish(*_numbered(n, start, slug, names), qos=1))
         delay = began + (n + 1) * PER_MESSAGE / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
@@ -260,20 +280,11 @@ def _outage(client, slug: str, names: list[str], *, rate: int, outage_s: float, 
     while _stored(since=start) < readings and time.monotonic() < deadline:
         time.sleep(0.2)
     caught_up = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), count(DISTINCT (equipment_id, ts)), sum(engine_hours) FROM fleet_truckreading "
-            "WHERE ts >= %s AND ts < %s",
-            [start, start + dt.timedelta(hours=1)],
-        )
-        count, distinct, checksum = cursor.fetchone()
     return {
         "outage_s": round(back_at - down_at, 1),
         "published": readings,
         "acknowledged": acknowledged,
-        "stored": count,
-        "distinct": distinct,
-        "checksum_ok": checksum == sum(range(readings)),
+        **_exactly_once(start, readings),
         "catch_up_s": round(caught_up - back_at, 1),
     }
 
@@ -296,13 +307,7 @@ def _kill_restart(client, broker, processes: list, slug: str, names: list[str], 
     def publish_all() -> None:
         began = time.perf_counter()
         for n in range(messages):
-            name, second = names[n % len(names)], n // len(names) * PER_MESSAGE
-            rows = [
-                {"ts": (start + dt.timedelta(seconds=second + i)).isoformat(), "status": "hauling", **HEALTHY,
-                 "engine_hours": float(n * PER_MESSAGE + i)}
-                for i in range(PER_MESSAGE)
-            ]  # fmt: skip
-            sent.append(client.publish(f"smartmine/{slug}/truck/{name}/telemetry", json.dumps(rows), qos=1))
+            sent.append(client.publish(*_numbered(n, start, slug, names), qos=1))
             delay = began + (n + 1) * PER_MESSAGE / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -323,20 +328,11 @@ def _kill_restart(client, broker, processes: list, slug: str, names: list[str], 
     while _stored(since=start) < readings and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(2)  # anything delivered again lands now, and must be a counted duplicate
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), count(DISTINCT (equipment_id, ts)), sum(engine_hours) FROM fleet_truckreading "
-            "WHERE ts >= %s AND ts < %s",
-            [start, start + dt.timedelta(hours=1)],
-        )
-        count, distinct, checksum = cursor.fetchone()
     return {
         "published": readings,
         "acknowledged": sum(1 for info in sent if info.is_published()) * PER_MESSAGE,
         "stored_at_kill": killed["stored_at_kill"],
-        "stored": count,
-        "distinct": distinct,
-        "checksum_ok": checksum == sum(range(readings)),
+        **_exactly_once(start, readings),
     }
 
 
