@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, models
+from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
@@ -215,8 +215,8 @@ def apply_transitions(
     keyed = [((types[t.unit_kind].pk, t.unit_id, t.rule.code), t) for t in transitions]
     counts = Counter(key for key, _ in keyed)
     changed = _apply_at_once(site_id, [(k, t) for k, t in keyed if counts[k] == 1], rules, names)
-    for t in [t for key, t in keyed if counts[key] > 1]:
-        changed += _apply_one(site_id, t, rules, types, names)
+    for key, t in [(key, t) for key, t in keyed if counts[key] > 1]:  # in order, each reading the last's rows
+        changed += _apply_at_once(site_id, [(key, t)], rules, names)
     if changed:
         live.publish_on_commit(site_id, {"alert": alert_items(ids=sorted(set(changed)))})
     return changed
@@ -305,35 +305,3 @@ def _shelving(keys: set[AlarmKey]) -> dict[AlarmKey, dict]:
                 "shelved_by_id": by,
             }
     return found
-
-
-def _apply_one(
-    site_id: int, t: engine.Transition, rules: dict[int, AlarmRule], types: dict, names: dict
-) -> list[int]:
-    """One transition, read and written on its own (an alarm with several transitions in one list)."""
-    at = dt.datetime.fromtimestamp(t.clock_s, dt.UTC)
-    rule = rules.get(t.rule.id)
-    key = {"equipment_type": types[t.unit_kind], "equipment_id": t.unit_id, "kind": t.rule.code}
-    open_alarms = Alert.objects.filter(cleared_at__isnull=True, **key)
-    value = _numeric(t.value)
-    if t.action == "clear":
-        changed = list(open_alarms.values_list("pk", flat=True))
-        open_alarms.update(cleared_at=at, last_value=value)
-        return changed
-    message = _message(rule, t)
-    updated = open_alarms.update(
-        message=message, last_value=value, last_raised_at=at, severity=t.rule.severity,
-        repeat_count=models.F("repeat_count") + 1,
-    )  # fmt: skip
-    if updated or t.action == "update":
-        return list(open_alarms.values_list("pk", flat=True))
-    shelved = _shelving({(types[t.unit_kind].pk, t.unit_id, t.rule.code)}).get(
-        (types[t.unit_kind].pk, t.unit_id, t.rule.code), {}
-    )
-    alert = Alert.objects.create(
-        site_id=site_id,
-        equipment_name=names.get(t.unit_kind, {}).get(t.unit_id, f"{t.unit_kind} {t.unit_id}"),
-        severity=t.rule.severity, message=message, raised_at=at, last_raised_at=at, rule=rule,
-        last_value=value, **key, annunciated=not shelved, **shelved,
-    )  # fmt: skip
-    return [alert.pk]
