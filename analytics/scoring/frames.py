@@ -4,12 +4,18 @@ The pure core was designed on one reading per unit per minute (docs/ml.md); live
 seconds and `simulate` one every 10 s. So readings are thinned in SQL to the last reading of each minute,
 stamped with the minute's end: a value is never stamped earlier than it was read, so features stay causal.
 Every query bounds `ts` with literal values (partition pruning) and is streamed out with COPY.
+
+Live scoring refreshes every minute over the last 24 h; `RecentMinutes` keeps the minutes already read, so a
+refresh reads only what is new instead of a day of raw readings (docs/ml.md, "Live scoring").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
+import time
+from dataclasses import dataclass
 
 import orjson
 import pandas as pd
@@ -70,6 +76,79 @@ def reading_frame(site_id: int, kind: str, *, start: dt.datetime, end: dt.dateti
     return frame[["site_id", "unit_kind", "unit_id", "ts", "status", *sensors]]
 
 
+def floor_minute(moment: dt.datetime) -> dt.datetime:
+    """The start of the minute bucket holding `moment` (buckets start on whole minutes)."""
+    return ORIGIN + (moment - ORIGIN) // SAMPLE * SAMPLE
+
+
+@dataclass
+class _Minutes:
+    frame: pd.DataFrame  # reading_frame's rows, buckets starting at or after `start`
+    start: dt.datetime
+    read_until: dt.datetime  # the `end` of the last read: later buckets are not in the frame yet
+    read_fully_at: float  # time.monotonic() of the last full read
+
+
+class RecentMinutes:
+    """Per-minute reading frames of recent refreshes, so the next refresh reads only the minutes that are new.
+
+    A refresh every minute over a 24 h window would otherwise re-read and re-sort a day of raw readings each
+    time: at 1,000 trucks reporting every few seconds, millions of rows a minute, a cost growing with the
+    history until the window is full. The last `reread` before the previous read is read again, so readings
+    that arrive a little late are seen; older backfills (an import, a gateway catching up) are picked up by a
+    full read every `full_read_every_s`, or at once when the window moves back (a site reset). Frames are
+    immutable under pandas' copy-on-write, so callers may change what they get without touching the cache.
+    """
+
+    def __init__(self, *, reread: dt.timedelta = dt.timedelta(minutes=2), full_read_every_s: float = 3600.0):
+        self.reread = reread
+        self.full_read_every_s = full_read_every_s
+        self._frames: dict[tuple, _Minutes] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+
+    def frame(self, site_id: int, kind: str, *, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+        """What reading_frame(site_id, kind, start=floor_minute(start), end=end) returns, read as needed."""
+        start = floor_minute(start)
+        key = (connection.settings_dict["NAME"], site_id, kind)
+        with self._lock:
+            cached = self._frames.get(key)
+        now = time.monotonic()
+        if (
+            cached is None
+            or start < cached.start
+            or end < cached.read_until
+            or now - cached.read_fully_at >= self.full_read_every_s
+        ):
+            minutes = _Minutes(reading_frame(site_id, kind, start=start, end=end), start, end, now)
+        else:
+            frame = self._extend(cached, site_id, kind, start, end)
+            minutes = _Minutes(frame, start, end, cached.read_fully_at)
+        with self._lock:
+            self._frames[key] = minutes
+        return minutes.frame
+
+    def _extend(self, cached: _Minutes, site_id: int, kind: str, start: dt.datetime, end: dt.datetime):
+        boundary = max(start, floor_minute(cached.read_until - self.reread))
+        bucket_start = cached.frame["ts"] - SAMPLE  # rows are stamped with their bucket's end
+        kept = cached.frame.loc[(bucket_start >= _ns(start)) & (bucket_start < _ns(boundary))]
+        fresh = reading_frame(site_id, kind, start=boundary, end=end)
+        if fresh.empty:
+            return kept.reset_index(drop=True)
+        if kept.empty:
+            return fresh
+        # The order of a full read: by unit, then time (the stable sort keeps kept rows before fresh ones).
+        merged = pd.concat([kept, fresh], ignore_index=True)
+        return merged.sort_values(["unit_id", "ts"], kind="stable", ignore_index=True)
+
+
+#: The live refresh's cache (one per worker process; analytics.scoring.tasks).
+RECENT_MINUTES = RecentMinutes()
+
+
 def event_frame(site_id: int, *, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """The site's events the models use, in [start, end): site_id, ts, kind, unit_kind, unit_id, data."""
     with connection.cursor() as cursor:
@@ -113,12 +192,19 @@ def site_history(
     kinds: tuple[str, ...] = READING_KINDS,
     events_from: dt.datetime | None = None,
     labels: bool = True,
+    recent: RecentMinutes | None = None,
 ) -> History:
     """Readings of `kinds`, events (from `events_from`, default `start`) and labels of one site as a History.
 
-    Live scoring reads events further back than readings, so hours since the last repair are known."""
+    Live scoring reads events further back than readings, so hours since the last repair are known, and
+    passes `recent` to read only the minutes its previous refresh did not (the window then starts on a whole
+    minute)."""
+    if recent is None:
+        readings = {kind: reading_frame(site.pk, kind, start=start, end=end) for kind in kinds}
+    else:
+        readings = {kind: recent.frame(site.pk, kind, start=start, end=end) for kind in kinds}
     return History(
-        readings={kind: reading_frame(site.pk, kind, start=start, end=end) for kind in kinds},
+        readings=readings,
         events=event_frame(site.pk, start=events_from or start, end=end),
         labels=label_frame(site.pk, start=start, end=end) if labels else pd.DataFrame(),
         meta={"site_id": site.pk, "start": _ns(start), "end": _ns(end)},

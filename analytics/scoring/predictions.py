@@ -55,8 +55,13 @@ def due(site: Site) -> bool:
     return last is None or site.tick - last >= REFRESH_EVERY_TICKS
 
 
-def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
-    """Score the site's units, store predictions and anomalies, alert, recommend, resolve past outcomes."""
+def refresh_site(
+    site_id: int, *, force: bool = False, recent: frames.RecentMinutes | None = None
+) -> RefreshOutcome:
+    """Score the site's units, store predictions and anomalies, alert, recommend, resolve past outcomes.
+
+    `recent` (the periodic task's frames.RECENT_MINUTES) keeps the minutes of readings read before, so a
+    refresh reads only the new ones."""
     site = Site.objects.filter(pk=site_id).first()
     if site is None or site.sim_clock is None:
         return RefreshOutcome(site_id, False, "no history")
@@ -66,7 +71,7 @@ def refresh_site(site_id: int, *, force: bool = False) -> RefreshOutcome:
     started = time.perf_counter()
     end = site.sim_clock + dt.timedelta(microseconds=1)
     history = frames.site_history(
-        site, start=end - READING_WINDOW, end=end, events_from=end - EVENT_WINDOW, labels=False
+        site, start=end - READING_WINDOW, end=end, events_from=end - EVENT_WINDOW, labels=False, recent=recent
     )
     timings["read"] = time.perf_counter() - started
     scored = score_failures(history, end=end)

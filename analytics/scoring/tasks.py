@@ -12,7 +12,7 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
-from analytics.scoring import bootstrap, predictions, registry
+from analytics.scoring import bootstrap, frames, predictions, registry
 from fleet.models import Site
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def start_bootstraps(site_ids: list[int]) -> list[int]:
 @shared_task(name="analytics.tasks.refresh_predictions_task", ignore_result=True)
 def refresh_predictions_task(site_id: int) -> dict:
     """Score one site's units, detect anomalies, raise recommendations (analytics.scoring.predictions)."""
-    outcome = predictions.refresh_site(site_id)
+    outcome = predictions.refresh_site(site_id, recent=frames.RECENT_MINUTES)
     if outcome.refreshed:
         log.info(
             "predictions refreshed",
