@@ -70,8 +70,14 @@ def soak_database() -> Iterator[str]:
         settings_dict["NAME"] = original
 
 
-def seed(trucks: int, interval_s: float) -> int:
-    """Migrate, seed the soak site in bench_tick's proportions, give it its beat entry; returns its id."""
+def seed(trucks: int, interval_s: float, warm_up_h: float) -> int:
+    """Migrate, seed the soak site in bench_tick's proportions, run it for `warm_up_h` simulated hours before
+    now, give it its beat entry; returns its id.
+
+    A site just seeded is not a running mine: its trucks start their first haul cycles, and a tick does less
+    than it will once the fleet is spread over its cycles. Measured in-process (1,000 trucks, 900 ticks
+    back to back): from a cold start every phase rose 16-34 % over 15 min, from a site warmed up for 30 min
+    it ended within 2 %. The soak compares its first and last minutes, so both must be the same work."""
     from django.core.management import call_command
 
     from fleet import schedules, seeding
@@ -81,6 +87,8 @@ def seed(trucks: int, interval_s: float) -> int:
         name=SOAK_SITE, trucks=trucks, loaders=max(1, trucks // 20), crushers=max(1, trucks // 50),
         stockpiles=max(1, trucks // 20),
     ).site  # fmt: skip
+    if warm_up_h > 0:
+        call_command("simulate", site=SOAK_SITE, hours=warm_up_h, stdout=sys.stdout)
     schedules.sync_tick_schedules(interval_s=interval_s)
     return site.pk
 
@@ -104,7 +112,9 @@ def wait_until_quiet(soak: Soak, timeout_s: float = 60) -> None:
             return
 
 
-def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tuple[dict[str, Any], bool]:
+def run(
+    *, minutes: float, trucks: int, clients: int, interval_s: float, warm_up_h: float
+) -> tuple[dict[str, Any], bool]:
     """Set up, soak, tear down; returns the results and whether the run was cut short by Ctrl-C."""
     setup_django()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -115,8 +125,8 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
         workdir = Path(teardown.enter_context(tempfile.TemporaryDirectory(prefix="smartmine-soak-")))
         teardown.callback(keep_logs, workdir)
         teardown.enter_context(soak_database())
-        print(f"seeding a site of {trucks:,} trucks in a bench database ...", flush=True)
-        site_id = seed(trucks, interval_s)
+        print(f"seeding a site of {trucks:,} trucks, {warm_up_h:g} h simulated, in a bench database ...")
+        site_id = seed(trucks, interval_s, warm_up_h)
         redis_port, port = free_port(), free_port()
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = server_env(port=port, redis_url=redis_url, interval_s=interval_s, workdir=workdir)
@@ -181,7 +191,13 @@ def run(*, minutes: float, trucks: int, clients: int, interval_s: float) -> tupl
     results = {
         "started_at": started_at,
         "interrupted": interrupted,
-        "args": {"minutes": minutes, "trucks": trucks, "clients": clients, "interval": interval_s},
+        "args": {
+            "minutes": minutes,
+            "trucks": trucks,
+            "clients": clients,
+            "interval": interval_s,
+            "warm_up_hours": warm_up_h,
+        },
         "machine": box,
         "summary": summary,
         "samples": soak.samples,
@@ -197,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=500, help="WebSocket clients on the default site")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between ticks (beat entry)")
     parser.add_argument(
+        "--warm-up-hours", type=float, default=1.0, help="simulated hours the site runs first (0: none)"
+    )
+    parser.add_argument(
         "--rejudge",
         action="store_true",
         help="judge the last run again (bench/results/soak-latest.json) with this code's rules, no new run",
@@ -207,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the soak as Ctrl-C does
     try:
         results, interrupted = run(minutes=args.minutes, trucks=args.trucks, clients=args.clients,
-                                   interval_s=args.interval)  # fmt: skip
+                                   interval_s=args.interval, warm_up_h=args.warm_up_hours)  # fmt: skip
     except KeyboardInterrupt:
         print(
             "\ninterrupted before the soak began: everything stopped, the bench database dropped",

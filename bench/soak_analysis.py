@@ -123,12 +123,29 @@ def phase_means_ms(samples: list[dict[str, Any]], duration_s: float, window_s: f
 
 
 def cpu_shares(samples: list[dict[str, Any]]) -> dict[str, float]:
-    """Each process's CPU use between the first and the last sample, in % of one core (the machine has 2)."""
+    """Each process's CPU use between the first and the last sample, in % of one core (the machine has 2).
+
+    "postgres" is every PostgreSQL process of the machine; "machine-*" the whole machine's busy, iowait,
+    steal and idle time, summed over its CPUs."""
     first, last = samples[0], samples[-1]
     elapsed = last["t_s"] - first["t_s"]
     if elapsed <= 0:
         return {}
-    return {role: 100 * (last["cpu_s"][role] - first["cpu_s"][role]) / elapsed for role in last["cpu_s"]}
+    return {
+        role: 100 * (last["cpu_s"][role] - first["cpu_s"].get(role, 0.0)) / elapsed
+        for role in last["cpu_s"]
+        if role in first["cpu_s"]
+    }
+
+
+def cpu_shares_first_last(samples: list[dict[str, Any]], duration_s: float, window_s: float) -> dict:
+    """CPU use over the first and the last window: what else grew when the tick's phases did."""
+    first = [row for row in samples if row["t_s"] <= window_s]
+    last = [row for row in samples if row["t_s"] >= duration_s - window_s]
+    return {
+        "first": cpu_shares(first) if len(first) > 1 else {},
+        "last": cpu_shares(last) if len(last) > 1 else {},
+    }
 
 
 def summarise(soak: Soak, *, duration_s: float, connected: dict, final: FleetSample, per_client: list[int],
@@ -167,6 +184,7 @@ def summarise(soak: Soak, *, duration_s: float, connected: dict, final: FleetSam
         "load_average_1min": spread([row["load_1min"] for row in soak.samples]),
         "memory": judge_memory(soak.samples, soak.memory_peak_mb, duration_s),
         "cpu_pct_of_one_core": cpu_shares(soak.samples),
+        "cpu_pct_first_last": cpu_shares_first_last(soak.samples, duration_s, lag["window_s"]),
         "websocket": {
             "clients": clients,
             "connected": connected["connected"],

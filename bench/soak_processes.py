@@ -116,6 +116,32 @@ def total_cpu_s(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine: the soak's backends, and the checkpointer, WAL writer and
+    autovacuum that its writes set to work (the machine's server is shared, so others' work counts too)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with suppress(OSError):
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+    return pids
+
+
+#: The fields of /proc/stat's "cpu" line, in order.
+PROC_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_cpu_s() -> dict[str, float]:
+    """The whole machine's CPU seconds so far: busy (user, nice, system, irq, softirq), iowait, steal (time
+    the hypervisor gave to another guest) and idle, summed over its CPUs."""
+    line = Path("/proc/stat").read_text().splitlines()[0].split()
+    ticks = dict(zip(PROC_STAT_FIELDS, map(int, line[1 : 1 + len(PROC_STAT_FIELDS)]), strict=False))
+    busy = sum(ticks.get(name, 0) for name in ("user", "nice", "system", "irq", "softirq"))
+    seconds = {"busy": busy, "iowait": ticks.get("iowait", 0), "steal": ticks.get("steal", 0),
+               "idle": ticks.get("idle", 0)}  # fmt: skip
+    return {name: value / os.sysconf("SC_CLK_TCK") for name, value in seconds.items()}
+
+
 def server_commands(*, port: int, workdir: Path) -> dict[str, list[str]]:
     """runsystem's command lines on our port, at INFO (the tick worker's lines), with our beat pid file."""
     from django.conf import settings

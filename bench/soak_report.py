@@ -56,8 +56,16 @@ def table_rows(summary: dict[str, Any], interval_s: float) -> list[tuple[str, st
          "mean " + ms(summary["tick_phase_means_ms"]["first"], PERSIST_PHASES)
          + "; " + ms(summary["tick_phase_means_ms"]["last"], PERSIST_PHASES),
          ""),
+        (f"persist / step, first / last {lag['window_s'] / 60:.1f} min (the step, pure Python, moves only "
+         "with the machine's speed)",
+         speed_check(summary["tick_phase_means_ms"]), ""),
         ("CPU use, % of one core",
          ", ".join(f"{role} {pct:.0f}" for role, pct in summary["cpu_pct_of_one_core"].items()), ""),
+        *(
+            (f"CPU use, {when} {lag['window_s'] / 60:.1f} min, % of one core",
+             ", ".join(f"{role} {pct:.0f}" for role, pct in shares.items()), "")
+            for when, shares in summary.get("cpu_pct_first_last", {}).items()
+        ),
         ("machine load average (1 min) p50 / max",
          f"{summary['load_average_1min']['p50']:.1f} / {summary['load_average_1min']['max']:.1f}", ""),
     ]  # fmt: skip
@@ -159,6 +167,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def speed_check(phases: dict[str, dict]) -> str:
+    """Persist over step in the first and last window, and their ratio: on a shared machine every phase of
+    a tick, the engine's pure Python included, moves by tens of percent from minute to minute; what is left
+    once the step's movement is divided out is what grew with the history."""
+    try:
+        first = phases["first"]["persist"] / phases["first"]["step"]
+        last = phases["last"]["persist"] / phases["last"]["step"]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return "-"
+    return f"{first:.1f} / {last:.1f}: ratio {last / first:.2f}"
+
+
 def docs_section(results: dict[str, Any]) -> str:
     """The "## Soak" section of docs/soak.md: the run, the machine, the table and the verdicts."""
     args, box, summary = results["args"], results["machine"], results["summary"]
@@ -167,7 +187,8 @@ def docs_section(results: dict[str, Any]) -> str:
         DOCS_SECTION,
         "",
         f"Latest run: {results['started_at']}, `python -m bench.soak --minutes {args['minutes']:g} "
-        f"--trucks {args['trucks']} --clients {args['clients']} --interval {args['interval']:g}`, on "
+        f"--trucks {args['trucks']} --clients {args['clients']} --interval {args['interval']:g} "
+        f"--warm-up-hours {args.get('warm_up_hours', 0):g}`, on "
         f"{box['cpus']} CPUs ({box['cpu']}, {box['memory']}), Python {box['python']}, load average "
         f"{box['load_average_at_start'][0]:.1f} at the start (the machine is shared).",
         "",

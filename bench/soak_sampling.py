@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import percentile
 from bench.soak_clients import FleetSample, SoakClients
-from bench.soak_processes import Service, total_cpu_s, total_rss_mb
+from bench.soak_processes import Service, machine_cpu_s, postgres_pids, total_cpu_s, total_rss_mb
 from bench.soak_watch import Watch
 
 SAMPLE_EVERY_S = 10.0
@@ -191,6 +191,8 @@ class Soak:
     def cpu_s(self) -> dict[str, float]:
         used = {name: round(total_cpu_s(service.pids()), 2) for name, service in self.services.items()}
         used["ws-clients"] = round(total_cpu_s(self.clients.pids), 2)
+        used["postgres"] = round(total_cpu_s(postgres_pids()), 2)
+        used.update({f"machine-{name}": round(value, 2) for name, value in machine_cpu_s().items()})
         return used
 
     def median_memory_mb(self) -> dict[str, float]:
