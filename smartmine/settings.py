@@ -237,6 +237,7 @@ CELERY_TASK_ROUTES = {
     "fleet.tasks.tick_site_task": {"queue": TICK_QUEUE},
     "fleet.tasks.maintain_partitions_task": {"queue": PERIODIC_QUEUE},
     "fleet.tasks.rollup_readings_task": {"queue": PERIODIC_QUEUE},
+    "fleet.tasks.vacuum_busy_tables_task": {"queue": PERIODIC_QUEUE},
     "analytics.tasks.refresh_active_sites_task": {"queue": PERIODIC_QUEUE},
     "analytics.tasks.refresh_predictions_task": {"queue": PERIODIC_QUEUE},
     "analytics.tasks.fail_lost_scenarios_task": {"queue": PERIODIC_QUEUE},
