@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import threading
 import time
 from dataclasses import dataclass
 
@@ -104,18 +103,12 @@ class RecentMinutes:
         self.reread = reread
         self.full_read_every_s = full_read_every_s
         self._frames: dict[tuple, _Minutes] = {}
-        self._lock = threading.Lock()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._frames.clear()
 
     def frame(self, site_id: int, kind: str, *, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
         """What reading_frame(site_id, kind, start=floor_minute(start), end=end) returns, read as needed."""
         start = floor_minute(start)
         key = (connection.settings_dict["NAME"], site_id, kind)
-        with self._lock:
-            cached = self._frames.get(key)
+        cached = self._frames.get(key)
         now = time.monotonic()
         if (
             cached is None
@@ -127,8 +120,7 @@ class RecentMinutes:
         else:
             frame = self._extend(cached, site_id, kind, start, end)
             minutes = _Minutes(frame, start, end, cached.read_fully_at)
-        with self._lock:
-            self._frames[key] = minutes
+        self._frames[key] = minutes
         return minutes.frame
 
     def _extend(self, cached: _Minutes, site_id: int, kind: str, start: dt.datetime, end: dt.datetime):
