@@ -233,12 +233,9 @@ def _apply_at_once(
     if not keyed:
         return []
     wanted = {key for key, _ in keyed}
-    rows = Alert.objects.filter(
-        cleared_at__isnull=True,
-        equipment_type_id__in={key[0] for key in wanted},
-        equipment_id__in={key[1] for key in wanted},
-        kind__in={key[2] for key in wanted},
-    ).only("pk", "equipment_type_id", "equipment_id", "kind", "repeat_count")
+    rows = Alert.objects.filter(cleared_at__isnull=True, **_narrowed_to(wanted)).only(
+        "pk", "equipment_type_id", "equipment_id", "kind", "repeat_count"
+    )
     open_alarms = {
         key: row for row in rows if (key := (row.equipment_type_id, row.equipment_id, row.kind)) in wanted
     }
@@ -279,18 +276,23 @@ def _apply_at_once(
     return [alert.pk for alert in (*cleared, *updated, *created)]
 
 
+def _narrowed_to(keys: set[AlarmKey]) -> dict[str, set]:
+    """Filters that keep the rows of `keys` (and some of other combinations of their parts: callers check
+    each row's key)."""
+    return {
+        "equipment_type_id__in": {key[0] for key in keys},
+        "equipment_id__in": {key[1] for key in keys},
+        "kind__in": {key[2] for key in keys},
+    }
+
+
 def _shelving(keys: set[AlarmKey]) -> dict[AlarmKey, dict]:
     """The shelving in force for each alarm (rule on unit), from its latest shelved row: shelving holds for
     the alarm across its raises until it runs out (it runs on wall time)."""
     if not keys:
         return {}
     rows = (
-        Alert.objects.filter(
-            shelved_until__gt=timezone.now(),
-            equipment_type_id__in={key[0] for key in keys},
-            equipment_id__in={key[1] for key in keys},
-            kind__in={key[2] for key in keys},
-        )
+        Alert.objects.filter(shelved_until__gt=timezone.now(), **_narrowed_to(keys))
         .order_by("shelved_until")
         .values_list(
             "equipment_type_id", "equipment_id", "kind", "shelved_until", "shelved_reason", "shelved_by"
