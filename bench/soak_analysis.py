@@ -105,6 +105,13 @@ def judge_lag(ticks: list[Tick], duration_s: float) -> dict[str, Any]:
     }
 
 
+def window_bounds(samples: list[dict[str, Any]], duration_s: float, window_s: float) -> tuple[dict, dict]:
+    """The sample that ends the first window and the one that starts the last ({}: the run's start)."""
+    first_end = next((row for row in samples if row["t_s"] >= window_s), samples[-1])
+    before_last = [row for row in samples if row["t_s"] <= duration_s - window_s]
+    return first_end, before_last[-1] if before_last else {}
+
+
 def phase_means_ms(samples: list[dict[str, Any]], duration_s: float, window_s: float) -> dict[str, dict]:
     """Mean of each tick phase over the first and the last window, from the worker's tick histogram."""
 
@@ -113,9 +120,7 @@ def phase_means_ms(samples: list[dict[str, Any]], duration_s: float, window_s: f
         total = end.get(f"tick_{phase}_sum", 0.0) - start.get(f"tick_{phase}_sum", 0.0)
         return 1000 * total / count if count else None
 
-    first_end = next((row for row in samples if row["t_s"] >= window_s), samples[-1])
-    before_last = [row for row in samples if row["t_s"] <= duration_s - window_s]
-    last_start = before_last[-1] if before_last else {}
+    first_end, last_start = window_bounds(samples, duration_s, window_s)
     return {
         "first": {phase: mean({}, first_end, phase) for phase in SAMPLED_PHASES},
         "last": {phase: mean(last_start, samples[-1], phase) for phase in SAMPLED_PHASES},
@@ -132,19 +137,18 @@ def cpu_shares(samples: list[dict[str, Any]]) -> dict[str, float]:
     if elapsed <= 0:
         return {}
     return {
-        role: 100 * (last["cpu_s"][role] - first["cpu_s"].get(role, 0.0)) / elapsed
+        role: 100 * (last["cpu_s"][role] - first["cpu_s"][role]) / elapsed
         for role in last["cpu_s"]
         if role in first["cpu_s"]
     }
 
 
 def cpu_shares_first_last(samples: list[dict[str, Any]], duration_s: float, window_s: float) -> dict:
-    """CPU use over the first and the last window: what else grew when the tick's phases did."""
-    first = [row for row in samples if row["t_s"] <= window_s]
-    last = [row for row in samples if row["t_s"] >= duration_s - window_s]
+    """CPU use over the windows the tick's phases are compared in: what else grew when they did."""
+    first_end, last_start = window_bounds(samples, duration_s, window_s)
     return {
-        "first": cpu_shares(first) if len(first) > 1 else {},
-        "last": cpu_shares(last) if len(last) > 1 else {},
+        "first": cpu_shares([samples[0], first_end]),
+        "last": cpu_shares([last_start or samples[0], samples[-1]]),
     }
 
 
