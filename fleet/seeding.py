@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from fleet import units
-from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, WasteDump
+from fleet.models import HaulRoad, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.sim import layout
+from fleet.sim.faults import SERVICE_RECORD, service_records
 from fleet.sim.schema import SENSORS
 from fleet.sim.state import SiteState, node_name
 
@@ -79,7 +80,26 @@ def seed_site(
     _remap_ids(state, ids)
     site.sim_state = state.to_dict()
     site.save(update_fields=["sim_state"])
+    record_last_services(site, state)
     return SeedResult(site, created=True)
+
+
+def record_last_services(site: Site, state: SiteState) -> None:
+    """Each unit's last service before `state`'s clock, as the maintenance record gives it (failure risk
+    counts a unit's age from it until the twin records a repair of its own), replacing earlier records: a
+    history simulated back in time starts from its own state, so its records move with it."""
+    SimEvent.objects.filter(site=site, kind=SERVICE_RECORD).delete()
+    SimEvent.objects.bulk_create(
+        SimEvent(
+            site=site,
+            ts=dt.datetime.fromtimestamp(event.clock_s, dt.UTC),
+            kind=event.kind,
+            unit_kind=event.unit_kind,
+            unit_id=event.unit_id,
+            data=event.data,
+        )
+        for event in service_records(state)
+    )
 
 
 def _unique_slug(name: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fleet.sim.faults import SERVICE_RECORD
+
 #: Statuses in which a unit is out of service: no sensor features, no failure risk to predict.
 DOWN_STATUSES = frozenset({"broken_down", "maintenance"})
 #: Statuses whose readings do not describe the machine working (a stopped truck cools and stops vibrating).
@@ -38,7 +40,9 @@ LOAD_WINDOWS = ("8h", "24h")
 WINDOWS = ("30min", "2h", "8h", "24h")
 STD_WINDOW = "2h"
 KEYS = ["site_id", "unit_kind", "unit_id"]
-REPAIR_EVENTS = ("repaired", "maintenance_ended")
+#: Events after which a unit counts as serviced: repairs, maintenance, and its last service before the twin
+#: began recording (fleet.sim.faults.service_records), which makes its age known from the first row.
+REPAIR_EVENTS = ("repaired", "maintenance_ended", SERVICE_RECORD)
 _GROUP_GAP = pd.Timedelta(days=30)  # units are laid end to end this far apart, beyond any window
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from fleet.sim import FaultConfig, default_site, step
+from fleet.sim.faults import service_records
 from fleet.sim.schema import SENSORS
 
 SAMPLE_S = 60.0  # one stored reading per unit per simulated minute; the engine sub-steps at 10 s inside
@@ -119,7 +120,7 @@ def simulate_history(
     samples = round(days * 86_400.0 / sample_s)
     rows: dict[str, list[dict]] = {kind: [] for kind in SENSORS}
     clocks: dict[str, list[float]] = {kind: [] for kind in SENSORS}
-    events: list[dict] = []
+    events: list[dict] = [e.to_dict() for e in service_records(state)]  # as a site's seeding writes them
     labels: list[dict] = []
     start_s = state.clock_s
     for _ in range(samples):

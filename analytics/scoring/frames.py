@@ -21,6 +21,7 @@ import pandas as pd
 from django.db import connection
 from psycopg import sql
 
+from analytics.ml.features import REPAIR_EVENTS
 from analytics.ml.history import History
 from fleet import readings
 from fleet.models import Site
@@ -30,7 +31,7 @@ SAMPLE = dt.timedelta(minutes=1)
 #: date_bin origin: buckets start on whole minutes.
 ORIGIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 #: Events the features and targets use (docs/ml.md, "Frames").
-EVENT_KINDS = ("breakdown", "repaired", "maintenance_started", "maintenance_ended", "loaded", "dumped")
+EVENT_KINDS = ("breakdown", "maintenance_started", *REPAIR_EVENTS, "loaded", "dumped")
 READING_KINDS = ("truck", "crusher", "stockpile")
 
 
@@ -142,15 +143,23 @@ RECENT_MINUTES = RecentMinutes()
 
 
 def event_frame(site_id: int, *, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """The site's events the models use, in [start, end): site_id, ts, kind, unit_kind, unit_id, data."""
+    """The site's events the models use, in [start, end), and each unit's last service before `start` (a
+    repair, maintenance or its service record), so its age is known however long ago that was: site_id, ts,
+    kind, unit_kind, unit_id, data."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT ts, kind, unit_kind, unit_id, data FROM fleet_simevent "
-            "WHERE site_id = %s AND ts >= %s AND ts < %s AND kind = ANY(%s) ORDER BY ts, id",
-            [site_id, start, end, list(EVENT_KINDS)],
-        )
+            "SELECT ts, kind, unit_kind, unit_id, data FROM ("
+            "  SELECT id, ts, kind, unit_kind, unit_id, data FROM fleet_simevent "
+            "  WHERE site_id = %(site)s AND ts >= %(start)s AND ts < %(end)s AND kind = ANY(%(kinds)s) "
+            "  UNION ALL "
+            "  (SELECT DISTINCT ON (unit_kind, unit_id) id, ts, kind, unit_kind, unit_id, data "
+            "   FROM fleet_simevent WHERE site_id = %(site)s AND ts < %(start)s AND kind = ANY(%(serviced)s) "
+            "   ORDER BY unit_kind, unit_id, ts DESC, id DESC)"
+            ") events ORDER BY ts, id",
+            {"site": site_id, "start": start, "end": end, "kinds": list(EVENT_KINDS),
+             "serviced": list(REPAIR_EVENTS)},
+        )  # fmt: skip
         rows = cursor.fetchall()
-    # Django's cursor hands jsonb over as text (its JSONField decodes it); decode it here the same way.
     rows = [(*row[:4], orjson.loads(row[4]) if isinstance(row[4], str | bytes) else row[4]) for row in rows]
     frame = pd.DataFrame.from_records(rows, columns=["ts", "kind", "unit_kind", "unit_id", "data"])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")

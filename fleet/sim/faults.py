@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.sim.state import SiteState
+from fleet.sim.state import Event, SiteState
 
 if TYPE_CHECKING:
     from fleet.sim.context import Tick
@@ -67,6 +67,32 @@ ANOMALY_DURATION_MIN: dict[str, tuple[float, float]] = {
 
 def weibull(config: Any, kind: str) -> tuple[float, float]:
     return getattr(config, f"{kind}_weibull_shape"), getattr(config, f"{kind}_weibull_scale_h")
+
+
+#: Wear-hours a unit accrues per hour in service, on average (measured on the default site over two days): how
+#: a unit's wear at the start of a simulation becomes the calendar time of its last service.
+WEAR_PER_SERVICE_HOUR: dict[str, float] = {"truck": 0.87, "loader": 0.76, "crusher": 0.86}
+#: The event kind of a unit's last service before the twin began recording, from the maintenance record.
+SERVICE_RECORD = "serviced"
+
+
+def service_records(state: SiteState) -> list[Event]:
+    """Each truck's, loader's and crusher's last service before `state`'s clock, as the mine's maintenance
+    record (a CMMS) would give it when the twin is commissioned: a unit seeded with more wear was serviced
+    longer ago. Without it the age of a unit is unknown until the twin sees its first repair, and risk
+    cannot tell a worn unit from a fresh one."""
+    units = {"truck": state.trucks, "loader": state.loaders, "crusher": state.crushers}
+    return [
+        Event(
+            SERVICE_RECORD,
+            kind,
+            unit.id,
+            state.clock_s - unit.wear_h / WEAR_PER_SERVICE_HOUR[kind] * 3600.0,
+            {"source": "maintenance record"},
+        )
+        for kind, members in units.items()
+        for unit in members
+    ]
 
 
 def sample_failure_wear_h(rng: np.random.Generator, shape: float, scale_h: float, wear_h: float) -> float:

@@ -95,6 +95,23 @@ def test_hours_and_cycles_count_from_the_last_repair():
     assert extra["engine_hours_since_repair"].iloc[130] == pytest.approx(1.0)
 
 
+def test_a_service_record_before_the_history_makes_the_age_known_from_the_first_row():
+    readings = truck_readings(180)
+    events = pd.DataFrame(
+        {
+            "site_id": 1,
+            "ts": [T0 - pd.Timedelta(hours=30), T0 + pd.Timedelta(minutes=70)],
+            "kind": ["serviced", "repaired"],
+            "unit_kind": "truck",
+            "unit_id": 7,
+            "data": [{"source": "maintenance record"}, {}],
+        }
+    )
+    extra = maintenance_features(sensor_features(readings, "truck"), events, "truck")
+    assert extra["hours_since_repair"].iloc[60] == pytest.approx(31.0)  # 30 h before the history, + 1 h
+    assert extra["hours_since_repair"].iloc[130] == pytest.approx(1.0)  # a later repair takes over
+
+
 def test_build_features_samples_the_grid():
     features = build_features(truck_readings(60), no_events(), "truck", every="10min")
     assert features["ts"].dt.minute.tolist() == [0, 10, 20, 30, 40, 50]

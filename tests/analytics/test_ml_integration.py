@@ -16,7 +16,7 @@ from analytics.alerts import alarms
 from analytics.alerts.models import Alert
 from analytics.management.commands import retrain_models
 from analytics.ml.artifacts import save_artifact
-from analytics.ml.features import KEYS
+from analytics.ml.features import KEYS, REPAIR_EVENTS
 from analytics.ml.history import simulate_history
 from analytics.ml.pipeline import prepare
 from analytics.ml.train import FailureModel
@@ -24,7 +24,7 @@ from analytics.scoring import frames, predictions, registry, services
 from analytics.scoring.models import Anomaly, ModelVersion, Prediction
 from analytics.scoring.tasks import refresh_predictions_task, retrain_models_task
 from fleet import seeding
-from fleet.models import Site, Truck
+from fleet.models import SimEvent, Site, Truck
 from plants.models import Crusher
 from smartmine.platform import live
 from tests.apiclients import assert_error, role_client
@@ -76,6 +76,27 @@ def test_history_is_read_from_postgresql_one_reading_per_unit_per_minute(site):
     assert (trucks["ts"] == trucks["ts"].dt.floor("1min")).all() and str(trucks["ts"].dt.tz) == "UTC"
     assert {"loaded", "dumped"} <= set(history.events["kind"])
     assert isinstance(history.events["data"].iloc[0], dict)
+
+
+def test_the_event_window_carries_each_units_last_service_however_long_ago(site):
+    """Hours since the last service stay known for a unit serviced before the window the refresh reads."""
+    end = site.sim_clock + dt.timedelta(microseconds=1)
+    start = end - dt.timedelta(hours=1)
+    truck, other = Truck.objects.filter(site=site).order_by("pk")[:2]
+    SimEvent.objects.filter(site=site, unit_kind="truck", kind__in=REPAIR_EVENTS).delete()
+    past = ((truck, "serviced", 30), (truck, "repaired", 10), (other, "serviced", 20), (truck, "loaded", 40))
+    for unit, kind, days_ago in past:
+        ts = start - dt.timedelta(days=days_ago)
+        SimEvent.objects.create(site=site, ts=ts, kind=kind, unit_kind="truck", unit_id=unit.pk)
+
+    events = frames.event_frame(site.pk, start=start, end=end)
+
+    before = events.loc[(events["ts"] < frames._ns(start)) & (events["unit_kind"] == "truck")]
+    assert sorted(zip(before["unit_id"], before["kind"], strict=True)) == sorted(
+        [(truck.pk, "repaired"), (other.pk, "serviced")]
+    )  # only the latest service of each unit, and nothing else from before the window
+    assert (events.loc[events["ts"] >= frames._ns(start), "kind"] == "loaded").any()
+    assert events["ts"].is_monotonic_increasing
 
 
 def test_predictions_are_stored_for_every_unit_and_served_riskiest_first(site, tiny_truck_model):

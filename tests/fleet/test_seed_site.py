@@ -3,7 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, WasteDump
+from fleet.models import HaulRoad, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.sim.state import SiteState
 from plants.models import Crusher
 from stockpiles.models import Stockpile
@@ -78,6 +78,18 @@ def test_the_engine_state_is_stored_with_database_ids():
     assert {(r.id, r.start_node, r.end_node) for r in state.roads} == {
         (pk, r.start_node, r.end_node) for pk, r in roads.items()
     }
+
+
+def test_each_unit_gets_its_last_service_from_the_maintenance_record():
+    seed("--trucks", "4", "--crushers", "1", "--stockpiles", "1")
+
+    site = Site.objects.get()
+    records = SimEvent.objects.filter(site=site, kind="serviced")
+    expected = {("truck", pk) for pk in Truck.objects.values_list("pk", flat=True)}
+    expected |= {("loader", pk) for pk in Loader.objects.values_list("pk", flat=True)}
+    expected |= {("crusher", pk) for pk in Crusher.objects.values_list("pk", flat=True)}
+    assert {(r.unit_kind, r.unit_id) for r in records} == expected and len(records) == len(expected)
+    assert all(r.ts <= site.sim_clock for r in records)
 
 
 def test_an_impossible_layout_is_refused_in_one_line():

@@ -6,7 +6,7 @@ from collections import defaultdict
 import pytest
 
 from fleet.sim import FaultConfig, default_site, set_operator_status, step
-from fleet.sim.faults import ANOMALY_FIELDS, ANOMALY_SCALE
+from fleet.sim.faults import ANOMALY_FIELDS, ANOMALY_SCALE, WEAR_PER_SERVICE_HOUR, service_records
 from fleet.sim.schema import CrusherStatus, TruckStatus
 
 PRIMARY_SIGNAL = {
@@ -208,3 +208,39 @@ def test_crusher_maintenance_changes_the_liners_and_restores_efficiency():
     step(state, 10.0)
     assert crusher.liner_wear_pct < 1.0
     assert crusher.efficiency_pct > worn_efficiency + 20.0
+
+
+def test_service_records_date_each_units_last_service_by_its_wear():
+    state = default_site(seed=5)
+    records = service_records(state)
+    units = {"truck": state.trucks, "loader": state.loaders, "crusher": state.crushers}
+    assert sorted((r.unit_kind, r.unit_id) for r in records) == sorted(
+        (kind, unit.id) for kind, members in units.items() for unit in members
+    )
+    for record in records:
+        unit = next(u for u in units[record.unit_kind] if u.id == record.unit_id)
+        hours_ago = (state.clock_s - record.clock_s) / 3600.0
+        assert record.kind == "serviced" and hours_ago >= 0.0
+        assert hours_ago == pytest.approx(unit.wear_h / WEAR_PER_SERVICE_HOUR[record.unit_kind])
+    loaders = sorted(state.loaders, key=lambda u: u.wear_h)
+    dated = {r.unit_id: r.clock_s for r in records if r.unit_kind == "loader"}
+    assert dated[loaders[-1].id] < dated[loaders[0].id]  # the most worn loader was serviced longest ago
+
+
+def test_wear_per_service_hour_is_what_units_accrue_in_service():
+    """The constants that date the service records match the engine's wear over a simulated day (±15 %)."""
+    state = default_site(seed=11)
+    units = {"truck": state.trucks, "loader": state.loaders, "crusher": state.crushers}
+    worn = dict.fromkeys(units, 0.0)
+    hours = dict.fromkeys(units, 0.0)
+    for _ in range(24 * 60):
+        before = {(kind, u.id): (u.wear_h, str(u.status)) for kind, members in units.items() for u in members}
+        step(state, 60.0)
+        for kind, members in units.items():
+            for unit in members:
+                wear, status = before[(kind, unit.id)]
+                if unit.wear_h >= wear and "broken" not in status and status != "maintenance":
+                    worn[kind] += unit.wear_h - wear
+                    hours[kind] += 1 / 60
+    for kind in units:
+        assert worn[kind] / hours[kind] == pytest.approx(WEAR_PER_SERVICE_HOUR[kind], rel=0.15)

@@ -87,6 +87,20 @@ def test_on_a_live_site_it_backfills_before_the_live_history_and_leaves_the_live
     assert min(backfill) >= min(live_times) - dt.timedelta(hours=1)
 
 
+@pytest.mark.parametrize("ticks", [0, 3], ids=["fresh site", "live site"])
+def test_the_service_records_move_to_before_the_simulated_history(ticks):
+    """Each unit's last service stays before the first stored reading: the history is simulated from a state
+    whose wear the records date, wherever on the time line that history is written."""
+    site = live_site("Serviced pit", ticks=ticks)
+    units = len(SimEvent.objects.filter(site=site, kind="serviced"))
+
+    call_command("simulate", site="Serviced pit", hours=0.5, stdout=io.StringIO())
+
+    records = SimEvent.objects.filter(site=site, kind="serviced")
+    assert len(records) == units == 3 + 1 + 2  # trucks, crusher, loaders
+    assert max(r.ts for r in records) <= truck_times(site)[0]
+
+
 def test_a_tick_right_after_a_backfill_continues_the_live_history():
     site = live_site("Ticked pit")
     newest = truck_times(site)[-1]

@@ -82,11 +82,13 @@ def test_a_failing_tick_writes_nothing(site, monkeypatch):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(ticking, "_save_labels", fail)  # fails after readings and state were written
+    events = list(SimEvent.objects.values_list("pk", flat=True))  # the seeded units' service records
     with pytest.raises(RuntimeError):
         ticking.tick_site(site.pk, dt_s=60)
     site.refresh_from_db()
     assert site.tick == 0 and site.last_tick_at is None
-    assert not TruckReading.objects.exists() and not SimEvent.objects.exists()
+    assert not TruckReading.objects.exists()
+    assert list(SimEvent.objects.values_list("pk", flat=True)) == events
 
 
 def test_a_paused_site_is_not_ticked(site):

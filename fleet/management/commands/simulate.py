@@ -27,6 +27,7 @@ from fleet import seeding, selectors
 from fleet.models import FaultLabel, SimEvent, Site
 from fleet.readings import histories, kept_window
 from fleet.sim import SiteState, step
+from fleet.sim.faults import SERVICE_RECORD
 from fleet.sim.state import new_rng_state
 from fleet.sim.timeshift import forget_faults, move_clock
 from fleet.ticking import StepRecord, dispatcher_for, load_state, save_steps
@@ -100,6 +101,8 @@ class Command(BaseCommand):
             seed = int(start.timestamp()) if seed is None else seed  # not the live twin's own random stream
         if seed is not None:
             state.seed, state.rng_state = seed, new_rng_state(seed)
+        if not dry_run:
+            seeding.record_last_services(site_row, state)  # as of the simulated history's start
         dispatcher = dispatcher_for(site_row)
         progress = tqdm(total=total_steps, unit="step", file=sys.stderr, disable=not sys.stderr.isatty())
         started = time.perf_counter()
@@ -188,7 +191,8 @@ def first_stored_time(site: Site) -> dt.datetime | None:
         item.reading.objects.filter(equipment__site=site).aggregate(first=Min("ts"))["first"]
         for item in histories()
     ]
-    times.append(SimEvent.objects.filter(site=site).aggregate(first=Min("ts"))["first"])
+    events = SimEvent.objects.filter(site=site).exclude(kind=SERVICE_RECORD)  # records, not history
+    times.append(events.aggregate(first=Min("ts"))["first"])
     return min((when for when in times if when is not None), default=None)
 
 
