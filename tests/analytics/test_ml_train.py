@@ -396,3 +396,26 @@ def test_a_sound_first_model_is_activated_and_a_worse_later_one_only_when_forced
     promote, report = decide(worse, sound(), {"roc_auc": True}, force=True, gate=failure_validation_problems)
     assert promote and verdict(report) == "forced"
     assert not should_promote(sound(roc_auc=0.9999), sound(), gate=failure_validation_problems)[0]
+
+
+def test_risk_never_falls_as_a_unit_ages_since_its_last_service():
+    """Wear-out physics: a unit's risk may only rise with its hours since service, whatever few breakdowns
+    the training rows hold (here, by chance, none among the oldest units)."""
+    rng = np.random.default_rng(4)
+    n = 4000
+    age = rng.uniform(0.0, 200.0, n)
+    noise = rng.normal(0.0, 1.0, n)
+    y = ((age > 60) & (age < 140) & (rng.random(n) < 0.5)).astype(float)  # a hump, not wear-out
+    features = pd.DataFrame({"site_id": 1, "unit_kind": "loader", "unit_id": np.arange(n) % 5,
+                             "ts": [T0 + pd.Timedelta(minutes=10 * i) for i in range(n)],
+                             "hours_since_repair": age, "vibration": noise})  # fmt: skip
+    targets = pd.DataFrame({"y": y, "rul_h": np.where(y == 1, 10.0, 72.0)})
+    names = ["hours_since_repair", "vibration"]
+    model = FailureModel("loader", names).fit(features, targets, calibration="none")
+
+    ages = np.linspace(0.0, 200.0, 41)
+    rows = pd.DataFrame({"hours_since_repair": ages, "vibration": 0.0})
+    p = model.classifier.predict_proba(rows.to_numpy())[:, 1]
+    assert (np.diff(p) >= -1e-12).all()
+    unconstrained = _classifier(0).fit(features[names].to_numpy(), y.astype(int))
+    assert (np.diff(unconstrained.predict_proba(rows.to_numpy())[:, 1]) < -0.05).any()  # what it prevents
