@@ -40,13 +40,13 @@ def _fill_history(truck_ids: list[int], readings: int, end: dt.datetime) -> floa
     """Readings generated inside PostgreSQL (no client round trips), ending at `end`; returns seconds."""
     from django.db import connection
 
-    from fleet import readings as history
+    from fleet import histories, partitions
     from fleet.models import TruckReading
 
     per_truck = readings // len(truck_ids)
     start = end - dt.timedelta(seconds=per_truck * READING_SPACING_S)
-    history.ensure_reading_partitions("truck", history.days_between(start.date(), end.date()))
-    sensors = ", ".join(history.history("truck").sensors)
+    partitions.ensure_reading_partitions("truck", partitions.days_between(start.date(), end.date()))
+    sensors = ", ".join(histories.history("truck").sensors)
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(

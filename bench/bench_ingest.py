@@ -101,8 +101,9 @@ def run(quick: bool = False) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
+    from fleet.histories import history
     from fleet.models import Truck
-    from fleet.readings import history, ingest_readings
+    from fleet.readings import ingest_readings
     from fleet.seeding import seed_site
 
     batch = 50_000 if quick else 200_000

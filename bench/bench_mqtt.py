@@ -354,7 +354,8 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         trucks = _trucks(site)
         names = sorted(trucks.values())
         frame = _frame(sorted(trucks), 100_000, start - dt.timedelta(days=1))
-        from fleet.readings import history, ingest_readings
+        from fleet.histories import history
+        from fleet.readings import ingest_readings
 
         ingest_readings("truck", frame.iloc[:1000])  # partitions and caches
         columns = history("truck").copy_columns

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html
 
-from fleet import choices, readings, selectors, services
+from fleet import choices, histories, partitions, selectors, services
 from fleet.models import HaulRoad, Loader, MiningZone, Site, Truck, TruckReading, TruckRollup, WasteDump
 from smartmine.platform.admin_mixins import ReadOnlyAdminMixin
 
@@ -154,7 +154,7 @@ class LatestReadingsFormSet(BaseInlineFormSet):
 
 def latest_readings_inline(reading_model: type[models.Model]) -> type[admin.TabularInline]:
     """A read-only inline showing the last 50 readings of `reading_model` on its equipment's page."""
-    columns = ["ts", "status", *readings.history(_kind_of(reading_model)).sensors]
+    columns = ["ts", "status", *histories.history(_kind_of(reading_model)).sensors]
     return type(
         f"{reading_model.__name__}Inline",
         (ReadOnlyInline,),
@@ -177,7 +177,7 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 def _kind_of(model: type[models.Model]) -> str:
     return next(
-        item.kind for item in readings.histories() if model in (item.reading, item.rollup, item.equipment)
+        item.kind for item in histories.histories() if model in (item.reading, item.rollup, item.equipment)
     )
 
 
@@ -348,13 +348,13 @@ def _partition_days(model: type[models.Model]) -> set[dt.date]:
     """Days covered by the model's partitions, up to today (future partitions hold nothing yet)."""
     today = timezone.now().date()
     days: set[dt.date] = set()
-    for name in readings.partitions(model._meta.db_table):
-        end = readings.partition_end(name)
+    for name in partitions.partitions(model._meta.db_table):
+        end = partitions.partition_end(name)
         if end is None:
             continue
         last = end - dt.timedelta(days=1)
-        first = last if readings.is_daily_partition(name) else last.replace(day=1)
-        days.update(day for day in readings.days_between(first, last) if day <= today)
+        first = last if partitions.is_daily_partition(name) else last.replace(day=1)
+        days.update(day for day in partitions.days_between(first, last) if day <= today)
     return days
 
 
@@ -404,12 +404,12 @@ class HistoryAdmin(ReadOnlyAdminMixin, StatusBadgeMixin, admin.ModelAdmin):
 
 
 def _kind_equipment(model: type[models.Model]) -> type[models.Model]:
-    return readings.history(_kind_of(model)).equipment
+    return histories.history(_kind_of(model)).equipment
 
 
 def reading_admin(model: type[models.Model]) -> type[HistoryAdmin]:
     """The admin class for a reading table: time, equipment, status and every sensor."""
-    sensors = readings.history(_kind_of(model)).sensors
+    sensors = histories.history(_kind_of(model)).sensors
     return type(
         f"{model.__name__}Admin",
         (HistoryAdmin,),
@@ -424,7 +424,7 @@ def reading_admin(model: type[models.Model]) -> type[HistoryAdmin]:
 
 def rollup_admin(model: type[models.Model]) -> type[HistoryAdmin]:
     """The admin class for a rollup table: minute, equipment, sample count and the averages."""
-    sensors = readings.history(_kind_of(model)).sensors
+    sensors = histories.history(_kind_of(model)).sensors
     return type(
         f"{model.__name__}Admin",
         (HistoryAdmin,),

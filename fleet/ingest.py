@@ -22,7 +22,7 @@ import pandas as pd
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from fleet import csvformat, hooks, locks, readings, telemetry, units
+from fleet import csvformat, histories, hooks, locks, readings, telemetry, units
 from fleet.models import Site
 from fleet.sim.schema import SENSORS
 
@@ -94,7 +94,7 @@ def _known(kind: str, wanted: list) -> dict:
     ids = list(
         dict.fromkeys(value for value in wanted if isinstance(value, int) and not isinstance(value, bool))
     )
-    return _known_equipment(readings.history(kind).equipment, ids, units.get(kind).limit_column)
+    return _known_equipment(histories.history(kind).equipment, ids, units.get(kind).limit_column)
 
 
 def _store_checked(report: TelemetryReport, checked: list[telemetry.Checked], window) -> TelemetryReport:
@@ -108,13 +108,13 @@ def _store_checked(report: TelemetryReport, checked: list[telemetry.Checked], wi
             accepted[one.kind] = (one.readings, live_ids)
     # The lock order (fleet.locks): the batch's sites before its equipment, so a tick of those sites runs
     # wholly before or wholly after this batch, never interleaved with it.
-    locks.lock_sites_of({readings.history(kind).equipment: ids for kind, (_, ids) in accepted.items()})
+    locks.lock_sites_of({histories.history(kind).equipment: ids for kind, (_, ids) in accepted.items()})
     for kind, (checked_readings, live_ids) in accepted.items():
         result = readings.ingest_readings(kind, checked_readings, window=window)
         report.inserted += result.inserted
         report.duplicates += result.duplicates
         report.accepted += len(checked_readings)
-        report.marked_live += _mark_live(readings.history(kind).equipment, live_ids)
+        report.marked_live += _mark_live(histories.history(kind).equipment, live_ids)
         hooks.after_telemetry(kind, checked_readings)  # alarm rules (analytics): fleet.hooks
         newest = checked_readings["ts"].max().to_pydatetime()
         report.newest = newest if report.newest is None else max(report.newest, newest)

@@ -1,19 +1,17 @@
-"""Reading history: the one ingestion path, partition maintenance and one-minute rollups.
+"""Reading history: the one ingestion path and one-minute rollups.
 
 Everything that stores readings (the simulator tick, `import_readings`, the telemetry API) calls
 `ingest_readings`. It writes with PostgreSQL binary COPY, built with NumPy rather than row by row, and
 updates each piece of equipment's current state from its newest reading, inside the caller's transaction.
 
-Partitions (see docs/history.md): readings are partitioned by UTC day, rollups by UTC month. A batch whose
-days have no partition yet gets them created on demand, so ingestion never fails on an unprepared date; the
-hourly beat task creates the next week ahead and drops whole partitions past the retention period. Readings
-outside the window retention keeps (fleet.window) are refused, so no partition is created outside it.
+A batch whose days have no partition yet gets them created on demand (fleet.partitions), so ingestion never
+fails on an unprepared date. Readings outside the window retention keeps (fleet.window) are refused, so no
+partition is created outside it. The tables of each kind come from fleet.histories.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -22,10 +20,11 @@ import pandas as pd
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model
 
-from fleet import locks, units
-from fleet.sim.schema import SENSORS, STATUSES
+from fleet import locks
+from fleet.histories import History, histories, history
+from fleet.partitions import days_between, ensure_reading_partitions, ensure_rollup_partitions
+from fleet.sim.schema import STATUSES
 from fleet.window import ReadingWindow
 
 #: PostgreSQL stores timestamptz as microseconds since 2000-01-01 UTC (binary COPY format).
@@ -37,194 +36,12 @@ _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 _SLICE_ROWS = 250_000
 #: Up to this many equipment rows, the state update sends arrays; above it, a COPY into a temporary table.
 _ARRAY_UPDATE_MAX_ROWS = 256
-#: Keep this many days of reading partitions ready ahead of today (created by the beat task).
-PARTITIONS_AHEAD_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     inserted: int
     duplicates: int
-
-
-@dataclass(frozen=True)
-class History:
-    """The tables behind one equipment kind: equipment (current state), readings and rollups."""
-
-    kind: str
-    equipment: type[Model]
-    reading: type[Model]
-    rollup: type[Model]
-
-    @property
-    def sensors(self) -> list[str]:
-        return list(SENSORS[self.kind])
-
-    @property
-    def copy_columns(self) -> list[str]:
-        """Reading columns in COPY order: equipment, time, status, then the sensors in schema order."""
-        return ["equipment_id", "ts", "status", *self.sensors]
-
-
-def history_kinds() -> list[str]:
-    """Kinds that keep a reading history, in the engine schema's order (truck, crusher, stockpile)."""
-    registered = _registered_histories()
-    return [kind for kind in SENSORS if kind in registered]
-
-
-def _registered_histories() -> dict[str, History]:
-    return {
-        unit_kind.kind: History(unit_kind.kind, unit_kind.model, unit_kind.reading, unit_kind.rollup)
-        for unit_kind in units.all_kinds()
-        if unit_kind.reading is not None and unit_kind.rollup is not None
-    }
-
-
-def history(kind: str) -> History:
-    """The History of `kind` ("truck", "crusher" or "stockpile"); ValueError for anything else."""
-    registered = _registered_histories()
-    if kind not in registered:
-        known = ", ".join(history_kinds())
-        raise ValueError(f"unknown equipment kind {kind!r}: expected one of {known}")
-    return registered[kind]
-
-
-def histories() -> list[History]:
-    registered = _registered_histories()
-    return [registered[kind] for kind in SENSORS if kind in registered]
-
-
-# --- Partitions
-
-
-def _day_partition(table: str, day: dt.date) -> tuple[str, dt.date, dt.date]:
-    return f"{table}_p{day:%Y%m%d}", day, day + dt.timedelta(days=1)
-
-
-def _month_partition(table: str, day: dt.date) -> tuple[str, dt.date, dt.date]:
-    first = day.replace(day=1)
-    following = (first + dt.timedelta(days=32)).replace(day=1)
-    return f"{table}_p{first:%Y%m}", first, following
-
-
-def _lock_key(table: str) -> int:
-    return zlib.crc32(f"partitions:{table}".encode())
-
-
-def _ensure(table: str, bounds: Iterable[tuple[str, dt.date, dt.date]]) -> list[str]:
-    """Create the missing partitions among `bounds`; returns the names created.
-
-    A transaction-level advisory lock per table serialises creators, so two concurrent batches for a new
-    day do not race on CREATE TABLE; the common case (all exist) takes no lock.
-    """
-    wanted = {name: (start, end) for name, start, end in bounds}
-    if not wanted:
-        return []
-    with connection.cursor() as cursor:
-        existing = _existing(cursor, list(wanted))
-        missing = sorted(set(wanted) - existing)
-        if not missing:
-            return []
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(table)])
-        missing = sorted(set(missing) - _existing(cursor, missing))
-        for name in missing:
-            start, end = wanted[name]
-            cursor.execute(
-                f'CREATE TABLE "{name}" PARTITION OF "{table}" '
-                f"FOR VALUES FROM ('{start.isoformat()} 00:00+00') TO ('{end.isoformat()} 00:00+00')"
-            )
-    return missing
-
-
-def _existing(cursor, names: list[str]) -> set[str]:
-    cursor.execute(
-        "SELECT relname FROM pg_class "
-        "WHERE relname = ANY(%s) AND relnamespace = current_schema()::regnamespace",
-        [names],
-    )
-    return {row[0] for row in cursor.fetchall()}
-
-
-def ensure_reading_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
-    """Make sure the reading table of `kind` has a partition for each of `days` (UTC)."""
-    table = history(kind).reading._meta.db_table
-    return _ensure(table, (_day_partition(table, day) for day in days))
-
-
-def ensure_rollup_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
-    """Make sure the rollup table of `kind` has a partition for the month of each of `days`."""
-    table = history(kind).rollup._meta.db_table
-    return _ensure(table, {_month_partition(table, day) for day in days})
-
-
-def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=offset) for offset in range((end - start).days + 1)]
-
-
-@transaction.atomic
-def create_partitions_ahead(
-    *, today: dt.date | None = None, days_ahead: int = PARTITIONS_AHEAD_DAYS
-) -> list[str]:
-    """Partitions from today to `days_ahead` days ahead for every reading and rollup table."""
-    today = today or dt.datetime.now(dt.UTC).date()
-    days = days_between(today, today + dt.timedelta(days=days_ahead))
-    created: list[str] = []
-    for item in histories():
-        created += ensure_reading_partitions(item.kind, days)
-        created += ensure_rollup_partitions(item.kind, days)
-    return created
-
-
-def partitions(table: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = inhrelid "
-            "WHERE inhparent = %s::regclass ORDER BY 1",
-            [table],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def is_daily_partition(name: str) -> bool:
-    return len(name.rsplit("_p", 1)[-1]) == 8
-
-
-def partition_end(name: str) -> dt.date | None:
-    """The exclusive upper bound of a partition from its name (`_pYYYYMMDD` day or `_pYYYYMM` month)."""
-    suffix = name.rsplit("_p", 1)[-1]
-    try:
-        if len(suffix) == 8:
-            return dt.datetime.strptime(suffix, "%Y%m%d").date() + dt.timedelta(days=1)
-        if len(suffix) == 6:
-            return _month_partition("", dt.datetime.strptime(suffix, "%Y%m").date())[2]
-    except ValueError:
-        pass
-    return None  # not one of ours: leave it alone
-
-
-@transaction.atomic
-def drop_expired_partitions(
-    *, now: dt.datetime | None = None, readings_days: int | None = None, rollup_days: int | None = None
-) -> list[str]:
-    """Drop whole partitions that end before the retention cut-off; never deletes row by row.
-
-    A partition is dropped only when all of it is older than the cut-off, so up to one extra day (readings)
-    or month (rollups) is kept.
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    readings_days = readings_days or settings.READINGS_RETENTION_DAYS
-    rollup_days = rollup_days or settings.ROLLUP_RETENTION_DAYS
-    dropped: list[str] = []
-    for item in histories():
-        for model, days in ((item.reading, readings_days), (item.rollup, rollup_days)):
-            cutoff = (now - dt.timedelta(days=days)).date()
-            for name in partitions(model._meta.db_table):
-                end = partition_end(name)
-                if end is not None and end <= cutoff:
-                    with connection.cursor() as cursor:
-                        cursor.execute(f'DROP TABLE "{name}"')
-                    dropped.append(name)
-    return dropped
 
 
 # --- Ingestion

@@ -14,7 +14,7 @@ from django.db import connection, connections, models, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from fleet import liveness, readings
+from fleet import histories, liveness
 from fleet.models import Site
 
 #: Readings shown on an equipment's admin page.
@@ -59,7 +59,7 @@ def write_readings_csv(
     PostgreSQL formats the rows itself (COPY … TO STDOUT): floats in their shortest exact form
     (extra_float_digits = 1), times in UTC with microseconds, so an export imports back bit for bit.
     """
-    item = readings.history(kind)
+    item = histories.history(kind)
     sensors = ", ".join(f"r.{name}" for name in item.sensors)
     where, params = ["TRUE"], []
     if site is not None:
@@ -194,7 +194,7 @@ def raw_readings(
     kind: str, equipment_id: int, *, start: dt.datetime, end: dt.datetime, fields: list[str]
 ) -> QuerySet:
     """Readings in [start, end) as dicts (ts, status, fields), oldest first: one index range scan."""
-    model = readings.history(kind).reading
+    model = histories.history(kind).reading
     return (
         model.objects.filter(equipment_id=equipment_id, ts__gte=start, ts__lt=end)
         .order_by("ts")
@@ -207,7 +207,7 @@ def count_readings_up_to(
 ) -> int:
     """How many readings are in [start, end), counting no further than `limit`: a refused request costs at
     most `limit` index entries, never a scan of the whole range."""
-    table = readings.history(kind).reading._meta.db_table
+    table = histories.history(kind).reading._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT count(*) FROM (SELECT 1 FROM "{table}" '
@@ -233,7 +233,7 @@ def reading_buckets(
 ) -> list[dict]:
     """Readings in [start, end) aggregated by PostgreSQL into buckets of `interval` (date_bin): for each
     bucket its start, the number of readings and avg/min/max of each field. Empty buckets are left out."""
-    table = readings.history(kind).reading._meta.db_table
+    table = histories.history(kind).reading._meta.db_table
     aggregates = ", ".join(
         f'avg("{name}") AS "{name}_avg", min("{name}") AS "{name}_min", max("{name}") AS "{name}_max"'
         for name in fields

@@ -14,7 +14,7 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from fleet import readings
+from fleet import partitions, readings
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ RETRY_ON_DATABASE_ERRORS = {"autoretry_for": (OperationalError,), "retry_backoff
 @shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def maintain_partitions_task() -> dict[str, list[str]]:
     """Create reading/rollup partitions a week ahead and drop those past retention (hourly)."""
-    created = readings.create_partitions_ahead()
-    dropped = readings.drop_expired_partitions()
+    created = partitions.create_partitions_ahead()
+    dropped = partitions.drop_expired_partitions()
     if created or dropped:
         log.info("partitions maintained: %d created, %d dropped", len(created), len(dropped))
     return {"created": created, "dropped": dropped}

@@ -24,8 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from fleet import dispatch, hooks, locks, state_cache, units
+from fleet.histories import history_kinds
 from fleet.models import FaultLabel, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
-from fleet.readings import history_kinds, ingest_readings, kept_window
+from fleet.readings import ingest_readings, kept_window
 from fleet.sim import SiteState, set_operator_status, step
 from smartmine.platform import live, metrics
 

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from analytics.ml.features import REPAIR_EVENTS
 from analytics.ml.history import History
-from fleet import readings
+from fleet import histories
 from fleet.models import Site
 
 #: Readings are kept at this spacing for the models; one per minute is what they were built and tuned on.
@@ -50,7 +50,7 @@ def _copy_frame(query: sql.Composable, params: dict) -> pd.DataFrame:
 
 def reading_frame(site_id: int, kind: str, *, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """One reading per unit per minute in [start, end): site_id, unit_kind, unit_id, ts, status, sensors."""
-    history = readings.history(kind)
+    history = histories.history(kind)
     sensors = history.sensors
     table = history.reading._meta.db_table
     units = history.equipment._meta.db_table

@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from fleet import readings, tasks
+from fleet import partitions, readings, tasks
 from fleet.models import TruckReading, TruckRollup
 from tests.factories import TruckFactory, reading
 
@@ -13,7 +13,7 @@ UTC = dt.UTC
 
 
 def partitions_of(table: str) -> list[str]:
-    return readings.partitions(table)
+    return partitions.partitions(table)
 
 
 def test_reading_tables_are_range_partitioned_by_time():
@@ -62,7 +62,7 @@ def test_expired_partitions_are_dropped_whole_and_recent_ones_kept():
     old, recent = now - dt.timedelta(days=40), now - dt.timedelta(days=2)
     readings.ingest_readings("truck", [reading("truck", truck.pk, t, "hauling") for t in (old, recent)])
 
-    dropped = readings.drop_expired_partitions(now=now, readings_days=30)
+    dropped = partitions.drop_expired_partitions(now=now, readings_days=30)
 
     assert f"fleet_truckreading_p{old:%Y%m%d}" in dropped
     assert f"fleet_truckreading_p{recent:%Y%m%d}" in partitions_of("fleet_truckreading")
@@ -70,16 +70,16 @@ def test_expired_partitions_are_dropped_whole_and_recent_ones_kept():
 
 
 def test_partitions_are_created_a_week_ahead_for_every_table():
-    created = readings.create_partitions_ahead(today=dt.date(2032, 2, 27), days_ahead=7)
+    created = partitions.create_partitions_ahead(today=dt.date(2032, 2, 27), days_ahead=7)
 
     assert "fleet_truckreading_p20320305" in created
     assert "stockpiles_stockpilereading_p20320227" in created
     assert {"plants_crusherrollup_p203202", "plants_crusherrollup_p203203"} <= set(created)
-    assert readings.create_partitions_ahead(today=dt.date(2032, 2, 27), days_ahead=7) == []
+    assert partitions.create_partitions_ahead(today=dt.date(2032, 2, 27), days_ahead=7) == []
 
 
 def test_the_maintenance_task_creates_ahead_and_drops_expired():
-    readings.ensure_reading_partitions("truck", [dt.date(2000, 1, 1)])
+    partitions.ensure_reading_partitions("truck", [dt.date(2000, 1, 1)])
 
     result = tasks.maintain_partitions_task()
 

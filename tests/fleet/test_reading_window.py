@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from fleet import readings, seeding
+from fleet import partitions, readings, seeding
 from fleet.csvformat import columns
 from fleet.models import Site, TruckReading
 from tests.apiclients import role_client
@@ -78,7 +78,7 @@ def test_a_csv_with_one_row_older_than_retention_is_refused_naming_the_line_and_
     path = tmp_path / "readings.csv"
     lines = [",".join(columns("truck")), csv_row(zulu(recent)), csv_row("1800-01-01T00:00:00Z")]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    before = readings.partitions(TABLE)
+    before = partitions.partitions(TABLE)
 
     with pytest.raises(CommandError) as error:
         call_command("import_readings", str(path), stdout=io.StringIO(), stderr=io.StringIO())
@@ -87,7 +87,7 @@ def test_a_csv_with_one_row_older_than_retention_is_refused_naming_the_line_and_
     assert "1 bad row(s), nothing imported" in message
     assert "line 3, column ts: '1800-01-01T00:00:00Z' is older than the 30 days of history kept" in message
     assert not TruckReading.objects.exists()
-    assert readings.partitions(TABLE) == before
+    assert partitions.partitions(TABLE) == before
 
 
 def test_a_csv_row_beyond_the_margin_is_refused(tmp_path):
@@ -111,7 +111,7 @@ def test_a_csv_row_beyond_the_margin_is_refused(tmp_path):
 )
 def test_ingest_readings_refuses_times_outside_the_window_and_creates_no_partition(when, reason):
     truck = TruckFactory()
-    before = readings.partitions(TABLE)
+    before = partitions.partitions(TABLE)
     batch = [
         reading("truck", truck.pk, timezone.now(), "hauling"),
         reading("truck", truck.pk, when, "hauling"),
@@ -120,7 +120,7 @@ def test_ingest_readings_refuses_times_outside_the_window_and_creates_no_partiti
     with pytest.raises(ValueError, match=reason):
         readings.ingest_readings("truck", batch)
 
-    assert readings.partitions(TABLE) == before
+    assert partitions.partitions(TABLE) == before
     assert not TruckReading.objects.exists()
 
 

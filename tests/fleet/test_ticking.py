@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
 
-from fleet import readings, schedules, seeding, services, ticking
+from fleet import partitions, schedules, seeding, services, ticking
 from fleet.models import FaultLabel, SimEvent, Site, Truck, TruckReading
 from plants.models import CrusherReading
 from smartmine.platform import live
@@ -175,7 +175,7 @@ def test_readings_cross_a_day_boundary_into_their_own_partitions(site):
     ticking.tick_site(site.pk, dt_s=20, now=timezone.now() + dt.timedelta(seconds=10))
     days = {ts.date() for ts in TruckReading.objects.values_list("ts", flat=True)}
     assert len(days) == 2
-    tables = readings.partitions(TruckReading._meta.db_table)
+    tables = partitions.partitions(TruckReading._meta.db_table)
     assert any(f"{midnight:%Y%m%d}" in name for name in tables)
 
 

@@ -24,8 +24,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from fleet import seeding, selectors
+from fleet.histories import histories
 from fleet.models import FaultLabel, SimEvent, Site
-from fleet.readings import histories, kept_window
+from fleet.readings import kept_window
 from fleet.sim import SiteState, step
 from fleet.sim.faults import SERVICE_RECORD
 from fleet.sim.state import new_rng_state
