@@ -249,6 +249,7 @@ def unit_grid(
     times = pd.date_range(start.ceil(every), end, freq=every)
     grid = units.merge(pd.DataFrame({"ts": times}), how="cross").sort_values([*KEYS, "ts"])
     grid = grid.reset_index(drop=True)
+    events["ts"] = pd.to_datetime(events["ts"], utc=True).astype(grid["ts"].dtype)  # merge keys must match
     last_down = _last_event_ts(
         grid, events.loc[events["unit_kind"] == kind], ("breakdown", "maintenance_started")
     )

@@ -87,7 +87,7 @@ def service_records(state: SiteState) -> list[Event]:
             SERVICE_RECORD,
             kind,
             unit.id,
-            state.clock_s - unit.wear_h / WEAR_PER_SERVICE_HOUR[kind] * 3600.0,
+            float(round(state.clock_s - unit.wear_h / WEAR_PER_SERVICE_HOUR[kind] * 3600.0)),  # to the second
             {"source": "maintenance record"},
         )
         for kind, members in units.items()

@@ -142,6 +142,23 @@ def test_a_loader_named_by_the_site_but_in_no_event_yet_gets_grid_rows():
     pd.testing.assert_frame_equal(busy, from_events)
 
 
+def test_loader_rows_come_whatever_the_time_resolution_of_the_event_log():
+    """Events stamped to the nanosecond (a service record's odd seconds) meet a grid in microseconds."""
+    events = pd.DataFrame(
+        {
+            "site_id": 1,
+            "ts": pd.Series([T0 - pd.Timedelta(hours=50, microseconds=1)]).astype("datetime64[ns, UTC]"),
+            "kind": ["serviced"],
+            "unit_kind": "loader",
+            "unit_id": 2,
+            "data": [{}],
+        }
+    )
+    start = pd.Timestamp("2026-01-01", tz="UTC").as_unit("us")
+    features = build_features(None, events, "loader", start=start, end=start + pd.Timedelta(minutes=30))
+    assert features["hours_since_repair"].tolist() == pytest.approx([50.0 + m / 60 for m in (0, 10, 20, 30)])
+
+
 def crusher_readings(hours: int, rise_c: float = 0.0) -> pd.DataFrame:
     """A crusher whose feed swings between 200 and 1,000 t/h; temperature, vibration and power follow the
     feed in straight lines, temperature `rise_c` higher in the last quarter (a developing fault)."""
