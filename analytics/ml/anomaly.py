@@ -22,7 +22,6 @@ unit within a few readings form one anomaly with its time span, score and the se
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +30,16 @@ from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LinearRegression
 
 from analytics.ml.features import KEYS, _stacked_time, unit_keys
+from analytics.ml.sensor_profile import (
+    DEFAULT_CADENCE_S,
+    STUCK_MIN_READINGS,
+    WINDOWS,
+    learn_cadence_s,
+    learn_resolution,
+    stuck_limit,
+    stuck_runs,
+    window,
+)
 
 #: Sensors scored per kind and the operating-state columns that explain part of their value.
 ANOMALY_SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -51,21 +60,6 @@ OFF_STATUSES = frozenset({"broken_down", "maintenance", "refuelling"})
 #: Statuses in which a value legitimately sits still (a full pile is clipped at its capacity).
 STILL_STATUSES = frozenset({"broken_down", "maintenance", "full", "empty"})
 SETTLE = pd.Timedelta(minutes=30)  # readings this soon after an on/off change are not level-scored
-#: Trailing windows: (duration at a 1-min cadence, readings it must hold). At a slower cadence a window
-#: stretches to WINDOW_SPAN x its readings, so 3-min and 15-min gateways fill it as a 1-min one does.
-WINDOWS: dict[str, tuple[pd.Timedelta, int]] = {
-    "short": (pd.Timedelta(minutes=30), 5),
-    "long": (pd.Timedelta(hours=3), 30),
-    "noise": (pd.Timedelta(minutes=10), 5),
-    "spread": (pd.Timedelta(minutes=30), 10),
-}
-WINDOW_SPAN = 2
-DEFAULT_CADENCE_S = 60.0  # models fitted before cadences were learned saw one reading a minute
-STUCK_MIN_READINGS = 3
-#: A held value is stuck past max(STUCK_RUN_FACTOR x the longest normal run, the run that chance repeats of
-#: its quantised values reach with probability STUCK_CHANCE).
-STUCK_RUN_FACTOR = 2.0
-STUCK_CHANCE = 1e-7
 #: Each sensor needs this many normal running readings to learn its scales from.
 MIN_FIT_READINGS = 60
 #: Checks scored per sensor; FOREST_CHECKS feed the IsolationForest (the layout its first version had).
@@ -105,52 +99,6 @@ def _sensor_values(frame: pd.DataFrame, sensor: str, kind: str) -> np.ndarray | 
         return frame[sensor].astype("float64").to_numpy()
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{kind} sensor {sensor!r}: readings must be numbers or empty (NaN): {exc}") from exc
-
-
-def stuck_runs(values: pd.Series, groups: pd.Series, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Length of the run of exactly equal values ending at each row, and the row where the run began."""
-    same = (values == values.groupby(groups, sort=False).shift()).to_numpy() & allowed
-    run_id = np.cumsum(~same)
-    run_len = pd.Series(1, index=values.index).groupby(run_id).cumsum().to_numpy()
-    run_start = pd.Series(np.arange(len(values))).groupby(run_id).transform("min").to_numpy()
-    return run_len, run_start
-
-
-def learn_cadence_s(ts: pd.Series, groups: np.ndarray) -> float:
-    """Median interval (s) between a unit's consecutive readings: the gateway's reporting interval."""
-    step = ts.groupby(groups, sort=False).diff().dt.total_seconds().to_numpy()
-    step = step[np.isfinite(step) & (step > 0)]
-    return float(np.median(step)) if len(step) else DEFAULT_CADENCE_S
-
-
-def learn_resolution(values: np.ndarray) -> float:
-    """Smallest step between distinct values: the sensor's quantum (close to 0 for a continuous one)."""
-    distinct = np.unique(values[np.isfinite(values)])
-    if len(distinct) < 2:
-        return 0.0
-    steps = np.diff(distinct)
-    steps = steps[steps > 1e-9 * max(float(np.abs(distinct).max()), 1.0)]  # float noise of 0.1 * k
-    return float(steps.min()) if len(steps) else 0.0
-
-
-def stuck_limit(longest_run: float, repeat_share: float) -> float:
-    """Readings a value must be held to be stuck: far past the sensor's longest normal run, and past what
-    chance repeats of its quantised values reach (a run of L has probability repeat_share ** (L - 1))."""
-    chance = 1.0
-    if repeat_share >= 1.0:
-        chance = math.inf
-    elif repeat_share > 0.0:
-        chance = 1.0 + math.log(STUCK_CHANCE) / math.log(repeat_share)
-    return float(
-        max(STUCK_MIN_READINGS, math.ceil(STUCK_RUN_FACTOR * max(longest_run, 1.0)), math.ceil(chance))
-    )
-
-
-def window(name: str, cadence_s: float) -> pd.Timedelta:
-    """A trailing window's duration at a sensor's cadence: its 1-min duration, or longer so it holds
-    WINDOW_SPAN x the readings it needs."""
-    base, readings = WINDOWS[name]
-    return max(base, pd.Timedelta(seconds=WINDOW_SPAN * readings * cadence_s))
 
 
 @dataclass

@@ -216,3 +216,16 @@ def test_a_fitted_model_round_trips_through_its_artifact(tmp_path):
     readings.loc[200:203, "temperature_c"] += 35.0
     pd.testing.assert_frame_equal(loaded.detect(readings), model.detect(readings))
     assert loaded.not_monitored == ["power_kw"] and loaded.cadence_s == model.cadence_s
+
+
+def test_a_sensor_that_never_changed_in_training_fits_and_is_never_called_stuck():
+    """A gateway reporting a fixed value for a sensor (a placeholder, a sensor it does not have) must not
+    stop the fit; a value that never moves in training cannot be judged stuck later either."""
+    training = crusher_readings(600, seed=3)
+    training["temperature_c"] = 55.0
+    model = AnomalyModel("crusher").fit(training)
+
+    later = crusher_readings(600, seed=4)
+    later["temperature_c"] = 55.0
+    found = model.detect(later)
+    assert not stuck_events(found)["sensors"].map(lambda sensors: "temperature_c" in sensors).any()
