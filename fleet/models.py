@@ -6,6 +6,8 @@ fleet/sim/schema.py, so the engine, the database, the CSV format and the admin a
 
 from __future__ import annotations
 
+import datetime as dt
+
 import orjson
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
@@ -13,6 +15,7 @@ from django.utils.text import slugify
 
 from fleet.choices import DispatchStrategy, LoaderStatus, TruckStatus, ZoneMaterial, ZoneStatus
 from fleet.sim.schema import SENSORS
+from fleet.sim.state import Event
 
 #: Unit suffixes of sensor names, dropped from column labels (the unit is shown in brackets instead).
 _UNIT_SUFFIXES = ("_mm_s", "_kmh", "_kpa", "_tph", "_pct", "_deg", "_kw", "_t", "_l", "_c")
@@ -352,6 +355,18 @@ class SimEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.unit_kind} {self.unit_id} at {self.ts:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def from_engine(cls, site: Site, event: Event) -> SimEvent:
+        """The row of an engine event (fleet.sim.Event), unsaved: callers write many in one bulk_create."""
+        return cls(
+            site=site,
+            ts=dt.datetime.fromtimestamp(event.clock_s, dt.UTC),
+            kind=event.kind,
+            unit_kind=event.unit_kind,
+            unit_id=event.unit_id,
+            data=event.data,
+        )
 
 
 class FaultLabel(models.Model):

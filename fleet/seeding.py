@@ -89,17 +89,7 @@ def record_last_services(site: Site, state: SiteState) -> None:
     counts a unit's age from it until the twin records a repair of its own), replacing earlier records: a
     history simulated back in time starts from its own state, so its records move with it."""
     SimEvent.objects.filter(site=site, kind=SERVICE_RECORD).delete()
-    SimEvent.objects.bulk_create(
-        SimEvent(
-            site=site,
-            ts=dt.datetime.fromtimestamp(event.clock_s, dt.UTC),
-            kind=event.kind,
-            unit_kind=event.unit_kind,
-            unit_id=event.unit_id,
-            data=event.data,
-        )
-        for event in service_records(state)
-    )
+    SimEvent.objects.bulk_create(SimEvent.from_engine(site, event) for event in service_records(state))
 
 
 def _unique_slug(name: str) -> str:

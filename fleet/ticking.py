@@ -298,20 +298,7 @@ def save_steps(
         _save_unit_state(state, {} if written is None else written)
     clock.lap("units")
     events = [event for record in records for event in record.events]
-    SimEvent.objects.bulk_create(
-        [
-            SimEvent(
-                site=site,
-                ts=dt.datetime.fromtimestamp(event.clock_s, dt.UTC),
-                kind=event.kind,
-                unit_kind=event.unit_kind,
-                unit_id=event.unit_id,
-                data=event.data,
-            )
-            for event in events
-        ],
-        batch_size=2000,
-    )
+    SimEvent.objects.bulk_create([SimEvent.from_engine(site, event) for event in events], batch_size=2000)
     _save_labels(site, [label for record in records for label in record.labels])
     clock.lap("events")
     hooks.after_history(site, records, history_only=history_only)  # KPI ledgers (analytics): fleet.hooks
