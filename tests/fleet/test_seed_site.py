@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from fleet import seeding
 from fleet.models import HaulRoad, Loader, MiningZone, SimEvent, Site, Truck, WasteDump
 from fleet.sim.state import SiteState
 from plants.models import Crusher
@@ -135,3 +136,25 @@ def test_the_migration_moves_only_a_demo_site_still_on_utc_to_perth(name, zone, 
 
     site.refresh_from_db()
     assert site.timezone == after
+
+
+def test_the_migration_dates_an_older_sites_units_as_seeding_would_and_skips_repaired_ones():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("fleet.migrations.0011_service_records_for_existing_sites")
+    site = seeding.seed_site(name="Older pit", trucks=3, crushers=1, stockpiles=1).site
+    seeded = {(r.unit_kind, r.unit_id): r.ts for r in SimEvent.objects.filter(site=site, kind="serviced")}
+    SimEvent.objects.filter(site=site, kind="serviced").delete()  # as a site seeded before records existed
+    repaired = Truck.objects.filter(site=site).order_by("pk").first()
+    SimEvent.objects.create(site=site, ts=site.sim_clock,
+                            kind="repaired", unit_kind="truck", unit_id=repaired.pk)  # fmt: skip
+    SiteFactory(name="Real pit", sim_state={})  # no engine state: nothing to date
+
+    migration.record_services(apps, None)
+
+    dated = {(r.unit_kind, r.unit_id): r.ts for r in SimEvent.objects.filter(kind="serviced")}
+    assert dated == {key: ts for key, ts in seeded.items() if key != ("truck", repaired.pk)}
+    migration.remove_records(apps, None)
+    assert not SimEvent.objects.filter(kind="serviced").exists()
