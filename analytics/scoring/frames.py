@@ -160,6 +160,7 @@ def event_frame(site_id: int, *, start: dt.datetime, end: dt.datetime) -> pd.Dat
              "serviced": list(REPAIR_EVENTS)},
         )  # fmt: skip
         rows = cursor.fetchall()
+    # Django's cursor hands jsonb over as text (its JSONField decodes it); decode it here the same way.
     rows = [(*row[:4], orjson.loads(row[4]) if isinstance(row[4], str | bytes) else row[4]) for row in rows]
     frame = pd.DataFrame.from_records(rows, columns=["ts", "kind", "unit_kind", "unit_id", "data"])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
