@@ -106,13 +106,16 @@ def total_rss_mb(pids: list[int]) -> float:
 
 
 def total_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds the processes have used so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    """User + system CPU seconds the processes and their exited children have used so far (fields 14-17 of
+    /proc/<pid>/stat). A child's time moves to its parent when it is reaped, so the total never falls when a
+    PostgreSQL backend or a pool child ends: without it, PostgreSQL's backends per request left 22 s of
+    566 s in view."""
     total = 0
     for pid in pids:
         with suppress(OSError):
             text = Path(f"/proc/{pid}/stat").read_text()
             fields = text[text.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 

@@ -1,7 +1,13 @@
 """The soak's figures for telling a slower machine from a tick that grows with its history: CPU use per window
-(bench.soak_analysis.cpu_shares_first_last) and persist over step (bench.soak_report.speed_check)."""
+(bench.soak_analysis.cpu_shares_first_last), per process (bench.soak_processes.total_cpu_s) and persist over
+step (bench.soak_report.speed_check)."""
+
+import os
+import subprocess
+import sys
 
 from bench.soak_analysis import cpu_shares_first_last
+from bench.soak_processes import total_cpu_s
 from bench.soak_report import speed_check
 
 
@@ -27,3 +33,10 @@ def test_cpu_use_is_taken_over_the_first_and_the_last_window_only():
 
     assert round(shares["first"]["daphne"]) == 50 and round(shares["last"]["daphne"]) == 100
     assert round(shares["first"]["machine-idle"]) == 150 and round(shares["last"]["machine-idle"]) == 100
+
+
+def test_cpu_used_by_a_child_that_has_exited_still_counts():
+    """PostgreSQL's backends and pool children end and are reaped: their time must not drop out."""
+    before = total_cpu_s([os.getpid()])
+    subprocess.run([sys.executable, "-c", "sum(range(20_000_000))"], check=True)
+    assert total_cpu_s([os.getpid()]) - before >= 0.1
