@@ -143,12 +143,19 @@ def load_normalised(frame: pd.DataFrame, stacked: pd.DatetimeIndex) -> dict[str,
     return out
 
 
+def _on_grid_times(times: pd.Series, grid: pd.DataFrame) -> pd.Series:
+    """Event times in the grid's resolution: merge_asof refuses keys of different units (an event log read
+    with nanoseconds, a grid built in microseconds)."""
+    return pd.to_datetime(times, utc=True).astype(grid["ts"].dtype)
+
+
 def _last_event_ts(grid: pd.DataFrame, events: pd.DataFrame, kinds: tuple[str, ...]) -> pd.Series:
     """For each grid row, the time of the latest event of `kinds` on that unit at or before the row's ts."""
     marks = events.loc[events["kind"].isin(kinds), [*KEYS, "ts"]].rename(columns={"ts": "event_ts"})
     left = grid[[*KEYS, "ts"]].reset_index().sort_values("ts", kind="stable")
     if marks.empty:
         return pd.Series(pd.NaT, index=grid.index, dtype=grid["ts"].dtype)
+    marks["event_ts"] = _on_grid_times(marks["event_ts"], grid)
     marks = marks.sort_values("event_ts", kind="stable")
     marks["ts"] = marks["event_ts"]
     joined = pd.merge_asof(left, marks, on="ts", by=KEYS, direction="backward")
@@ -160,6 +167,7 @@ def _cumulative_at(grid: pd.DataFrame, marks: pd.DataFrame, at: pd.Series, value
     if marks.empty:
         return np.zeros(len(grid))
     marks = marks.sort_values("ts", kind="stable").copy()
+    marks["ts"] = _on_grid_times(marks["ts"], grid)
     marks["cum"] = marks.groupby(KEYS, sort=False)[value].cumsum()
     left = grid[KEYS].assign(ts=at.array).reset_index()
     known = left["ts"].notna()
@@ -199,7 +207,6 @@ def _work_marks(events: pd.DataFrame, kind: str) -> pd.DataFrame:
 def maintenance_features(grid: pd.DataFrame, events: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Hours and work since the last repair/maintenance seen (NaN before the first one in the history)."""
     events = unit_keys(events, kind)
-    events["ts"] = pd.to_datetime(events["ts"], utc=True).astype(grid["ts"].dtype)  # merge keys must match
     own = events.loc[events["unit_kind"] == kind]
     last_repair = _last_event_ts(grid, own, REPAIR_EVENTS)
     out = pd.DataFrame(index=grid.index)
@@ -249,7 +256,6 @@ def unit_grid(
     times = pd.date_range(start.ceil(every), end, freq=every)
     grid = units.merge(pd.DataFrame({"ts": times}), how="cross").sort_values([*KEYS, "ts"])
     grid = grid.reset_index(drop=True)
-    events["ts"] = pd.to_datetime(events["ts"], utc=True).astype(grid["ts"].dtype)  # merge keys must match
     last_down = _last_event_ts(
         grid, events.loc[events["unit_kind"] == kind], ("breakdown", "maintenance_started")
     )
