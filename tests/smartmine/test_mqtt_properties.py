@@ -84,3 +84,18 @@ def test_clients_decode_with_shared_tables(monkeypatch):
     mqtt.client(mqtt.Broker("127.0.0.1", 1883))
 
     assert _packet.Properties is mqtt.SharedTableProperties
+
+
+def test_clear_drops_every_property_as_paho_does(rich_properties):
+    packet = _publish_packet(rich_properties, b"{}")
+    shared = _decoded(packet, mqtt.SharedTableProperties).properties
+    own = _decoded(packet, Properties).properties
+
+    shared.clear()
+    own.clear()
+
+    assert shared.isEmpty() and own.isEmpty()
+    assert shared.json() == own.json() == {}
+    assert shared.names is mqtt.SharedTableProperties._template.names  # the tables stay
+    shared.MessageExpiryInterval = 5  # and still check what they are given
+    assert shared.MessageExpiryInterval == 5
