@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import orjson
 
@@ -78,8 +79,11 @@ class Decoded:
         return [reading.get(name) for reading in self.readings]
 
 
+@lru_cache(maxsize=65_536)
 def parse_topic(topic: str) -> Address:
-    """`smartmine/<site-slug>/<kind>/<equipment-name>/telemetry` -> its Address, or BadMessage."""
+    """`smartmine/<site-slug>/<kind>/<equipment-name>/telemetry` -> its Address, or BadMessage.
+
+    Cached: a site's gateways publish on the same few thousand topics all day (a refusal is not cached)."""
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != ROOT or parts[4] != "telemetry":
         raise BadMessage("topic", f"topic must be {ROOT}/<site>/<kind>/<equipment>/telemetry")
@@ -116,10 +120,12 @@ def decode_payload(payload: bytes) -> list[dict] | dict[str, list]:
         raise BadMessage(
             "payload", f"holds {len(items)} readings; at most {MAX_READINGS_PER_MESSAGE} per message"
         )
+    if set(map(type, items)) != {dict}:  # JSON objects decode to exactly dict
+        position = next(position for position, item in enumerate(items) if not isinstance(item, dict))
+        raise BadMessage("payload", f"reading {position} must be a JSON object")
     for position, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise BadMessage("payload", f"reading {position} must be a JSON object")
-        _no_topic_fields(item, f"reading {position}")
+        if not item.keys().isdisjoint(TOPIC_FIELDS):
+            _no_topic_fields(item, f"reading {position}")
     return items
 
 
