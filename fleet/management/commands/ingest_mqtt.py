@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import signal
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from fleet.mqtt_ingest import BatchReport, LivePublisher, ingest_messages, write_heartbeat
 from fleet.mqttformat import SUBSCRIPTION, TELEMETRY_TOPICS, Decoded, decode, rejected_topic
 from smartmine.platform import heap, metrics
+from smartmine.platform.inbox import BatchInbox
 from smartmine.platform.mqtt import Broker, client, connect_properties
 
 logger = logging.getLogger("smartmine.mqtt")
@@ -98,7 +98,9 @@ class MqttIngest:
         self.session_expiry_s, self.subscription = session_expiry_s, subscription
         self.publisher = LivePublisher(every_s=live_s)
         #: Messages decoded on arrival; at most the receive maximum of them (unacknowledged) at a time.
-        self.inbox: queue.Queue[tuple[paho.MQTTMessage, Decoded]] = queue.Queue()
+        self.inbox: BatchInbox[tuple[paho.MQTTMessage, Decoded]] = BatchInbox(
+            max_items=batch_messages, max_weight=batch_readings
+        )
         self.stopping = False
         self.logged_reasons: set[str] = set()
         self.batch_at: float | None = None
@@ -110,9 +112,7 @@ class MqttIngest:
         )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = lambda _client, _userdata, message: self.inbox.put(
-            (message, decode(message.topic, message.payload))
-        )
+        self.client.on_message = self._on_message
         # A restarted broker forgets shared subscriptions (Mosquitto 2.0): come back quickly to renew ours.
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
 
@@ -125,6 +125,10 @@ class MqttIngest:
             return
         logger.info("mqtt connected broker=%s session_present=%s", self.broker.where, flags.session_present)
         mqtt.subscribe(self.subscription, options=SubscribeOptions(qos=1))
+
+    def _on_message(self, _mqtt, _userdata, message: paho.MQTTMessage) -> None:
+        decoded = decode(message.topic, message.payload)
+        self.inbox.put((message, decoded), weight=len(decoded))
 
     def _on_subscribe(self, _mqtt, _userdata, _mid, reason_codes, _properties) -> None:
         refused = [code for code in reason_codes if code.is_failure]
@@ -170,21 +174,7 @@ class MqttIngest:
 
     def _take_batch(self) -> list[tuple[paho.MQTTMessage, Decoded]]:
         """Messages until the batch holds --batch-readings or --batch-messages, or --batch-ms passed."""
-        try:
-            batch = [self.inbox.get(timeout=0.1)]
-        except queue.Empty:
-            return []
-        readings = len(batch[0][1])
-        deadline = time.monotonic() + self.batch_s
-        while len(batch) < self.batch_messages and readings < self.batch_readings:
-            remaining = deadline - time.monotonic()
-            try:
-                item = self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            batch.append(item)
-            readings += len(item[1])
-        return batch
+        return self.inbox.take(first_wait_s=0.1, collect_s=self.batch_s)
 
     def _handle(self, batch: list[tuple[paho.MQTTMessage, Decoded]]) -> None:
         decoded = [message for _, message in batch]
