@@ -2,8 +2,11 @@
 binary COPY rate measured in the same run, and publish -> live frame latency at a steady rate.
 
 Runs in its own database (`<DATABASE NAME>_bench`) and its own Mosquitto (var of a temporary directory, a
-port in 18883-18889). 1,000 trucks publish QoS 1 messages of 10 readings each as fast as one paho client
-goes; the figure is readings stored per second from the first publish to the last reading committed.
+port in 18883-18889). 1,000 trucks publish QoS 1 messages of 10 readings each as fast as the load generator
+(bench/mqtt_load.py: packets encoded beforehand, one socket, a window of 2,000 unacknowledged) goes; the
+figure is readings stored per second from the first publish to the last reading committed, with the CPU a
+reading of the ingest processes and of the publisher. One more round publishes the same readings with paho,
+whose own CPU (about 10 us a reading) comes out of the same 2 cores.
 Latency: messages of one reading at a steady rate; for each, the time from publish to the first frame on
 the live channel layer group (what the WebSocket consumer forwards) that shows the unit at that reading or
 a later one (a frame carries each unit's newest state, so one frame answers every reading it covers), p99.
@@ -35,6 +38,9 @@ from bench.common import BenchDatabase, percentile, setup_django, stats  # noqa:
 
 TRUCKS = 1000
 PER_MESSAGE = 10
+#: One more round with a truck's minute in a message (a gateway batching at 1 Hz): what per-message costs
+#: (paho's receive path and acknowledgement, about 140 us of CPU a message) weigh against per-reading ones.
+MINUTE_PER_MESSAGE = 60
 #: The latency run's messages: at 10,000 readings/s, each of the 1,000 trucks' gateways publishes its
 #: last second (10 readings at 10 Hz) once a second.
 LATENCY_PER_MESSAGE = 10
@@ -65,15 +71,17 @@ def _trucks(site) -> dict[int, str]:
     return dict(Truck.objects.filter(site=site).values_list("pk", "name"))
 
 
-def _payloads(names: list[str], slug: str, readings: int, start: dt.datetime) -> list[tuple[str, bytes]]:
-    """(topic, payload) messages of PER_MESSAGE readings, each truck one reading a second."""
+def _payloads(
+    names: list[str], slug: str, readings: int, start: dt.datetime, per_message: int = PER_MESSAGE
+) -> list[tuple[str, bytes]]:
+    """(topic, payload) messages of `per_message` readings, each truck one reading a second."""
     messages = []
     per_truck = readings // len(names)
-    for first in range(0, per_truck, PER_MESSAGE):
+    for first in range(0, per_truck, per_message):
         for name in names:
             rows = [
                 {"ts": (start + dt.timedelta(seconds=i)).isoformat(), "status": "hauling", **HEALTHY}
-                for i in range(first, min(first + PER_MESSAGE, per_truck))
+                for i in range(first, min(first + per_message, per_truck))
             ]
             messages.append((f"smartmine/{slug}/truck/{name}/telemetry", json.dumps(rows).encode()))
     return messages
@@ -105,7 +113,30 @@ def _ingest_processes(broker, count: int) -> list[subprocess.Popen]:
     ]
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
+
+
+def _wait_stored(readings: int, started: float) -> float:
+    """Seconds from `started` until `readings` are stored; raises when none more arrive for 30 s."""
+    stored, moved_at = _stored(), time.monotonic()
+    while stored < readings and time.monotonic() - moved_at < 30:
+        time.sleep(0.05)
+        if (now := _stored()) != stored:
+            stored, moved_at = now, time.monotonic()
+    if stored < readings:  # refused readings are reported on .../telemetry/rejected
+        raise RuntimeError(f"{stored} of {readings} readings stored, none more for 30 s")
+    return time.perf_counter() - started
+
+
 def _sustained(client, messages: list[tuple[str, bytes]], readings: int) -> float:
+    """Readings stored a second with paho as the publisher (about 10 us of this process's CPU a reading)."""
     started = time.perf_counter()
     sent = []
     for topic, payload in messages:
@@ -118,17 +149,96 @@ def _sustained(client, messages: list[tuple[str, bytes]], readings: int) -> floa
     for info in sent:
         info.wait_for_publish(60)
     published_s = time.perf_counter() - started
-    stored, moved_at = _stored(), time.monotonic()
-    while stored < readings and time.monotonic() - moved_at < 30:
-        time.sleep(0.2)
-        if (now := _stored()) != stored:
-            stored, moved_at = now, time.monotonic()
-    elapsed = time.perf_counter() - started
-    if stored < readings:  # refused readings are reported on .../telemetry/rejected
-        raise RuntimeError(f"{stored} of {readings} readings stored, none more for 30 s")
-    print(f"sustained: every message acknowledged by the broker after {published_s:.2f} s, stored after "
-          f"{elapsed:.2f} s", flush=True)  # fmt: skip
+    elapsed = _wait_stored(readings, started)
+    print(f"sustained (paho): every message acknowledged by the broker after {published_s:.2f} s, stored "
+          f"after {elapsed:.2f} s", flush=True)  # fmt: skip
     return readings / elapsed
+
+
+def _sustained_raw(broker, messages: list[tuple[str, bytes]], readings: int, ingest_pids: list[int]) -> dict:
+    """Readings stored a second with the raw load generator (bench/mqtt_load.py) as the publisher, and the
+    CPU each part spent a reading: the ingest processes, the publisher (this process), the whole machine."""
+    from bench.mqtt_load import RawPublisher, publish_packets
+
+    packets = publish_packets(messages)  # encoded before the clock starts, as 1,000 trucks' radios would
+    publisher = RawPublisher(broker.host, broker.port, *GATEWAY)
+    try:
+        ingest_before, own_before = _cpu_s(ingest_pids), time.process_time()
+        machine_before = _machine_busy_s()
+        started = time.perf_counter()
+        published_s = publisher.publish(packets)
+        elapsed = _wait_stored(readings, started)
+        ingest_s, own_s = _cpu_s(ingest_pids) - ingest_before, time.process_time() - own_before
+        machine_after = _machine_busy_s()
+        busy_s, all_s = (machine_after[n] - machine_before[n] for n in (0, 1))
+    finally:
+        publisher.close()
+    print(f"sustained (raw publisher): every message acknowledged after {published_s:.2f} s, stored after "
+          f"{elapsed:.2f} s", flush=True)  # fmt: skip
+    return {
+        "readings_per_s": readings / elapsed,
+        "ingest_cpu_us": 1e6 * ingest_s / readings,
+        "publisher_cpu_us": 1e6 * own_s / readings,
+        "machine_busy": busy_s / all_s,
+    }
+
+
+def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
+    """The MQTT client's floor: one paho subscriber as the ingest process has it (the same client, shared
+    subscription, manual acknowledgements after each batch, the payloads decoded on arrival), with no
+    database. Its CPU a reading is what paho and the decoding cost before any check or write."""
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+
+    from bench.mqtt_load import RawPublisher, publish_packets
+    from fleet.mqttformat import SUBSCRIPTION, decode
+    from smartmine.platform.inbox import BatchInbox
+    from smartmine.platform.mqtt import client, connect_properties
+
+    readings = sum(len(decode(topic, payload)) for topic, payload in messages[:1]) * len(messages)
+    inbox = BatchInbox(max_items=2000, max_weight=20_000)
+    subscribed = threading.Event()
+    subscriber = client(broker, client_id="bench-bare", manual_ack=True)
+    subscriber.on_connect = lambda mqtt, *_: mqtt.subscribe(SUBSCRIPTION, options=SubscribeOptions(qos=1))
+    subscriber.on_subscribe = lambda *_: subscribed.set()
+    subscriber.on_message = lambda _c, _u, message: inbox.put(
+        (message, decoded := decode(message.topic, message.payload)), weight=len(decoded)
+    )
+    subscriber.connect(
+        broker.host, broker.port, clean_start=True, properties=connect_properties(receive_maximum=6000)
+    )
+    subscriber.loop_start()
+    publisher = RawPublisher(broker.host, broker.port, *GATEWAY, client_id="bench-bare-load")
+    try:
+        if not subscribed.wait(10):
+            raise RuntimeError("the bare subscriber was not subscribed within 10 s")
+        packets = publish_packets(messages)
+        sending = threading.Thread(target=publisher.publish, args=(packets,))
+        cpu_before, started = time.process_time(), time.perf_counter()
+        sending.start()
+        received = 0
+        while received < len(messages):
+            batch = inbox.take(first_wait_s=30, collect_s=0.2)
+            if not batch:
+                raise RuntimeError(f"the bare subscriber got {received} of {len(messages)} messages")
+            for message, _ in batch:
+                subscriber.ack(message.mid, message.qos)
+            received += len(batch)
+        elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
+        sending.join()
+    finally:
+        publisher.close()
+        subscriber.disconnect()
+        subscriber.loop_stop()
+    print(f"bare paho subscriber: {len(messages):,} messages in {elapsed:.2f} s", flush=True)
+    return {"readings_per_s": readings / elapsed, "cpu_us": 1e6 * cpu_s / readings}
+
+
+def _machine_busy_s() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / ticks, sum(values) / ticks
 
 
 def _latency(
@@ -375,6 +485,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         ]
         gateway = Gateway(*GATEWAY, (site.slug,))
         with private_mosquitto(Path(tmp), [gateway]) as broker:
+            bare = _bare_subscriber(broker, rounds[0])  # before any ingest process subscribes
             processes = _ingest_processes(broker, 2)
             try:
                 # No limit in paho: _sustained keeps its own window of 2,000, below the broker's 10,000.
@@ -386,11 +497,25 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
                     _payloads(names, site.slug, 10 * TRUCKS, start - dt.timedelta(hours=2)),
                     10 * TRUCKS,
                 )
-                rates = []
+                raw_rounds = []
                 for messages in rounds:
                     with connection.cursor() as cursor:
                         cursor.execute("TRUNCATE fleet_truckreading")
-                    rates.append(_sustained(client, messages, readings))
+                    raw_rounds.append(
+                        _sustained_raw(broker, messages, readings, [process.pid for process in processes])
+                    )
+                # The same readings once more with paho publishing, as before the load generator.
+                with connection.cursor() as cursor:
+                    cursor.execute("TRUNCATE fleet_truckreading")
+                paho_rate = _sustained(client, rounds[0], readings)
+                with connection.cursor() as cursor:
+                    cursor.execute("TRUNCATE fleet_truckreading")
+                minutes = _payloads(
+                    names, site.slug, readings, start - dt.timedelta(hours=3), MINUTE_PER_MESSAGE
+                )
+                minute_round = _sustained_raw(
+                    broker, minutes, readings, [process.pid for process in processes]
+                )
                 latencies = _latency(
                     client, site.pk, site.slug, names, latency_rate, latency_s, LATENCY_PER_MESSAGE
                 )
@@ -417,6 +542,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
                     process.wait(30)
 
     raw_rate = statistics.median(raw)
+    rates = [r["readings_per_s"] for r in raw_rounds]
     p99 = percentile(latencies, 0.99) if latencies else None
     results = {
         "database": database,
@@ -424,6 +550,16 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         "mqtt_readings_per_s": stats(rates),
         "raw_copy_readings_per_s": stats(raw),
         "ratio": statistics.median(rates) / raw_rate,
+        "paho_readings_per_s": paho_rate,
+        "paho_ratio": paho_rate / raw_rate,
+        "ingest_cpu_us_per_reading": statistics.median(r["ingest_cpu_us"] for r in raw_rounds),
+        "publisher_cpu_us_per_reading": statistics.median(r["publisher_cpu_us"] for r in raw_rounds),
+        "machine_busy": statistics.median(r["machine_busy"] for r in raw_rounds),
+        "minute_messages_readings_per_s": minute_round["readings_per_s"],
+        "minute_messages_ratio": minute_round["readings_per_s"] / raw_rate,
+        "minute_messages_ingest_cpu_us": minute_round["ingest_cpu_us"],
+        "bare_subscriber_readings_per_s": bare["readings_per_s"],
+        "bare_subscriber_cpu_us_per_reading": bare["cpu_us"],
         "latency_frames": len(latencies),
         "latency_sent": int(latency_rate * latency_s / LATENCY_PER_MESSAGE),
         "latency_p50_s": percentile(latencies, 0.5) if latencies else None,
@@ -442,6 +578,32 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         ),
         _row("raw psycopg binary COPY, same run", results["raw_copy_readings_per_s"], "readings/s"),
         _row("MQTT ingest / raw COPY", results["ratio"], "x", ">= 0.5", 0.5),
+        _row(
+            "the same readings published by one paho client (~10 us of CPU a reading on the same cores)",
+            {"median": paho_rate, "min": None, "max": None},
+            "readings/s",
+        ),
+        _row("paho-published / raw COPY", results["paho_ratio"], "x"),
+        _row("CPU a reading: the two ingest processes", results["ingest_cpu_us_per_reading"], "us"),
+        _row(
+            f"the same readings as messages of {MINUTE_PER_MESSAGE} (a truck's minute), one round",
+            results["minute_messages_readings_per_s"],
+            "readings/s",
+        ),
+        _row(f"messages of {MINUTE_PER_MESSAGE} / raw COPY", results["minute_messages_ratio"], "x"),
+        _row(
+            f"CPU a reading: the two ingest processes, messages of {MINUTE_PER_MESSAGE}",
+            results["minute_messages_ingest_cpu_us"],
+            "us",
+        ),
+        _row("CPU a reading: the load generator", results["publisher_cpu_us_per_reading"], "us"),
+        _row("machine busy while ingesting", results["machine_busy"], "share of 2 cores"),
+        _row(
+            "bare paho subscriber, 1 process, no database (the ingest's client, decoding, acks)",
+            results["bare_subscriber_readings_per_s"],
+            "readings/s",
+        ),
+        _row("CPU a reading: the bare subscriber", results["bare_subscriber_cpu_us_per_reading"], "us"),
         {
             "metric": f"publish -> live frame p99 at {latency_rate:,} readings/s, {LATENCY_PER_MESSAGE} a "
             f"message ({len(latencies):,} of {results['latency_sent']:,} messages matched)",
