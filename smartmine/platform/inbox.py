@@ -54,8 +54,11 @@ class BatchInbox(Generic[Item]):
         came), then up to `collect_s` for the batch to fill; at most `max_items` items, and it stops at
         the item that brings the weight to `max_weight` or more."""
         if not self._items:
-            self._arrived.wait(first_wait_s)
-            self._arrived.clear()  # an item put after this sets it again; one put before is seen below
+            # Cleared before waiting, not after: a set left by items taken earlier would end the wait at
+            # once. An item put before the clear is seen by the check that follows it.
+            self._arrived.clear()
+            if not self._items:
+                self._arrived.wait(first_wait_s)
             if not self._items:
                 return []
         if not self._is_full():

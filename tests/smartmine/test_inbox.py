@@ -34,6 +34,16 @@ def test_an_empty_inbox_waits_for_the_first_item_only_so_long():
     assert 0.04 <= time.monotonic() - started < 1
 
 
+def test_items_taken_earlier_do_not_cut_the_wait_for_the_next_one_short():
+    inbox = BatchInbox(max_items=10, max_weight=10)
+    inbox.put("a")
+    assert inbox.take(first_wait_s=0, collect_s=0) == ["a"]
+    started = time.monotonic()
+
+    assert inbox.take(first_wait_s=0.05, collect_s=5) == []
+    assert time.monotonic() - started >= 0.04
+
+
 def test_a_partial_batch_is_taken_when_its_time_is_up():
     inbox = BatchInbox(max_items=10, max_weight=100)
     inbox.put("a")
