@@ -102,6 +102,14 @@ def _stored(since: dt.datetime | None = None) -> int:
         return cursor.fetchone()[0]
 
 
+def _empty_history() -> None:
+    """The reading history emptied, so the next round's count starts at 0 and repeats nothing."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE fleet_truckreading")
+
+
 def _ingest_processes(broker, count: int) -> list[subprocess.Popen]:
     """`count` ingest processes on the bench database, each subscribed when this returns (messages
     published before the shared subscription exists would go nowhere)."""
@@ -111,16 +119,6 @@ def _ingest_processes(broker, count: int) -> list[subprocess.Popen]:
         ingest_mqtt(broker, "--name", f"bench-{n}", "--batch-ms", "200", LOG_LEVEL="INFO")
         for n in range(1, count + 1)
     ]
-
-
-def _cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes have used so far, from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / ticks
 
 
 def _wait_stored(readings: int, started: float) -> float:
@@ -159,18 +157,18 @@ def _sustained_raw(broker, messages: list[tuple[str, bytes]], readings: int, ing
     """Readings stored a second with the raw load generator (bench/mqtt_load.py) as the publisher, and the
     CPU each part spent a reading: the ingest processes, the publisher (this process), the whole machine."""
     from bench.mqtt_load import RawPublisher, publish_packets
+    from bench.soak_processes import machine_cpu_s, total_cpu_s
 
     packets = publish_packets(messages)  # encoded before the clock starts, as 1,000 trucks' radios would
     publisher = RawPublisher(broker.host, broker.port, *GATEWAY)
     try:
-        ingest_before, own_before = _cpu_s(ingest_pids), time.process_time()
-        machine_before = _machine_busy_s()
+        ingest_before, own_before = total_cpu_s(ingest_pids), time.process_time()
+        machine_before = machine_cpu_s()
         started = time.perf_counter()
         published_s = publisher.publish(packets)
         elapsed = _wait_stored(readings, started)
-        ingest_s, own_s = _cpu_s(ingest_pids) - ingest_before, time.process_time() - own_before
-        machine_after = _machine_busy_s()
-        busy_s, all_s = (machine_after[n] - machine_before[n] for n in (0, 1))
+        ingest_s, own_s = total_cpu_s(ingest_pids) - ingest_before, time.process_time() - own_before
+        machine = {name: value - machine_before[name] for name, value in machine_cpu_s().items()}
     finally:
         publisher.close()
     print(f"sustained (raw publisher): every message acknowledged after {published_s:.2f} s, stored after "
@@ -179,7 +177,7 @@ def _sustained_raw(broker, messages: list[tuple[str, bytes]], readings: int, ing
         "readings_per_s": readings / elapsed,
         "ingest_cpu_us": 1e6 * ingest_s / readings,
         "publisher_cpu_us": 1e6 * own_s / readings,
-        "machine_busy": busy_s / all_s,
+        "machine_busy": machine["busy"] / sum(machine.values()),
     }
 
 
@@ -194,7 +192,6 @@ def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
     from smartmine.platform.inbox import BatchInbox
     from smartmine.platform.mqtt import client, connect_properties
 
-    readings = sum(len(decode(topic, payload)) for topic, payload in messages[:1]) * len(messages)
     inbox = BatchInbox(max_items=2000, max_weight=20_000)
     subscribed = threading.Event()
     subscriber = client(broker, client_id="bench-bare", manual_ack=True)
@@ -215,13 +212,14 @@ def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
         sending = threading.Thread(target=publisher.publish, args=(packets,))
         cpu_before, started = time.process_time(), time.perf_counter()
         sending.start()
-        received = 0
+        received = readings = 0
         while received < len(messages):
             batch = inbox.take(first_wait_s=30, collect_s=0.2)
             if not batch:
                 raise RuntimeError(f"the bare subscriber got {received} of {len(messages)} messages")
-            for message, _ in batch:
+            for message, decoded in batch:
                 subscriber.ack(message.mid, message.qos)
+                readings += len(decoded)
             received += len(batch)
         elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
         sending.join()
@@ -231,14 +229,6 @@ def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
         subscriber.loop_stop()
     print(f"bare paho subscriber: {len(messages):,} messages in {elapsed:.2f} s", flush=True)
     return {"readings_per_s": readings / elapsed, "cpu_us": 1e6 * cpu_s / readings}
-
-
-def _machine_busy_s() -> tuple[float, float]:
-    """(busy, all) CPU seconds of the whole machine since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle, iowait
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(values) - idle) / ticks, sum(values) / ticks
 
 
 def _latency(
@@ -361,8 +351,7 @@ def _outage(client, slug: str, names: list[str], *, rate: int, outage_s: float, 
     from django.db import connection
 
     dbname = connection.settings_dict["NAME"]
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE fleet_truckreading")
+    _empty_history()
     connection.close()
     total_s = 10 + outage_s + 20
     messages, sent, began = int(rate * total_s / PER_MESSAGE), [], time.perf_counter()
@@ -405,12 +394,9 @@ def _kill_restart(client, broker, processes: list, slug: str, names: list[str], 
     exactly once (count, distinct keys, sum of engine hours)."""
     import signal
 
-    from django.db import connection
-
     from tests.processes import ingest_mqtt
 
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE fleet_truckreading")
+    _empty_history()
     total_s, messages = 20, int(rate * 20 / PER_MESSAGE)
     sent, killed = [], {}
 
@@ -475,10 +461,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
             zip(frame["equipment_id"].tolist(), ts, frame["status"].tolist(), *sensors, strict=True)
         )
         raw = [_time_raw_copy(tuples, columns) for _ in range(3)]
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE fleet_truckreading")
+        _empty_history()
         # Each round its own hour of readings (none repeats another round's); the table is emptied between.
         rounds = [
             _payloads(names, site.slug, readings, start - dt.timedelta(hours=3 + n)) for n in range(ROUNDS)
@@ -487,6 +470,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         with private_mosquitto(Path(tmp), [gateway]) as broker:
             bare = _bare_subscriber(broker, rounds[0])  # before any ingest process subscribes
             processes = _ingest_processes(broker, 2)
+            ingest_pids = [process.pid for process in processes]
             try:
                 # No limit in paho: _sustained keeps its own window of 2,000, below the broker's 10,000.
                 client = connected(Broker(broker.host, broker.port, *GATEWAY), max_inflight=0)
@@ -499,23 +483,16 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
                 )
                 raw_rounds = []
                 for messages in rounds:
-                    with connection.cursor() as cursor:
-                        cursor.execute("TRUNCATE fleet_truckreading")
-                    raw_rounds.append(
-                        _sustained_raw(broker, messages, readings, [process.pid for process in processes])
-                    )
+                    _empty_history()
+                    raw_rounds.append(_sustained_raw(broker, messages, readings, ingest_pids))
                 # The same readings once more with paho publishing, as before the load generator.
-                with connection.cursor() as cursor:
-                    cursor.execute("TRUNCATE fleet_truckreading")
+                _empty_history()
                 paho_rate = _sustained(client, rounds[0], readings)
-                with connection.cursor() as cursor:
-                    cursor.execute("TRUNCATE fleet_truckreading")
+                _empty_history()
                 minutes = _payloads(
                     names, site.slug, readings, start - dt.timedelta(hours=3), MINUTE_PER_MESSAGE
                 )
-                minute_round = _sustained_raw(
-                    broker, minutes, readings, [process.pid for process in processes]
-                )
+                minute_round = _sustained_raw(broker, minutes, readings, ingest_pids)
                 latencies = _latency(
                     client, site.pk, site.slug, names, latency_rate, latency_s, LATENCY_PER_MESSAGE
                 )
