@@ -124,7 +124,7 @@ def decode_payload(payload: bytes) -> list[dict] | dict[str, list]:
         position = next(position for position, item in enumerate(items) if not isinstance(item, dict))
         raise BadMessage("payload", f"reading {position} must be a JSON object")
     for position, item in enumerate(items):
-        if not item.keys().isdisjoint(TOPIC_FIELDS):
+        if not item.keys().isdisjoint(TOPIC_FIELDS):  # every reading of every message: the quick test first
             _no_topic_fields(item, f"reading {position}")
     return items
 
@@ -142,8 +142,6 @@ def _columns(data: dict) -> dict[str, list]:
 
 
 def _no_topic_fields(item: dict, what: str) -> None:
-    if item.keys().isdisjoint(TOPIC_FIELDS):  # every reading of every message: the quick test first
-        return
     repeated = [name for name in TOPIC_FIELDS if name in item]
     if repeated:
         raise BadMessage("payload", f"{what} has {', '.join(repeated)}: the topic names the equipment")
