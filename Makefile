@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed
 SERVICES := $(PY) -m smartmine.devservices run --
 # The tests' own namespace on a shared Redis: tasks they queue are never run by a `make run` of this checkout.
 TEST_INSTALLATION_ID ?= smartmine-tests
+# The suite runs in this many processes (pytest-xdist; 0: in one). Each has its own test database and Redis
+# namespace (tests/conftest.py). `--dist load` keeps pytest-django's order within each process: tests on a
+# rolled-back transaction first, then those that empty the tables (which takes the roles, alarm rules and
+# schedules the migrations wrote with them).
+TEST_WORKERS ?= 2
 
 .PHONY: run test fuzz lint format bench soak install services stop-services clean
 
@@ -28,7 +33,7 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m smartmine.devservices browser
-	INSTALLATION_ID=$(TEST_INSTALLATION_ID) $(SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
+	INSTALLATION_ID=$(TEST_INSTALLATION_ID) $(SERVICES) $(PY) -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 ## fuzz: the API fuzzing of `make test` at length: 30 cases per operation and mode, 20 stateful scenarios,
 ## as each role and anonymous (FUZZ_SEED=... replays a run; FUZZ_EXAMPLES, FUZZ_STATEFUL, FUZZ_STEPS tune it)

@@ -1,6 +1,26 @@
 """Shared fixtures. Integration tests use the real PostgreSQL and Redis (see `make test`), never mocks."""
 
+import os
+
 import pytest
+
+#: INSTALLATION_ID is at most 32 characters (smartmine.config); a worker's suffix must fit in.
+_INSTALLATION_ID_MAX = 32
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_newgateway(gateway) -> None:
+    """Each pytest-xdist worker (`make test` runs two) in a Redis namespace of its own.
+
+    pytest-django gives each worker its own test database (`test_<name>_gw0`, ...); the installation id
+    names everything else a test run keeps on the shared Redis: Celery queues, Channels groups, caches and
+    locks. Without its own, one worker's Celery or live clients would take the other's tasks and frames.
+    It is set in the worker process before pytest-django reads the settings there, and the daphne, Celery
+    and ingest processes its tests start inherit it.
+    """
+    suffix = f"-{gateway.id}"
+    base = os.environ.get("INSTALLATION_ID", "smartmine-tests")[: _INSTALLATION_ID_MAX - len(suffix)]
+    gateway.remote_exec(f"import os; os.environ['INSTALLATION_ID'] = {base + suffix!r}").waitclose()
 
 
 @pytest.fixture(scope="session", autouse=True)
