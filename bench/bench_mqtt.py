@@ -10,6 +10,8 @@ whose own CPU (about 10 us a reading) comes out of the same 2 cores.
 Latency: messages of one reading at a steady rate; for each, the time from publish to the first frame on
 the live channel layer group (what the WebSocket consumer forwards) that shows the unit at that reading or
 a later one (a frame carries each unit's newest state, so one frame answers every reading it covers), p99.
+Then, on the same broker and processes, the resilience scenarios of bench/mqtt_resilience.py (a database
+outage, an ingest process killed mid-publish: each acknowledged reading stored exactly once).
 Goals (issue 21): >= 50,000 readings/s with two ingest processes and >= 0.5x raw COPY; p99 < 1 s at
 10,000 readings/s. Usage: `python bench/bench_mqtt.py [--quick]`, or import and call run().
 """
@@ -33,81 +35,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartmine.settings")
 
+from bench import mqtt_resilience  # noqa: E402
 from bench.bench_ingest import _frame, _row, _time_raw_copy  # noqa: E402
 from bench.common import BenchDatabase, percentile, setup_django, stats  # noqa: E402
+from bench.mqtt_common import (  # noqa: E402
+    GATEWAY,
+    HEALTHY,
+    TRUCKS,
+    empty_history,
+    payloads,
+    settle,
+    site_trucks,
+    stored_count,
+)
 
-TRUCKS = 1000
-PER_MESSAGE = 10
 #: One more round with a truck's minute in a message (a gateway batching at 1 Hz): what per-message costs
 #: (paho's receive path and acknowledgement, about 140 us of CPU a message) weigh against per-reading ones.
 MINUTE_PER_MESSAGE = 60
 #: The latency run's messages: at 10,000 readings/s, each of the 1,000 trucks' gateways publishes its
 #: last second (10 readings at 10 Hz) once a second.
 LATENCY_PER_MESSAGE = 10
-GATEWAY = ("bench-gateway", "bench-token")
 #: Sustained rounds (median, min, max): one round on this shared machine moves by a third between runs.
 ROUNDS = 3
-#: A healthy hauling truck's sensors, valid for either truck class (tanks of 1,137 L and more): inside every
-#: default alarm rule's normal band, so the figures measure ingest, not an alarm flood.
-HEALTHY = {
-    "lat": -22.3, "lon": 118.6, "heading_deg": 90.0, "speed_kmh": 32.0, "payload_t": 80.0, "fuel_l": 1000.0,
-    "engine_temp_c": 88.0, "tyre_pressure_kpa": 690.0, "vibration_mm_s": 4.0, "engine_hours": 0.0,
-    "health": 90.0,
-}  # fmt: skip
-
-
-def _trucks(site) -> dict[int, str]:
-    """1,000 trucks on the site (copies of a seeded one): pk -> name."""
-    from fleet.models import Truck
-
-    template = Truck.objects.filter(site=site).first()
-    fields = {
-        field.attname: getattr(template, field.attname)
-        for field in Truck._meta.concrete_fields
-        if field.attname not in {"id", "name"}
-    }
-    existing = Truck.objects.filter(site=site).count()
-    Truck.objects.bulk_create(Truck(**fields, name=f"MQ-{n:04d}") for n in range(TRUCKS - existing))
-    return dict(Truck.objects.filter(site=site).values_list("pk", "name"))
-
-
-def _payloads(
-    names: list[str], slug: str, readings: int, start: dt.datetime, per_message: int = PER_MESSAGE
-) -> list[tuple[str, bytes]]:
-    """(topic, payload) messages of `per_message` readings, each truck one reading a second."""
-    messages = []
-    per_truck = readings // len(names)
-    for first in range(0, per_truck, per_message):
-        for name in names:
-            rows = [
-                {"ts": (start + dt.timedelta(seconds=i)).isoformat(), "status": "hauling", **HEALTHY}
-                for i in range(first, min(first + per_message, per_truck))
-            ]
-            messages.append((f"smartmine/{slug}/truck/{name}/telemetry", json.dumps(rows).encode()))
-    return messages
-
-
-def _stored(since: dt.datetime | None = None) -> int:
-    """Readings stored (from `since`, for an hour, when given)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if since is None:
-            cursor.execute("SELECT count(*) FROM fleet_truckreading")
-        else:
-            cursor.execute(
-                "SELECT count(*) FROM fleet_truckreading WHERE ts >= %s AND ts < %s",
-                [since, since + dt.timedelta(hours=1)],
-            )
-        return cursor.fetchone()[0]
-
-
-def _empty_history() -> None:
-    """The reading history emptied, so the next round's count starts at 0 and repeats nothing."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE fleet_truckreading")
 
 
 def _ingest_processes(broker, count: int) -> list[subprocess.Popen]:
@@ -123,10 +72,10 @@ def _ingest_processes(broker, count: int) -> list[subprocess.Popen]:
 
 def _wait_stored(readings: int, started: float) -> float:
     """Seconds from `started` until `readings` are stored; raises when none more arrive for 30 s."""
-    stored, moved_at = _stored(), time.monotonic()
+    stored, moved_at = stored_count(), time.monotonic()
     while stored < readings and time.monotonic() - moved_at < 30:
         time.sleep(0.05)
-        if (now := _stored()) != stored:
+        if (now := stored_count()) != stored:
             stored, moved_at = now, time.monotonic()
     if stored < readings:  # refused readings are reported on .../telemetry/rejected
         raise RuntimeError(f"{stored} of {readings} readings stored, none more for 30 s")
@@ -294,144 +243,6 @@ def _latency(
     return latencies
 
 
-def _settle() -> None:
-    """Wait until the ingest has drained what was published (the count stops moving for 2 s)."""
-    last, still_since = -1, time.monotonic()
-    while time.monotonic() - still_since < 2:
-        time.sleep(0.5)
-        now = _stored()
-        if now != last:
-            last, still_since = now, time.monotonic()
-
-
-def _set_connections(dbname: str, allowed: bool) -> None:
-    """ALLOW_CONNECTIONS off and every backend cut (PostgreSQL gone for this database), or on again."""
-    import psycopg
-
-    from bench.common import connection_url
-
-    with psycopg.connect(connection_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS {str(allowed).lower()}')
-        if not allowed:
-            admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", [dbname]
-            )
-
-
-def _numbered(n: int, start: dt.datetime, slug: str, names: list[str]) -> tuple[str, str]:
-    """Message `n` of a numbered stream: the trucks in turn, PER_MESSAGE readings a second apart, the engine
-    hours numbering every reading (0, 1, 2, ...) so that their sum checks the stored set."""
-    name, second = names[n % len(names)], n // len(names) * PER_MESSAGE
-    rows = [
-        {"ts": (start + dt.timedelta(seconds=second + i)).isoformat(), "status": "hauling", **HEALTHY,
-         "engine_hours": float(n * PER_MESSAGE + i)}
-        for i in range(PER_MESSAGE)
-    ]  # fmt: skip
-    return f"smartmine/{slug}/truck/{name}/telemetry", json.dumps(rows)
-
-
-def _exactly_once(start: dt.datetime, readings: int) -> dict:
-    """What the hour from `start` holds of a numbered stream of `readings`: count, distinct keys, checksum."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), count(DISTINCT (equipment_id, ts)), sum(engine_hours) FROM fleet_truckreading "
-            "WHERE ts >= %s AND ts < %s",
-            [start, start + dt.timedelta(hours=1)],
-        )
-        count, distinct, checksum = cursor.fetchone()
-    return {"stored": count, "distinct": distinct, "checksum_ok": checksum == sum(range(readings))}
-
-
-def _outage(client, slug: str, names: list[str], *, rate: int, outage_s: float, start: dt.datetime) -> dict:
-    """Publish at `rate` readings/s (10 a message, QoS 1, every PUBACK awaited) for 10 s, through an outage
-    of the database of `outage_s`, and 20 s after; then wait for the ingest to catch up and check that each
-    reading is stored exactly once (count, distinct keys, sum of engine hours: a checksum)."""
-    from django.db import connection
-
-    dbname = connection.settings_dict["NAME"]
-    _empty_history()
-    connection.close()
-    total_s = 10 + outage_s + 20
-    messages, sent, began = int(rate * total_s / PER_MESSAGE), [], time.perf_counter()
-    down_at = back_at = None
-    for n in range(messages):
-        elapsed = time.perf_counter() - began
-        if down_at is None and elapsed >= 10:
-            _set_connections(dbname, allowed=False)
-            down_at = time.perf_counter()
-        if down_at is not None and back_at is None and elapsed >= 10 + outage_s:
-            _set_connections(dbname, allowed=True)
-            back_at = time.perf_counter()
-        sent.append(client.publish(*_numbered(n, start, slug, names), qos=1))
-        delay = began + (n + 1) * PER_MESSAGE / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-    if back_at is None:
-        _set_connections(dbname, allowed=True)
-        back_at = time.perf_counter()
-    for info in sent:
-        info.wait_for_publish(60)
-    acknowledged = sum(1 for info in sent if info.is_published()) * PER_MESSAGE
-    readings = messages * PER_MESSAGE
-    deadline = time.monotonic() + 600
-    while _stored(since=start) < readings and time.monotonic() < deadline:
-        time.sleep(0.2)
-    caught_up = time.perf_counter()
-    return {
-        "outage_s": round(back_at - down_at, 1),
-        "published": readings,
-        "acknowledged": acknowledged,
-        **_exactly_once(start, readings),
-        "catch_up_s": round(caught_up - back_at, 1),
-    }
-
-
-def _kill_restart(client, broker, processes: list, slug: str, names: list[str], *, rate: int, start) -> dict:
-    """Publish at `rate` readings/s (10 a message, QoS 1) for 20 s; SIGKILL the first ingest process 6 s in
-    and start it again on the same persistent session 3 s later; then check that each reading is stored
-    exactly once (count, distinct keys, sum of engine hours)."""
-    import signal
-
-    from tests.processes import ingest_mqtt
-
-    _empty_history()
-    total_s, messages = 20, int(rate * 20 / PER_MESSAGE)
-    sent, killed = [], {}
-
-    def publish_all() -> None:
-        began = time.perf_counter()
-        for n in range(messages):
-            sent.append(client.publish(*_numbered(n, start, slug, names), qos=1))
-            delay = began + (n + 1) * PER_MESSAGE / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-
-    publishing = threading.Thread(target=publish_all)
-    publishing.start()
-    time.sleep(6)
-    processes[0].send_signal(signal.SIGKILL)
-    processes[0].wait(10)
-    killed["stored_at_kill"] = _stored(since=start)
-    time.sleep(3)
-    processes[0] = ingest_mqtt(broker, "--name", "bench-1", "--batch-ms", "200", LOG_LEVEL="INFO")
-    publishing.join(total_s + 60)
-    for info in sent:
-        info.wait_for_publish(60)
-    readings = messages * PER_MESSAGE
-    deadline = time.monotonic() + 300
-    while _stored(since=start) < readings and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2)  # anything delivered again lands now, and must be a counted duplicate
-    return {
-        "published": readings,
-        "acknowledged": sum(1 for info in sent if info.is_published()) * PER_MESSAGE,
-        "stored_at_kill": killed["stored_at_kill"],
-        **_exactly_once(start, readings),
-    }
-
-
 def run(quick: bool = False, outage_s: float = 30) -> dict:
     setup_django()
     from django.core.management import call_command
@@ -447,7 +258,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
     with BenchDatabase() as database, tempfile.TemporaryDirectory() as tmp:
         call_command("migrate", verbosity=0)
         site = seed_site(name="Bench pit", trucks=50, crushers=3, stockpiles=4).site
-        trucks = _trucks(site)
+        trucks = site_trucks(site)
         names = sorted(trucks.values())
         frame = _frame(sorted(trucks), 100_000, start - dt.timedelta(days=1))
         from fleet.histories import history
@@ -461,10 +272,10 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
             zip(frame["equipment_id"].tolist(), ts, frame["status"].tolist(), *sensors, strict=True)
         )
         raw = [_time_raw_copy(tuples, columns) for _ in range(3)]
-        _empty_history()
+        empty_history()
         # Each round its own hour of readings (none repeats another round's); the table is emptied between.
         rounds = [
-            _payloads(names, site.slug, readings, start - dt.timedelta(hours=3 + n)) for n in range(ROUNDS)
+            payloads(names, site.slug, readings, start - dt.timedelta(hours=3 + n)) for n in range(ROUNDS)
         ]
         gateway = Gateway(*GATEWAY, (site.slug,))
         with private_mosquitto(Path(tmp), [gateway]) as broker:
@@ -478,31 +289,31 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
                 # ledger cursors and alarm state; a long-running ingest has them already.
                 _sustained(
                     client,
-                    _payloads(names, site.slug, 10 * TRUCKS, start - dt.timedelta(hours=2)),
+                    payloads(names, site.slug, 10 * TRUCKS, start - dt.timedelta(hours=2)),
                     10 * TRUCKS,
                 )
                 raw_rounds = []
                 for messages in rounds:
-                    _empty_history()
+                    empty_history()
                     raw_rounds.append(_sustained_raw(broker, messages, readings, ingest_pids))
                 # The same readings once more with paho publishing, as before the load generator.
-                _empty_history()
+                empty_history()
                 paho_rate = _sustained(client, rounds[0], readings)
-                _empty_history()
-                minutes = _payloads(
+                empty_history()
+                minutes = payloads(
                     names, site.slug, readings, start - dt.timedelta(hours=3), MINUTE_PER_MESSAGE
                 )
                 minute_round = _sustained_raw(broker, minutes, readings, ingest_pids)
                 latencies = _latency(
                     client, site.pk, site.slug, names, latency_rate, latency_s, LATENCY_PER_MESSAGE
                 )
-                _settle()
-                killed = _kill_restart(
+                settle()
+                killed = mqtt_resilience.kill_and_restart(
                     client, broker, processes, site.slug, names, rate=10_000,
                     start=start + dt.timedelta(hours=2),
                 )  # fmt: skip
-                _settle()
-                outage = _outage(
+                settle()
+                outage = mqtt_resilience.database_outage(
                     client,
                     site.slug,
                     names,
@@ -591,30 +402,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
             "goal": "< 1 s",
             "met": p99 is not None and p99 < 1 and len(latencies) >= 0.9 * results["latency_sent"],
         },
-        {
-            "metric": f"database outage of {outage['outage_s']:g} s at 5,000 readings/s: "
-            f"{outage['stored']:,} stored of {outage['acknowledged']:,} acknowledged "
-            f"({outage['distinct']:,} distinct, checksum {'ok' if outage['checksum_ok'] else 'WRONG'}); "
-            "catch-up after it",
-            "median": outage["catch_up_s"],
-            "min": None,
-            "max": None,
-            "unit": "s",
-            "goal": "nothing acknowledged lost, none twice",
-            "met": outage["stored"] == outage["distinct"] == outage["acknowledged"] and outage["checksum_ok"],
-        },
-        {
-            "metric": f"SIGKILL of one ingest process mid-publish at 10,000 readings/s, restarted 3 s later: "
-            f"{killed['stored']:,} stored of {killed['published']:,} published ({killed['distinct']:,} "
-            f"distinct, checksum {'ok' if killed['checksum_ok'] else 'WRONG'}; {killed['stored_at_kill']:,} "
-            "stored at the kill)",
-            "median": killed["stored"],
-            "min": None,
-            "max": None,
-            "unit": "readings",
-            "goal": "every reading exactly once",
-            "met": killed["stored"] == killed["distinct"] == killed["published"] and killed["checksum_ok"],
-        },
+        *mqtt_resilience.result_rows(outage, killed),
     ]
     return results
 
