@@ -10,6 +10,8 @@ whose own CPU (about 10 us a reading) comes out of the same 2 cores.
 Latency: messages of one reading at a steady rate; for each, the time from publish to the first frame on
 the live channel layer group (what the WebSocket consumer forwards) that shows the unit at that reading or
 a later one (a frame carries each unit's newest state, so one frame answers every reading it covers), p99.
+Beside raw COPY, the ingestion function alone (`ingest_messages` in this process, no MQTT) and the CPU a
+reading of both, split into the process's own and its PostgreSQL backend's.
 Then, on the same broker and processes, the resilience scenarios of bench/mqtt_resilience.py (a database
 outage, an ingest process killed mid-publish: each acknowledged reading stored exactly once).
 Goals (issue 21): >= 50,000 readings/s with two ingest processes and >= 0.5x raw COPY; p99 < 1 s at
@@ -243,6 +245,59 @@ def _latency(
     return latencies
 
 
+def _backend_pid() -> int:
+    from django.db import connection
+
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _cpu_split(run, readings: int) -> dict:
+    """What `run()` cost a reading: this process's CPU and its PostgreSQL backend's (same machine)."""
+    from bench.soak_processes import total_cpu_s
+
+    backend = _backend_pid()
+    own_before, backend_before = time.process_time(), total_cpu_s([backend])
+    result = run()
+    return {
+        "result": result,
+        "client_us": 1e6 * (time.process_time() - own_before) / readings,
+        "backend_us": 1e6 * (total_cpu_s([backend]) - backend_before) / readings,
+    }
+
+
+def _in_process(messages: list[tuple[str, bytes]], readings: int, warm_up: list[tuple[str, bytes]]) -> dict:
+    """The ingestion function alone, no MQTT: the messages decoded beforehand, then `ingest_messages` in
+    batches of 20,000 readings in this process, as an ingest process commits them. Its rate and CPU a
+    reading against raw COPY's say how much of the path is the checks and writes, and how much the client.
+    `warm_up` goes first, off the clock: a long-running ingest process has the trucks' ids and state."""
+    from fleet.mqtt_ingest import LivePublisher, ingest_messages
+    from fleet.mqttformat import decode
+
+    ingest_messages(
+        [decode(topic, payload) for topic, payload in warm_up], publisher=LivePublisher(every_s=0)
+    )
+    decoded = [decode(topic, payload) for topic, payload in messages]
+    batch = 20_000 // max(1, readings // len(messages))
+
+    def ingest() -> float:
+        started = time.perf_counter()
+        publisher = LivePublisher()
+        for first in range(0, len(decoded), batch):
+            ingest_messages(decoded[first : first + batch], publisher=publisher)
+            publisher.publish_due()
+        return readings / (time.perf_counter() - started)
+
+    split = _cpu_split(ingest, readings)
+    return {
+        "readings_per_s": split["result"],
+        "client_us": split["client_us"],
+        "backend_us": split["backend_us"],
+    }
+
+
 def run(quick: bool = False, outage_s: float = 30) -> dict:
     setup_django()
     from django.core.management import call_command
@@ -271,7 +326,14 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         tuples = list(
             zip(frame["equipment_id"].tolist(), ts, frame["status"].tolist(), *sensors, strict=True)
         )
-        raw = [_time_raw_copy(tuples, columns) for _ in range(3)]
+        raw_split = _cpu_split(lambda: [_time_raw_copy(tuples, columns) for _ in range(3)], 3 * len(tuples))
+        raw = raw_split["result"]
+        empty_history()
+        in_process = _in_process(
+            payloads(names, site.slug, 100_000, start - dt.timedelta(hours=8)),
+            100_000,
+            warm_up=payloads(names, site.slug, 10 * TRUCKS, start - dt.timedelta(hours=9)),
+        )
         empty_history()
         # Each round its own hour of readings (none repeats another round's); the table is emptied between.
         rounds = [
@@ -338,6 +400,10 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         "mqtt_readings_per_s": stats(rates),
         "raw_copy_readings_per_s": stats(raw),
         "ratio": statistics.median(rates) / raw_rate,
+        "in_process_readings_per_s": in_process["readings_per_s"],
+        "in_process_ratio": in_process["readings_per_s"] / raw_rate,
+        "in_process_cpu_us": [in_process["client_us"], in_process["backend_us"]],
+        "raw_copy_cpu_us": [raw_split["client_us"], raw_split["backend_us"]],
         "paho_readings_per_s": paho_rate,
         "paho_ratio": paho_rate / raw_rate,
         "ingest_cpu_us_per_reading": statistics.median(r["ingest_cpu_us"] for r in raw_rounds),
@@ -366,6 +432,18 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         ),
         _row("raw psycopg binary COPY, same run", results["raw_copy_readings_per_s"], "readings/s"),
         _row("MQTT ingest / raw COPY", results["ratio"], "x", ">= 0.5", 0.5),
+        _row(
+            "the ingestion function alone, 1 process, no MQTT (messages of 10 decoded beforehand)",
+            results["in_process_readings_per_s"],
+            "readings/s",
+        ),
+        _row("the ingestion function alone / raw COPY", results["in_process_ratio"], "x"),
+        _row(
+            "CPU a reading, the ingestion function alone: its process", results["in_process_cpu_us"][0], "us"
+        ),
+        _row("... and its PostgreSQL backend", results["in_process_cpu_us"][1], "us"),
+        _row("CPU a reading, raw COPY: its process", results["raw_copy_cpu_us"][0], "us"),
+        _row("... and its PostgreSQL backend", results["raw_copy_cpu_us"][1], "us"),
         _row(
             "the same readings published by one paho client (~10 us of CPU a reading on the same cores)",
             {"median": paho_rate, "min": None, "max": None},
