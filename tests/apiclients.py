@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
+from django.core.handlers.wsgi import WSGIHandler
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -17,6 +18,14 @@ def client_for(user) -> APIClient:
         token, _ = Token.objects.get_or_create(user=user)
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+def wsgi_app() -> WSGIHandler:
+    """The project's WSGI app for schemathesis, without `get_wsgi_application`'s `django.setup()`: that would
+    configure logging again inside the test, with the console handler writing to the test's captured
+    stderr, which pytest closes after it ("--- Logging error --- I/O operation on closed file" for every
+    later log line from a thread)."""
+    return WSGIHandler()
 
 
 def gateway():

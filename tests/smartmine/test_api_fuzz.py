@@ -14,7 +14,6 @@ import random
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
-from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
@@ -23,7 +22,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import ignored_auth
 
 from fleet import seeding
-from tests.apiclients import ROLES
+from tests.apiclients import ROLES, wsgi_app
 
 #: Transactional: the WSGI app closes connections. Serialized rollback: the roles' groups (data migrations)
 #: are back even after an earlier transactional test flushed them.
@@ -61,7 +60,7 @@ def load_schema(*, anonymous_reads: bool, token: str | None):
     if token is not None:
         text += f'\n[auth.openapi.tokenAuth]\napi_key = "Token {token}"\n'
     config = SchemathesisConfig.from_str(text)
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application(), config=config)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app(), config=config)
     return schema.exclude(path_regex="^(" + "|".join(NOT_FUZZED) + ")")
 
 

@@ -10,13 +10,13 @@ import datetime as dt
 
 import pytest
 import schemathesis
-from django.core.wsgi import get_wsgi_application
 from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from analytics.recommendations.models import Recommendation
 from analytics.scenarios.models import Scenario
 from fleet import seeding
+from tests.apiclients import wsgi_app
 from tests.factories import AlertFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +48,7 @@ def site_with_rows():
 
 def test_every_list_with_rows_matches_its_response_schema(site_with_rows):
     token = Token.objects.create(user=UserFactory(is_staff=True, is_superuser=True)).key
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app())
     checked = []
     for result in schema.get_all_operations():
         operation = result.ok()

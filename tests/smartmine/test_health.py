@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from django.core.wsgi import get_wsgi_application
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from smartmine import health
 from smartmine.platform import metrics
+from tests.apiclients import wsgi_app
 from tests.processes import solo_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ def test_a_metrics_summary_that_fails_is_reported_in_metrics_and_leaves_the_stat
 def test_the_health_body_matches_its_openapi_schema(monkeypatch, summary_fails):
     if summary_fails:
         monkeypatch.setattr(metrics, "summary", lambda: 1 / 0)
-    api_schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+    api_schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app())
     case = api_schema["/api/health"]["GET"].Case()
 
     response = case.call()
