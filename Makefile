@@ -9,8 +9,8 @@ SERVICES := $(PY) -m smartmine.devservices run --
 TEST_INSTALLATION_ID ?= smartmine-tests
 # The suite runs in this many processes (pytest-xdist; 0: in one). Each has its own test database and Redis
 # namespace (tests/conftest.py). `--dist load` keeps pytest-django's order within each process: tests on a
-# rolled-back transaction first, then those that empty the tables (which takes the roles, alarm rules and
-# schedules the migrations wrote with them).
+# rolled-back transaction first, then those that empty the tables, and with them the roles, alarm rules and
+# schedules the migrations wrote.
 TEST_WORKERS ?= 2
 
 .PHONY: run test fuzz lint format bench soak install services stop-services clean
