@@ -10,8 +10,8 @@ whose own CPU (about 10 us a reading) comes out of the same 2 cores.
 Latency: messages of one reading at a steady rate; for each, the time from publish to the first frame on
 the live channel layer group (what the WebSocket consumer forwards) that shows the unit at that reading or
 a later one (a frame carries each unit's newest state, so one frame answers every reading it covers), p99.
-Beside raw COPY, the ingestion function alone (`ingest_messages` in this process, no MQTT) and the CPU a
-reading of both, split into the process's own and its PostgreSQL backend's.
+Beside raw COPY, the ingestion function alone (bench/ingest_alone.py: `ingest_messages` in this process, no
+MQTT) and the CPU a reading of both, split into the process's own and its PostgreSQL backend's.
 Then, on the same broker and processes, the resilience scenarios of bench/mqtt_resilience.py (a database
 outage, an ingest process killed mid-publish: each acknowledged reading stored exactly once).
 Goals (issue 21): >= 50,000 readings/s with two ingest processes and >= 0.5x raw COPY; p99 < 1 s at
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import gc
 import json
 import os
 import statistics
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartmine.settings")
 
-from bench import mqtt_resilience  # noqa: E402
+from bench import ingest_alone, mqtt_resilience  # noqa: E402
 from bench.bench_ingest import _frame, _row, _time_raw_copy  # noqa: E402
 from bench.common import BenchDatabase, percentile, setup_django, stats  # noqa: E402
 from bench.mqtt_common import (  # noqa: E402
@@ -246,66 +245,6 @@ def _latency(
     return latencies
 
 
-def _backend_pid() -> int:
-    from django.db import connection
-
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def _cpu_split(run, readings: int) -> dict:
-    """What `run()` cost a reading: this process's CPU and its PostgreSQL backend's (same machine)."""
-    from bench.soak_processes import total_cpu_s
-
-    backend = _backend_pid()
-    own_before, backend_before = time.process_time(), total_cpu_s([backend])
-    result = run()
-    return {
-        "result": result,
-        "client_us": 1e6 * (time.process_time() - own_before) / readings,
-        "backend_us": 1e6 * (total_cpu_s([backend]) - backend_before) / readings,
-    }
-
-
-def _in_process(messages: list[tuple[str, bytes]], readings: int, warm_up: list[tuple[str, bytes]]) -> dict:
-    """The ingestion function alone, no MQTT: the messages decoded beforehand, then `ingest_messages` in
-    batches of 20,000 readings in this process, as an ingest process commits them. Its rate and CPU a
-    reading against raw COPY's say how much of the path is the checks and writes, and how much the client.
-    `warm_up` goes first, off the clock: a long-running ingest process has the trucks' ids and state."""
-    from fleet.mqtt_ingest import LivePublisher, ingest_messages
-    from fleet.mqttformat import decode
-    from smartmine.platform import heap
-
-    ingest_messages(
-        [decode(topic, payload) for topic, payload in warm_up], publisher=LivePublisher(every_s=0)
-    )
-    decoded = [decode(topic, payload) for topic, payload in messages]
-    batch = 20_000 // max(1, readings // len(messages))
-
-    def ingest() -> float:
-        started = time.perf_counter()
-        publisher = LivePublisher()
-        for first in range(0, len(decoded), batch):
-            ingest_messages(decoded[first : first + batch], publisher=publisher)
-            publisher.publish_due()
-        return readings / (time.perf_counter() - started)
-
-    # As `ingest_mqtt` does at start (smartmine.platform.heap): this process also holds every payload of the
-    # bench, which the collector's full passes would otherwise walk again and again on the clock.
-    heap.freeze_startup_heap()
-    try:
-        split = _cpu_split(ingest, readings)
-    finally:
-        gc.unfreeze()
-    return {
-        "readings_per_s": split["result"],
-        "client_us": split["client_us"],
-        "backend_us": split["backend_us"],
-    }
-
-
 def run(quick: bool = False, outage_s: float = 30) -> dict:
     setup_django()
     from django.core.management import call_command
@@ -334,13 +273,15 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         tuples = list(
             zip(frame["equipment_id"].tolist(), ts, frame["status"].tolist(), *sensors, strict=True)
         )
-        raw_split = _cpu_split(lambda: [_time_raw_copy(tuples, columns) for _ in range(3)], 3 * len(tuples))
+        raw_split = ingest_alone.cpu_split(
+            lambda: [_time_raw_copy(tuples, columns) for _ in range(3)], 3 * len(tuples)
+        )
         raw = raw_split["result"]
         empty_history()
         in_process = []  # rounds as for MQTT: one moved by a third between runs here (database state, GC)
         for n in range(ROUNDS):
             in_process.append(
-                _in_process(
+                ingest_alone.measure(
                     payloads(names, site.slug, 100_000, start - dt.timedelta(hours=8 + 2 * n)),
                     100_000,
                     warm_up=payloads(names, site.slug, 10 * TRUCKS, start - dt.timedelta(hours=9 + 2 * n)),
