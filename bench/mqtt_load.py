@@ -103,21 +103,20 @@ class RawPublisher:
         sent = 0
         for start in range(0, len(packets), chunk):
             part = packets[start : start + chunk]
-            with self._changed:
-                while sent + len(part) - (self.acknowledged - first) > window and self.error is None:
-                    if not self._changed.wait(max(0.0, deadline - time.monotonic())):
-                        raise TimeoutError(f"{self.acknowledged - first} of {sent} acknowledged")
-            if self.error is not None:
-                raise self.error
+            self._wait_acknowledged(first, sent, unacknowledged=window - len(part), deadline=deadline)
             self.sock.sendall(b"".join(part))
             sent += len(part)
+        self._wait_acknowledged(first, sent, unacknowledged=0, deadline=deadline)
+        return time.perf_counter() - started
+
+    def _wait_acknowledged(self, first: int, sent: int, *, unacknowledged: int, deadline: float) -> None:
+        """Wait until at most `unacknowledged` of the `sent` packets lack a PUBACK (counted from `first`)."""
         with self._changed:
-            while self.acknowledged - first < sent and self.error is None:
+            while sent - (self.acknowledged - first) > unacknowledged and self.error is None:
                 if not self._changed.wait(max(0.0, deadline - time.monotonic())):
                     raise TimeoutError(f"{self.acknowledged - first} of {sent} acknowledged")
         if self.error is not None:
             raise self.error
-        return time.perf_counter() - started
 
     def close(self) -> None:
         try:
