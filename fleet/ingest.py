@@ -85,15 +85,18 @@ def ingest_telemetry_columns(
     checked: list[telemetry.Checked] = []
     for kind in sorted(frames, key=list(SENSORS).index):
         frame, positions = frames[kind]
-        known = _known(kind, frame["equipment_id"].tolist())
+        known = _known(kind, frame["equipment_id"].to_numpy())
         checked.append(telemetry.check_frame(kind, frame, positions, known, window))
     return _store_checked(report, checked, window)
 
 
-def _known(kind: str, wanted: list) -> dict:
-    ids = list(
-        dict.fromkeys(value for value in wanted if isinstance(value, int) and not isinstance(value, bool))
-    )
+def _known(kind: str, wanted: list | np.ndarray) -> dict:
+    if isinstance(wanted, np.ndarray) and wanted.dtype.kind in "iu":  # ids from the topics (MQTT)
+        ids = np.unique(wanted).tolist()
+    else:
+        ids = list(
+            dict.fromkeys(value for value in wanted if isinstance(value, int) and not isinstance(value, bool))
+        )
     return _known_equipment(histories.history(kind).equipment, ids, units.get(kind).limit_column)
 
 
@@ -107,13 +110,24 @@ def _store_checked(report: TelemetryReport, checked: list[telemetry.Checked], wi
             live_ids = np.unique(one.readings["equipment_id"].to_numpy()).tolist()
             accepted[one.kind] = (one.readings, live_ids)
     # The lock order (fleet.locks): the batch's sites before its equipment, so a tick of those sites runs
-    # wholly before or wholly after this batch, never interleaved with it.
-    locks.lock_sites_of({histories.history(kind).equipment: ids for kind, (_, ids) in accepted.items()})
-    for kind, (checked_readings, live_ids) in accepted.items():
-        result = readings.ingest_readings(kind, checked_readings, window=window)
+    # wholly before or wholly after this batch's state, ledger and alarms, never interleaved with them.
+    # The readings go first, before the sites: the history is insert-only and invisible until the commit,
+    # so ingest processes of one site copy side by side and wait for each other only for the rest. Not when
+    # a day's partition must be created: that takes the whole table, which a tick holding the site may be
+    # writing, so the sites come first then, as for the tick itself.
+    sites_of = {histories.history(kind).equipment: ids for kind, (_, ids) in accepted.items()}
+    copy_first = all(readings.partitions_ready(kind, rows["ts"]) for kind, (rows, _) in accepted.items())
+    if not copy_first:
+        locks.lock_sites_of(sites_of)
+    for kind, (checked_readings, _) in accepted.items():
+        result = readings.ingest_readings(kind, checked_readings, update_state=False, window=window)
         report.inserted += result.inserted
         report.duplicates += result.duplicates
         report.accepted += len(checked_readings)
+    if copy_first:
+        locks.lock_sites_of(sites_of)
+    for kind, (checked_readings, live_ids) in accepted.items():
+        readings.update_equipment_state(kind, _newest(None, checked_readings))
         report.marked_live += _mark_live(histories.history(kind).equipment, live_ids)
         hooks.after_telemetry(kind, checked_readings)  # alarm rules (analytics): fleet.hooks
         newest = checked_readings["ts"].max().to_pydatetime()

@@ -9,6 +9,13 @@ wait for each other on the site row, which nobody takes while holding a unit. `N
 `UPDATE`: nobody here changes a site's key, so inserts that reference the site (its events, new equipment,
 foreign-key checks of a unit updated twice in one transaction) take `KEY SHARE` and are never blocked.
 
+History rows are not state: telemetry copies its readings before (1), since they stay invisible until the
+commit (which comes after the state it writes under the lock), so ingest processes of one site copy side by
+side. Not when one of the batch's days has no partition yet: creating it takes the whole reading table,
+which a tick holding the site may be writing, so that batch takes (1) first. (The hourly beat creates
+partitions a week ahead; a tick that must create its own day's while a batch of other, older days waits for
+its site is the one cycle left, which PostgreSQL's deadlock check ends and both the tick and ingest retry.)
+
 Because every writer outside the tick takes (1), `lock_sites` and `lock_sites_of` also invalidate the
 sites' live read model when the writer commits (smartmine.platform.readmodel): the lists the tick stored no
 longer hold that write, and the list endpoints answer from the database until the next tick.

@@ -74,6 +74,16 @@ def ensure_reading_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
     return _ensure(table, (_day_partition(table, day) for day in days))
 
 
+def missing_reading_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
+    """The partitions of `kind`'s reading table that `days` (UTC) would need created."""
+    table = history(kind).reading._meta.db_table
+    wanted = sorted({_day_partition(table, day)[0] for day in days})
+    if not wanted:
+        return []
+    with connection.cursor() as cursor:
+        return sorted(set(wanted) - _existing(cursor, wanted))
+
+
 def ensure_rollup_partitions(kind: str, days: Iterable[dt.date]) -> list[str]:
     """Make sure the rollup table of `kind` has a partition for the month of each of `days`."""
     table = history(kind).rollup._meta.db_table

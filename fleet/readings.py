@@ -23,7 +23,12 @@ from django.db import connection, transaction
 
 from fleet import locks
 from fleet.histories import History, histories, history
-from fleet.partitions import days_between, ensure_reading_partitions, ensure_rollup_partitions
+from fleet.partitions import (
+    days_between,
+    ensure_reading_partitions,
+    ensure_rollup_partitions,
+    missing_reading_partitions,
+)
 from fleet.sim.schema import STATUSES
 from fleet.window import ReadingWindow
 
@@ -195,6 +200,14 @@ def ingest_readings(
             if update_state:
                 _update_state(cursor, item, columns)
     return IngestResult(inserted=inserted, duplicates=len(columns) - inserted)
+
+
+def partitions_ready(kind: str, ts: pd.Series) -> bool:
+    """Whether `kind`'s reading table has a partition for the UTC day of each of `ts` (aware times)."""
+    days = np.unique((pd.DatetimeIndex(ts).as_unit("us").asi8) // US_PER_DAY)
+    return not missing_reading_partitions(
+        kind, [dt.date(1970, 1, 1) + dt.timedelta(days=int(day)) for day in days]
+    )
 
 
 def _check_window(ts_us: np.ndarray, window: ReadingWindow) -> None:
