@@ -54,13 +54,14 @@ def _sql_type(column: str) -> str:
 def load_cursors(site_id: int) -> dict[tuple[str, int], Last]:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT unit_kind, unit_id, ts, status, fuel_l, throughput_tph, queue_at FROM {_CURSOR} "
-            "WHERE site_id = %s",
+            # The time as epoch seconds, as the ledger keeps it: no datetime built per unit and batch.
+            "SELECT unit_kind, unit_id, extract(epoch FROM ts)::float8, status, fuel_l, throughput_tph, "
+            f"queue_at FROM {_CURSOR} WHERE site_id = %s",
             [site_id],
         )
         return {
-            (kind, unit): Last(ts.timestamp(), status, fuel_l=fuel, throughput_tph=tph, queue_at=queue_at)
-            for kind, unit, ts, status, fuel, tph, queue_at in cursor.fetchall()
+            (kind, unit): Last(ts_s, status, fuel_l=fuel, throughput_tph=tph, queue_at=queue_at)
+            for kind, unit, ts_s, status, fuel, tph, queue_at in cursor.fetchall()
         }
 
 
