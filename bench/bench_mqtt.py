@@ -104,21 +104,26 @@ def _sustained(client, messages: list[tuple[str, bytes]], readings: int) -> floa
     return readings / elapsed
 
 
-def _sustained_raw(broker, messages: list[tuple[str, bytes]], readings: int, ingest_pids: list[int]) -> dict:
+def _sustained_raw(
+    broker, messages: list[tuple[str, bytes]], readings: int, ingest_pids: list[int], broker_pid: int | None
+) -> dict:
     """Readings stored a second with the raw load generator (bench/mqtt_load.py) as the publisher, and the
-    CPU each part spent a reading: the ingest processes, the publisher (this process), the whole machine."""
+    CPU each part spent a reading: the ingest processes, the publisher (this process), the broker, the whole
+    machine."""
     from bench.mqtt_load import RawPublisher, publish_packets
     from bench.soak_processes import machine_cpu_s, total_cpu_s
 
     packets = publish_packets(messages)  # encoded before the clock starts, as 1,000 trucks' radios would
     publisher = RawPublisher(broker.host, broker.port, *GATEWAY)
+    broker_pids = [broker_pid] if broker_pid else []
     try:
         ingest_before, own_before = total_cpu_s(ingest_pids), time.process_time()
-        machine_before = machine_cpu_s()
+        broker_before, machine_before = total_cpu_s(broker_pids), machine_cpu_s()
         started = time.perf_counter()
         published_s = publisher.publish(packets)
         elapsed = _wait_stored(readings, started)
         ingest_s, own_s = total_cpu_s(ingest_pids) - ingest_before, time.process_time() - own_before
+        broker_s = total_cpu_s(broker_pids) - broker_before
         machine = {name: value - machine_before[name] for name, value in machine_cpu_s().items()}
     finally:
         publisher.close()
@@ -128,17 +133,20 @@ def _sustained_raw(broker, messages: list[tuple[str, bytes]], readings: int, ing
         "readings_per_s": readings / elapsed,
         "ingest_cpu_us": 1e6 * ingest_s / readings,
         "publisher_cpu_us": 1e6 * own_s / readings,
+        "broker_cpu_us": 1e6 * broker_s / readings,
         "machine_busy": machine["busy"] / sum(machine.values()),
     }
 
 
-def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
+def _bare_subscriber(broker, messages: list[tuple[str, bytes]], broker_pid: int | None) -> dict:
     """The MQTT client's floor: one paho subscriber as the ingest process has it (the same client, shared
     subscription, manual acknowledgements after each batch, the payloads decoded on arrival), with no
-    database. Its CPU a reading is what paho and the decoding cost before any check or write."""
+    database. Its CPU a reading is what paho and the decoding cost before any check or write; the load
+    generator's thread (in this process too) is measured apart and left out, the broker's is kept apart."""
     from paho.mqtt.subscribeoptions import SubscribeOptions
 
     from bench.mqtt_load import RawPublisher, publish_packets
+    from bench.soak_processes import total_cpu_s
     from fleet.mqttformat import SUBSCRIPTION, decode
     from smartmine.platform.inbox import BatchInbox
     from smartmine.platform.mqtt import client, connect_properties
@@ -160,8 +168,17 @@ def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
         if not subscribed.wait(10):
             raise RuntimeError("the bare subscriber was not subscribed within 10 s")
         packets = publish_packets(messages)
-        sending = threading.Thread(target=publisher.publish, args=(packets,))
-        cpu_before, started = time.process_time(), time.perf_counter()
+        publisher_cpu_s = []
+
+        def publish() -> None:
+            before = time.thread_time()
+            publisher.publish(packets)
+            publisher_cpu_s.append(time.thread_time() - before)
+
+        sending = threading.Thread(target=publish)
+        broker_pids = [broker_pid] if broker_pid else []
+        cpu_before, broker_before = time.process_time(), total_cpu_s(broker_pids)
+        started = time.perf_counter()
         sending.start()
         received = readings = 0
         while received < len(messages):
@@ -173,13 +190,39 @@ def _bare_subscriber(broker, messages: list[tuple[str, bytes]]) -> dict:
                 readings += len(decoded)
             received += len(batch)
         elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
+        broker_s = total_cpu_s(broker_pids) - broker_before
         sending.join()
+        cpu_s -= sum(publisher_cpu_s)
     finally:
         publisher.close()
         subscriber.disconnect()
         subscriber.loop_stop()
     print(f"bare paho subscriber: {len(messages):,} messages in {elapsed:.2f} s", flush=True)
-    return {"readings_per_s": readings / elapsed, "cpu_us": 1e6 * cpu_s / readings}
+    return {
+        "readings_per_s": readings / elapsed,
+        "cpu_us": 1e6 * cpu_s / readings,
+        "broker_cpu_us": 1e6 * broker_s / readings,
+    }
+
+
+def cpu_floor(results: dict, cores: int) -> dict:
+    """What any ingest through this MQTT client needs at least, a reading, against what the cores allow
+    at half of raw COPY's rate: the bare subscriber (paho, decoding, acknowledgements), the broker, raw
+    COPY's own CPU and its backend's (storing the reading and nothing else) and the load generator. When
+    the floor passes the budget, 0.5x is out of reach with this client on these cores, whatever the
+    ingestion function does beyond raw COPY (issue 21)."""
+    floor = (
+        results["bare_subscriber_cpu_us_per_reading"]
+        + results["bare_subscriber_broker_cpu_us"]
+        + sum(results["raw_copy_cpu_us"])
+        + results["publisher_cpu_us_per_reading"]
+    )
+    raw_rate = results["raw_copy_readings_per_s"]["median"]
+    return {
+        "floor_us": floor,
+        "budget_us": cores * 1e6 / (0.5 * raw_rate),
+        "best_ratio": cores * 1e6 / floor / raw_rate,
+    }
 
 
 def _latency(
@@ -250,6 +293,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
     from django.core.management import call_command
 
     from fleet.seeding import seed_site
+    from smartmine import mqttbroker
     from smartmine.mqttbroker import Gateway
     from smartmine.platform.mqtt import Broker, connected
     from tests.processes import private_mosquitto
@@ -294,7 +338,8 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         ]
         gateway = Gateway(*GATEWAY, (site.slug,))
         with private_mosquitto(Path(tmp), [gateway]) as broker:
-            bare = _bare_subscriber(broker, rounds[0])  # before any ingest process subscribes
+            broker_pid = mqttbroker.pid(Path(tmp) / "mosquitto")
+            bare = _bare_subscriber(broker, rounds[0], broker_pid)  # before any ingest process subscribes
             processes = _ingest_processes(broker, 2)
             ingest_pids = [process.pid for process in processes]
             try:
@@ -310,7 +355,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
                 raw_rounds = []
                 for messages in rounds:
                     empty_history()
-                    raw_rounds.append(_sustained_raw(broker, messages, readings, ingest_pids))
+                    raw_rounds.append(_sustained_raw(broker, messages, readings, ingest_pids, broker_pid))
                 # The same readings once more with paho publishing, as before the load generator.
                 empty_history()
                 paho_rate = _sustained(client, rounds[0], readings)
@@ -318,7 +363,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
                 minutes = payloads(
                     names, site.slug, readings, start - dt.timedelta(hours=3), MINUTE_PER_MESSAGE
                 )
-                minute_round = _sustained_raw(broker, minutes, readings, ingest_pids)
+                minute_round = _sustained_raw(broker, minutes, readings, ingest_pids, broker_pid)
                 latencies = _latency(
                     client, site.pk, site.slug, names, latency_rate, latency_s, LATENCY_PER_MESSAGE
                 )
@@ -370,6 +415,8 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         "minute_messages_ingest_cpu_us": minute_round["ingest_cpu_us"],
         "bare_subscriber_readings_per_s": bare["readings_per_s"],
         "bare_subscriber_cpu_us_per_reading": bare["cpu_us"],
+        "bare_subscriber_broker_cpu_us": bare["broker_cpu_us"],
+        "broker_cpu_us_per_reading": statistics.median(r["broker_cpu_us"] for r in raw_rounds),
         "latency_frames": len(latencies),
         "latency_sent": int(latency_rate * latency_s / LATENCY_PER_MESSAGE),
         "latency_p50_s": percentile(latencies, 0.5) if latencies else None,
@@ -377,6 +424,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
         "outage": outage,
         "kill": killed,
     }
+    results["cpu_floor"] = cpu_floor(results, os.cpu_count() or 1)
     print(json.dumps(results, indent=1, default=str))
     results["rows"] = [
         _row(
@@ -426,6 +474,22 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
             "readings/s",
         ),
         _row("CPU a reading: the bare subscriber", results["bare_subscriber_cpu_us_per_reading"], "us"),
+        _row(
+            "CPU a reading: the broker, bare subscriber round", results["bare_subscriber_broker_cpu_us"], "us"
+        ),
+        _row("CPU a reading: the broker, ingest rounds", results["broker_cpu_us_per_reading"], "us"),
+        _row(
+            "CPU a reading any ingest through this client needs at least: bare subscriber + broker + raw "
+            "COPY (own and backend) + load generator",
+            results["cpu_floor"]["floor_us"],
+            "us",
+        ),
+        _row(
+            f"CPU a reading {os.cpu_count()} cores allow at 0.5x raw COPY",
+            results["cpu_floor"]["budget_us"],
+            "us",
+        ),
+        _row("the most that floor allows / raw COPY", results["cpu_floor"]["best_ratio"], "x"),
         {
             "metric": f"publish -> live frame p99 at {latency_rate:,} readings/s, {LATENCY_PER_MESSAGE} a "
             f"message ({len(latencies):,} of {results['latency_sent']:,} messages matched)",
