@@ -46,6 +46,15 @@ def test_times_with_any_zone_form_are_read_as_the_same_instant():
     ]
 
 
+def test_a_batch_in_one_zone_form_is_read_whole():
+    times = [(NOW - dt.timedelta(seconds=n)).astimezone(dt.timezone(dt.timedelta(hours=8))) for n in range(5)]
+
+    result = checked([ts.isoformat() for ts in times])
+
+    assert result.errors == {}
+    assert result.readings["ts"].tolist() == [pd.Timestamp(ts).tz_convert("UTC") for ts in times]
+
+
 @pytest.mark.parametrize(
     ("bad", "error"),
     [
