@@ -63,6 +63,12 @@ MQTT_INGEST_LAG = Gauge(
     ["process"],
     multiprocess_mode="liveall",
 )
+MQTT_BATCH_READINGS = Histogram(
+    "smartmine_mqtt_batch_readings",
+    "Readings in each MQTT batch committed (small batches under load: each costs its units' state, ledger "
+    "and alarm work once)",
+    buckets=(10, 100, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000),
+)
 API_LATENCY = Histogram(
     "smartmine_api_request_duration_seconds",
     "HTTP request time by view, method and status",

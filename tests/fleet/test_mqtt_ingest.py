@@ -203,6 +203,7 @@ def test_messages_through_the_broker_are_stored_and_bad_ones_rejected_on_their_t
         for reason in ("payload", "time", "unknown_equipment", "value")
     }
     stored_before = metric(mqtt.metrics_dir, "smartmine_readings_ingested_total", kind="truck", source="mqtt")
+    batched_before = metric(mqtt.metrics_dir, "smartmine_mqtt_batch_readings_sum")
     now = timezone.now().replace(microsecond=0)
     frames = LiveFrames(live.channel_group("trucks", site.pk), items=2)
     client = publisher(mqtt.broker, NORTH.username, NORTH.password)
@@ -247,6 +248,9 @@ def test_messages_through_the_broker_are_stored_and_bad_ones_rejected_on_their_t
         assert metric(mqtt.metrics_dir, "smartmine_mqtt_rejected_total", reason=reason) == before[reason] + 1
     stored = metric(mqtt.metrics_dir, "smartmine_readings_ingested_total", kind="truck", source="mqtt")
     assert stored == stored_before + 2
+    # Readings in the committed batches: all five that came in messages, refused ones included (the
+    # message that was not JSON held none).
+    assert metric(mqtt.metrics_dir, "smartmine_mqtt_batch_readings_sum") == batched_before + 5
     logged = "".join(mqtt.process.log_lines)
     assert logged.count("reason=value") == 1 and f"topic={base}/HT-2/telemetry" in logged
 

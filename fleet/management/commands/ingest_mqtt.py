@@ -200,6 +200,7 @@ class MqttIngest:
         return None
 
     def _report(self, report: BatchReport) -> None:
+        metrics.MQTT_BATCH_READINGS.observe(sum(outcome.received for outcome in report.outcomes))
         outcomes = {"accepted": 0, "partly_rejected": 0, "rejected": 0}
         for outcome in report.outcomes:
             if not outcome.rejected:
