@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,23 +63,27 @@ class LivePublisher:
     `every_s` per process: one frame carries every unit that spoke since the last one, so a flood of small
     batches costs one query per site and interval, not one per batch (the latency this adds is bounded).
 
-    Called after the batch committed. A failure is logged, never raised: the next batch or tick shows them.
+    Called after the batch committed, from any of the ingest's committer threads. A failure is logged, never
+    raised: the next batch or tick shows them.
     """
 
     def __init__(self, every_s: float = 0.25) -> None:
         self.every_s = every_s
         self.pending: dict[int, dict[str, set[int]]] = {}
         self.sent_at = 0.0
+        self._lock = threading.Lock()
 
     def add(self, changed: dict[int, dict[str, set[int]]]) -> None:
-        for site_id, by_kind in changed.items():
-            for kind, ids in by_kind.items():
-                self.pending.setdefault(site_id, {}).setdefault(kind, set()).update(ids)
+        with self._lock:
+            for site_id, by_kind in changed.items():
+                for kind, ids in by_kind.items():
+                    self.pending.setdefault(site_id, {}).setdefault(kind, set()).update(ids)
 
     def publish_due(self, *, force: bool = False) -> None:
-        if not self.pending or (not force and time.monotonic() - self.sent_at < self.every_s):
-            return
-        pending, self.pending, self.sent_at = self.pending, {}, time.monotonic()
+        with self._lock:
+            if not self.pending or (not force and time.monotonic() - self.sent_at < self.every_s):
+                return
+            pending, self.pending, self.sent_at = self.pending, {}, time.monotonic()
         for site_id, by_kind in pending.items():
             try:
                 updates = {}
@@ -99,7 +104,8 @@ def _site_units(kind: str, site_id: int) -> int:
 class _AddressCache:
     """Address -> (equipment id, site id): every batch names the same thousand units, so names are looked
     up once and each batch only checks that its ids still carry those names (one array query per kind).
-    A unit deleted, recreated or renamed since is looked up again; the whole map is dropped every minute."""
+    A unit deleted, recreated or renamed since is looked up again; the whole map is dropped every minute.
+    One lookup at a time: the ingest's committer threads share it."""
 
     TTL_S = 60.0
 
@@ -107,8 +113,13 @@ class _AddressCache:
         self.found: dict[Address, tuple[int, int]] = {}
         self.site_units: dict[tuple[str, int], int] = {}
         self.loaded_at = 0.0
+        self._lock = threading.Lock()
 
     def lookup(self, addresses: set[Address]) -> dict[Address, tuple[int, int]]:
+        with self._lock:
+            return self._lookup(addresses)
+
+    def _lookup(self, addresses: set[Address]) -> dict[Address, tuple[int, int]]:
         if time.monotonic() - self.loaded_at > self.TTL_S:
             self.found, self.site_units, self.loaded_at = {}, {}, time.monotonic()
         self._drop_changed({address for address in addresses if address in self.found})

@@ -9,6 +9,11 @@ thread, while this one waits for PostgreSQL), taken in batches (up to --batch-re
 acknowledged (manual PUBACK): a message acknowledged is committed; a message not acknowledged (crash, kill,
 database down) is delivered again, and the history's unique (equipment, time) key makes the second copy a
 counted duplicate, never a second row.
+
+Batches are committed by --committers threads side by side, each on its own database connection: while one
+waits for PostgreSQL (its COPY, or its site's lock held by the other), the next batch is checked and copied.
+Acknowledgements still go out in the order the messages came (MQTT asks it of QoS 1): a batch committed
+early waits for the batches taken before it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -52,6 +58,13 @@ class Command(BaseCommand):
         parser.add_argument("--batch-readings", type=int, default=20_000, help="readings per commit at most")
         parser.add_argument("--batch-ms", type=int, default=200, help="how long a batch collects, at most")
         parser.add_argument(
+            "--committers",
+            type=int,
+            default=2,
+            help="threads committing batches side by side, each on its own database connection "
+            "(acknowledgements stay in the order received)",
+        )
+        parser.add_argument(
             "--live-ms", type=int, default=250, help="live frames of the units that spoke, at most this often"
         )
         parser.add_argument(
@@ -65,8 +78,8 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, name: str, batch_messages: int, batch_readings: int, batch_ms: int, live_ms: int,
-        exclusive: bool, session_expiry: int, **_,
+        self, *args, name: str, batch_messages: int, batch_readings: int, batch_ms: int, committers: int,
+        live_ms: int, exclusive: bool, session_expiry: int, **_,
     ):  # fmt: skip
         ingest = MqttIngest(
             Broker.from_url(settings.MQTT_URL),
@@ -74,6 +87,7 @@ class Command(BaseCommand):
             batch_messages=max(1, batch_messages),
             batch_readings=max(1, batch_readings),
             batch_s=max(1, batch_ms) / 1000,
+            committers=max(1, committers),
             live_s=max(0, live_ms) / 1000,
             session_expiry_s=session_expiry,
             subscription=TELEMETRY_TOPICS if exclusive else SUBSCRIPTION,
@@ -91,10 +105,12 @@ class MqttIngest:
 
     def __init__(
         self, broker: Broker, *, name: str, batch_messages: int, batch_readings: int = 20_000,
-        batch_s: float, live_s: float = 0.25, session_expiry_s: int, subscription: str = SUBSCRIPTION,
+        batch_s: float, committers: int = 2, live_s: float = 0.25, session_expiry_s: int,
+        subscription: str = SUBSCRIPTION,
     ) -> None:  # fmt: skip
         self.broker, self.name = broker, name
         self.batch_messages, self.batch_readings, self.batch_s = batch_messages, batch_readings, batch_s
+        self.committers = committers
         self.session_expiry_s, self.subscription = session_expiry_s, subscription
         self.publisher = LivePublisher(every_s=live_s)
         #: Messages decoded on arrival; at most the receive maximum of them (unacknowledged) at a time.
@@ -102,6 +118,14 @@ class MqttIngest:
             max_items=batch_messages, max_weight=batch_readings
         )
         self.stopping = False
+        #: One committer takes from the inbox at a time, and numbers its batch: acknowledgements go out in
+        #: that order (`_acknowledge_in_turn`).
+        self.taking = threading.Lock()
+        self.taken = 0
+        self.turns = threading.Condition()
+        self.turn = 0
+        #: What stopped a committer thread other than the main one (raised by `run` once all have stopped).
+        self.failure: BaseException | None = None
         self.logged_reasons: set[str] = set()
         self.batch_at: float | None = None
         self.lag_s: float | None = None
@@ -140,17 +164,44 @@ class MqttIngest:
     def run(self) -> None:
         self._connect()
         self.client.loop_start()  # paho's thread: network, keepalive, reconnects; we only take messages
+        others = [
+            threading.Thread(target=self._other_committer, name=f"ingest-commit-{number}", daemon=True)
+            for number in range(2, self.committers + 1)
+        ]
+        for thread in others:
+            thread.start()
         try:
-            while not self.stopping:
-                batch = self._take_batch()
-                if batch:
-                    self._handle(batch)
+            while not self.stopping:  # this thread commits too, and keeps the live frames and the heartbeat
+                self._commit_next()
                 self.publisher.publish_due()
                 if time.monotonic() - self.beat_at > HEARTBEAT_EVERY_S:
                     self._heartbeat()
         finally:
+            self.stopping = True
+            for thread in others:
+                thread.join()
             self.client.disconnect()
             self.client.loop_stop()
+        if self.failure is not None:
+            raise self.failure
+
+    def _other_committer(self) -> None:
+        try:
+            while not self.stopping:
+                self._commit_next()
+        except BaseException as error:  # the process stops, and run() raises it
+            self.failure = error
+            self.stopping = True
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _commit_next(self) -> None:
+        with self.taking:
+            batch = self._take_batch()
+            if not batch:
+                return
+            turn, self.taken = self.taken, self.taken + 1
+        self._handle(batch, turn)
 
     def _connect(self) -> None:
         """The first connection, retried until the broker answers (later ones are paho's reconnects)."""
@@ -176,14 +227,27 @@ class MqttIngest:
         """Messages until the batch holds --batch-readings or --batch-messages, or --batch-ms passed."""
         return self.inbox.take(first_wait_s=0.1, collect_s=self.batch_s)
 
-    def _handle(self, batch: list[tuple[paho.MQTTMessage, Decoded]]) -> None:
+    def _handle(self, batch: list[tuple[paho.MQTTMessage, Decoded]], turn: int = 0) -> None:
         decoded = [message for _, message in batch]
-        report = self._commit(lambda: ingest_messages(decoded, publisher=self.publisher))
-        if report is None:
-            return  # stopping before the database came back: nothing acknowledged, the broker keeps them
-        for message, _ in batch:  # in the order received, as MQTT wants PUBACKs
-            self.client.ack(message.mid, message.qos)
-        self._report(report)
+        report = None
+        try:
+            report = self._commit(lambda: ingest_messages(decoded, publisher=self.publisher))
+        finally:
+            # None: stopping before the database came back (or failed): not acknowledged, the broker keeps
+            # them. The turn passes either way, so no later batch waits for it.
+            self._acknowledge_in_turn(turn, batch if report is not None else [])
+        if report is not None:
+            self._report(report)
+
+    def _acknowledge_in_turn(self, turn: int, batch: list[tuple[paho.MQTTMessage, Decoded]]) -> None:
+        """Acknowledge the batch once every batch taken before it has been (MQTT: PUBACKs in the order the
+        messages came)."""
+        with self.turns:
+            self.turns.wait_for(lambda: self.turn >= turn)
+            for message, _ in batch:
+                self.client.ack(message.mid, message.qos)
+            self.turn = turn + 1
+            self.turns.notify_all()
 
     def _commit(self, store: Callable[[], BatchReport]) -> BatchReport | None:
         """The batch in one transaction, retried while the database is away (the batch stays unacked)."""
