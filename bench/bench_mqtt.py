@@ -69,7 +69,7 @@ LATENCY_PER_MESSAGE = 10
 ROUNDS = 3
 
 
-def _ingest_processes(broker, count: int, metrics_dir: Path) -> list[subprocess.Popen]:
+def _ingest_processes(broker, count: int, metrics_dir: Path, committers: int) -> list[subprocess.Popen]:
     """`count` ingest processes on the bench database, each subscribed when this returns (messages
     published before the shared subscription exists would go nowhere); their metrics in `metrics_dir`."""
     from tests.processes import ingest_mqtt
@@ -77,7 +77,8 @@ def _ingest_processes(broker, count: int, metrics_dir: Path) -> list[subprocess.
     metrics_dir.mkdir(exist_ok=True)
     return [
         ingest_mqtt(
-            broker, "--name", f"bench-{n}", "--batch-ms", "200", LOG_LEVEL="INFO",
+            broker, "--name", f"bench-{n}", "--batch-ms", "200", "--committers", str(committers),
+            LOG_LEVEL="INFO",
             PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         )
         for n in range(1, count + 1)
@@ -345,7 +346,7 @@ def _latency(
     return latencies
 
 
-def run(quick: bool = False, outage_s: float = 30) -> dict:
+def run(quick: bool = False, outage_s: float = 30, committers: int = 2) -> dict:
     setup_django()
     from django.core.management import call_command
 
@@ -396,7 +397,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
             broker_pid = mqttbroker.pid(Path(tmp) / "mosquitto")
             bare = _bare_subscriber(broker, rounds[0], broker_pid)  # before any ingest process subscribes
             metrics_dir = Path(tmp) / "metrics"
-            processes = _ingest_processes(broker, 2, metrics_dir)
+            processes = _ingest_processes(broker, 2, metrics_dir, committers)
             ingest_pids = [process.pid for process in processes]
             watched = Watched(ingest_pids, broker_pid, metrics_dir)
             try:
@@ -449,6 +450,7 @@ def run(quick: bool = False, outage_s: float = 30) -> dict:
     results = {
         "database": database,
         "readings": readings,
+        "committers": committers,
         "mqtt_readings_per_s": stats(rates),
         "raw_copy_readings_per_s": stats(raw),
         "ratio": statistics.median(rates) / raw_rate,
@@ -590,5 +592,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer readings (smoke run)")
     parser.add_argument("--outage-s", type=float, default=30, help="seconds the database is gone")
+    parser.add_argument("--committers", type=int, default=2, help="committer threads of each ingest process")
     arguments = parser.parse_args()
-    run(quick=arguments.quick, outage_s=arguments.outage_s)
+    run(quick=arguments.quick, outage_s=arguments.outage_s, committers=arguments.committers)
