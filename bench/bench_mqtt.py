@@ -12,7 +12,8 @@ are later than all the bench stored before, as a live unit's are (older ones ski
 equipment state). Three more rounds send a truck's minute in a message (60 readings); one more publishes
 with paho, whose own CPU (about 10 us a reading) comes out of the same 2 cores. A floor row adds what any
 ingest through this client costs at least (a bare paho subscriber, the broker, raw COPY and the publisher)
-and sets it against what 2 cores allow at 0.5x raw COPY.
+and sets it against what 2 cores allow at 0.5x raw COPY. The rounds and their CPU accounting are in
+bench/mqtt_rounds.py; this module runs them in order and reports.
 Latency: messages of one reading at a steady rate; for each, the time from publish to the first frame on
 the live channel layer group (what the WebSocket consumer forwards) that shows the unit at that reading or
 a later one (a frame carries each unit's newest state, so one frame answers every reading it covers), p99.
@@ -38,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,13 @@ from bench.mqtt_common import (  # noqa: E402
     payloads,
     settle,
     site_trucks,
-    stored_count,
+)
+from bench.mqtt_rounds import (  # noqa: E402
+    Watched,
+    bare_subscriber,
+    cpu_floor,
+    sustained_paho,
+    sustained_raw,
 )
 
 #: One more round with a truck's minute in a message (a gateway batching at 1 Hz): what per-message costs
@@ -83,204 +89,6 @@ def _ingest_processes(broker, count: int, metrics_dir: Path, committers: int) ->
         )
         for n in range(1, count + 1)
     ]  # fmt: skip
-
-
-def _batches(metrics_dir: Path | None) -> tuple[float, float]:
-    """(batches committed, readings in them) so far, over the ingest processes (their metrics files)."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    if metrics_dir is None:
-        return 0.0, 0.0
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(metrics_dir))
-    count = total = 0.0
-    for family in registry.collect():
-        if family.name == "smartmine_mqtt_batch_readings":
-            for sample in family.samples:
-                count += sample.value if sample.name.endswith("_count") else 0.0
-                total += sample.value if sample.name.endswith("_sum") else 0.0
-    return count, total
-
-
-def _wait_stored(readings: int, started: float, metrics_dir: Path | None, committed_before: float) -> float:
-    """Seconds from `started` until `readings` are stored; raises when none more arrive for 30 s.
-
-    Progress comes from the ingest processes' own metrics (readings in the batches they committed, in
-    `metrics_dir`; `committed_before` read before the clock started), every 50 ms, which costs PostgreSQL
-    nothing. The history is counted once they are all committed (then every 50 ms until the count is
-    complete), and every 5 s while waiting, to see progress. Counting the growing table twenty times a
-    second took up to a tenth of the two cores from the ingest it measured (bench_mqtt, 2026-12-05)."""
-    stored, moved_at, counted_at = stored_count(), time.monotonic(), time.monotonic()
-    while stored < readings and time.monotonic() - moved_at < 30:
-        time.sleep(0.05)
-        committed = _batches(metrics_dir)[1] - committed_before
-        if metrics_dir is not None and committed < readings and time.monotonic() - counted_at < 5:
-            continue
-        counted_at = time.monotonic()
-        if (now := stored_count()) != stored:
-            stored, moved_at = now, time.monotonic()
-    if stored < readings:  # refused readings are reported on .../telemetry/rejected
-        raise RuntimeError(f"{stored} of {readings} readings stored, none more for 30 s")
-    return time.perf_counter() - started
-
-
-def _sustained(client, messages: list[tuple[str, bytes]], readings: int, watched: Watched) -> float:
-    """Readings stored a second with paho as the publisher (about 10 us of this process's CPU a reading)."""
-    committed_before = _batches(watched.metrics_dir)[1]
-    started = time.perf_counter()
-    sent = []
-    for topic, payload in messages:
-        info = client.publish(topic, payload, qos=1)
-        if info.rc:
-            raise RuntimeError(f"publish refused: {info.rc}")
-        sent.append(info)
-        if len(sent) > 2000:  # a bounded window of unacknowledged messages, as a gateway keeps
-            sent.pop(0).wait_for_publish(60)
-    for info in sent:
-        info.wait_for_publish(60)
-    published_s = time.perf_counter() - started
-    elapsed = _wait_stored(readings, started, watched.metrics_dir, committed_before)
-    print(f"sustained (paho): every message acknowledged by the broker after {published_s:.2f} s, stored "
-          f"after {elapsed:.2f} s", flush=True)  # fmt: skip
-    return readings / elapsed
-
-
-@dataclass(frozen=True)
-class Watched:
-    """What a sustained round measures besides the rate: the ingest processes, the broker, their metrics."""
-
-    ingest_pids: list[int]
-    broker_pid: int | None
-    metrics_dir: Path | None
-
-
-def _sustained_raw(broker, messages: list[tuple[str, bytes]], readings: int, watched: Watched) -> dict:
-    """Readings stored a second with the raw load generator (bench/mqtt_load.py) as the publisher, and the
-    CPU each part spent a reading: the ingest processes, the publisher (this process), the broker, the whole
-    machine."""
-    from bench.mqtt_load import RawPublisher, publish_packets
-    from bench.soak_processes import machine_cpu_s, postgres_pids, total_cpu_s
-
-    def postgres_cpu_s() -> dict[int, float]:  # per process: backends come and go during a round
-        return {pid: total_cpu_s([pid]) for pid in postgres_pids()}
-
-    packets = publish_packets(messages)  # encoded before the clock starts, as 1,000 trucks' radios would
-    publisher = RawPublisher(broker.host, broker.port, *GATEWAY)
-    broker_pids = [watched.broker_pid] if watched.broker_pid else []
-    try:
-        ingest_before, own_before = total_cpu_s(watched.ingest_pids), time.process_time()
-        broker_before, machine_before = total_cpu_s(broker_pids), machine_cpu_s()
-        postgres_before, (batches_before, batched_before) = postgres_cpu_s(), _batches(watched.metrics_dir)
-        started = time.perf_counter()
-        published_s = publisher.publish(packets)
-        elapsed = _wait_stored(readings, started, watched.metrics_dir, batched_before)
-        ingest_s, own_s = total_cpu_s(watched.ingest_pids) - ingest_before, time.process_time() - own_before
-        broker_s = total_cpu_s(broker_pids) - broker_before
-        postgres_s = sum(cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_cpu_s().items())
-        after = _batches(watched.metrics_dir)
-        batches, batched = after[0] - batches_before, after[1] - batched_before
-        machine = {name: value - machine_before[name] for name, value in machine_cpu_s().items()}
-    finally:
-        publisher.close()
-    print(f"sustained (raw publisher): every message acknowledged after {published_s:.2f} s, stored after "
-          f"{elapsed:.2f} s", flush=True)  # fmt: skip
-    return {
-        "readings_per_s": readings / elapsed,
-        "ingest_cpu_us": 1e6 * ingest_s / readings,
-        "publisher_cpu_us": 1e6 * own_s / readings,
-        "broker_cpu_us": 1e6 * broker_s / readings,
-        "postgres_cpu_us": 1e6 * postgres_s / readings,
-        "batch_readings": batched / batches if batches else None,
-        "machine_busy": machine["busy"] / sum(machine.values()),
-    }
-
-
-def _bare_subscriber(broker, messages: list[tuple[str, bytes]], broker_pid: int | None) -> dict:
-    """The MQTT client's floor: one paho subscriber as the ingest process has it (the same client, shared
-    subscription, manual acknowledgements after each batch, the payloads decoded on arrival), with no
-    database. Its CPU a reading is what paho and the decoding cost before any check or write; the load
-    generator's thread (in this process too) is measured apart and left out, the broker's is kept apart."""
-    from paho.mqtt.subscribeoptions import SubscribeOptions
-
-    from bench.mqtt_load import RawPublisher, publish_packets
-    from bench.soak_processes import total_cpu_s
-    from fleet.mqttformat import SUBSCRIPTION, decode
-    from smartmine.platform.inbox import BatchInbox
-    from smartmine.platform.mqtt import client, connect_properties
-
-    inbox = BatchInbox(max_items=2000, max_weight=20_000)
-    subscribed = threading.Event()
-    subscriber = client(broker, client_id="bench-bare", manual_ack=True)
-    subscriber.on_connect = lambda mqtt, *_: mqtt.subscribe(SUBSCRIPTION, options=SubscribeOptions(qos=1))
-    subscriber.on_subscribe = lambda *_: subscribed.set()
-    subscriber.on_message = lambda _c, _u, message: inbox.put(
-        (message, decoded := decode(message.topic, message.payload)), weight=len(decoded)
-    )
-    subscriber.connect(
-        broker.host, broker.port, clean_start=True, properties=connect_properties(receive_maximum=6000)
-    )
-    subscriber.loop_start()
-    publisher = RawPublisher(broker.host, broker.port, *GATEWAY, client_id="bench-bare-load")
-    try:
-        if not subscribed.wait(10):
-            raise RuntimeError("the bare subscriber was not subscribed within 10 s")
-        packets = publish_packets(messages)
-        publisher_cpu_s = []
-
-        def publish() -> None:
-            before = time.thread_time()
-            publisher.publish(packets)
-            publisher_cpu_s.append(time.thread_time() - before)
-
-        sending = threading.Thread(target=publish)
-        broker_pids = [broker_pid] if broker_pid else []
-        cpu_before, broker_before = time.process_time(), total_cpu_s(broker_pids)
-        started = time.perf_counter()
-        sending.start()
-        received = readings = 0
-        while received < len(messages):
-            batch = inbox.take(first_wait_s=30, collect_s=0.2)
-            if not batch:
-                raise RuntimeError(f"the bare subscriber got {received} of {len(messages)} messages")
-            for message, decoded in batch:
-                subscriber.ack(message.mid, message.qos)
-                readings += len(decoded)
-            received += len(batch)
-        elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
-        broker_s = total_cpu_s(broker_pids) - broker_before
-        sending.join()
-        cpu_s -= sum(publisher_cpu_s)
-    finally:
-        publisher.close()
-        subscriber.disconnect()
-        subscriber.loop_stop()
-    print(f"bare paho subscriber: {len(messages):,} messages in {elapsed:.2f} s", flush=True)
-    return {
-        "readings_per_s": readings / elapsed,
-        "cpu_us": 1e6 * cpu_s / readings,
-        "broker_cpu_us": 1e6 * broker_s / readings,
-    }
-
-
-def cpu_floor(results: dict, cores: int) -> dict:
-    """What any ingest through this MQTT client needs at least, a reading, against what the cores allow
-    at half of raw COPY's rate: the bare subscriber (paho, decoding, acknowledgements), the broker, raw
-    COPY's own CPU and its backend's (storing the reading and nothing else) and the load generator. When
-    the floor passes the budget, 0.5x is out of reach with this client on these cores, whatever the
-    ingestion function does beyond raw COPY (issue 21)."""
-    floor = (
-        results["bare_subscriber_cpu_us_per_reading"]
-        + results["bare_subscriber_broker_cpu_us"]
-        + sum(results["raw_copy_cpu_us"])
-        + results["publisher_cpu_us_per_reading"]
-    )
-    raw_rate = results["raw_copy_readings_per_s"]["median"]
-    return {
-        "floor_us": floor,
-        "budget_us": cores * 1e6 / (0.5 * raw_rate),
-        "best_ratio": cores * 1e6 / floor / raw_rate,
-    }
 
 
 def _latency(
@@ -395,7 +203,7 @@ def run(quick: bool = False, outage_s: float = 30, committers: int = 2) -> dict:
         gateway = Gateway(*GATEWAY, (site.slug,))
         with private_mosquitto(Path(tmp), [gateway]) as broker:
             broker_pid = mqttbroker.pid(Path(tmp) / "mosquitto")
-            bare = _bare_subscriber(broker, rounds[0], broker_pid)  # before any ingest process subscribes
+            bare = bare_subscriber(broker, rounds[0], broker_pid)  # before any ingest process subscribes
             metrics_dir = Path(tmp) / "metrics"
             processes = _ingest_processes(broker, 2, metrics_dir, committers)
             ingest_pids = [process.pid for process in processes]
@@ -405,20 +213,20 @@ def run(quick: bool = False, outage_s: float = 30, committers: int = 2) -> dict:
                 client = connected(Broker(broker.host, broker.port, *GATEWAY), max_inflight=0)
                 # Warm-up, not measured: the processes' first batches look up the thousand trucks, their
                 # ledger cursors and alarm state; a long-running ingest has them already.
-                _sustained(client, mqtt_warm_up, 10 * TRUCKS, watched)
+                sustained_paho(client, mqtt_warm_up, 10 * TRUCKS, watched)
                 raw_rounds = []
                 for messages in rounds:
                     empty_history()
-                    raw_rounds.append(_sustained_raw(broker, messages, readings, watched))
+                    raw_rounds.append(sustained_raw(broker, messages, readings, watched))
                 # As many readings once more with paho publishing, as before the load generator.
                 empty_history()
                 by_paho = payloads(names, site.slug, readings, next(slots))
-                paho_rate = _sustained(client, by_paho, readings, watched)
+                paho_rate = sustained_paho(client, by_paho, readings, watched)
                 minute_rounds = []
                 for _ in range(ROUNDS):
                     empty_history()
                     minutes = payloads(names, site.slug, readings, next(slots), MINUTE_PER_MESSAGE)
-                    minute_rounds.append(_sustained_raw(broker, minutes, readings, watched))
+                    minute_rounds.append(sustained_raw(broker, minutes, readings, watched))
                 latencies = _latency(
                     client, site.pk, site.slug, names, latency_rate, latency_s, LATENCY_PER_MESSAGE
                 )

@@ -1,6 +1,6 @@
 """What the MQTT benchmarks share: the site's 1,000 trucks, their healthy readings as QoS 1 messages, and the
-history counters (bench/bench_mqtt.py measures throughput and latency, bench/mqtt_resilience.py the outage
-and kill scenarios on the same processes)."""
+history counters (bench/bench_mqtt.py measures throughput and latency, with its rounds in
+bench/mqtt_rounds.py, and bench/mqtt_resilience.py the outage and kill scenarios on the same processes)."""
 
 from __future__ import annotations
 
