@@ -227,7 +227,7 @@ class MqttIngest:
         """Messages until the batch holds --batch-readings or --batch-messages, or --batch-ms passed."""
         return self.inbox.take(first_wait_s=0.1, collect_s=self.batch_s)
 
-    def _handle(self, batch: list[tuple[paho.MQTTMessage, Decoded]], turn: int = 0) -> None:
+    def _handle(self, batch: list[tuple[paho.MQTTMessage, Decoded]], turn: int) -> None:
         decoded = [message for _, message in batch]
         report = None
         try:
