@@ -287,6 +287,7 @@ ML_BOOTSTRAP_SEEDS = 6
 ML_BOOTSTRAP_DAYS = 7.0
 ML_BOOTSTRAP_WORKERS = 2
 ML_BOOTSTRAP_TRUCK_SEEDS = 2  # trucks break down ~5x as often: two site-weeks give ~13 in validation
+ML_BOOTSTRAP_REFINE_SEEDS = 24  # then crusher and loader models again on this many (bootstrap.REFINED_KINDS)
 #: Who may read /metrics: a bearer token, or a client address inside one of these networks.
 METRICS_TOKEN = CONFIG.metrics_token
 METRICS_ALLOWED_NETWORKS = list(CONFIG.metrics_allowed_networks)

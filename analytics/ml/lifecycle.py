@@ -106,13 +106,25 @@ def should_promote(
 
 
 def decide(
-    candidate: dict, active: dict | None, rules: dict[str, bool], *, force: bool, gate: Gate | None = None
+    candidate: dict,
+    active: dict | None,
+    rules: dict[str, bool],
+    *,
+    force: bool,
+    gate: Gate | None = None,
+    extends: str = "",
 ) -> tuple[bool, dict]:
     """The registry's decision: the gate first (force does not pass it), then a first model of its kind is
-    activated, a later one only when should_promote says so or when forced."""
+    activated, a later one only when should_promote says so or when forced.
+
+    `extends` (why, in words) marks a candidate trained the same way on a superset of the active model's
+    training data: it is activated once past the gate, since scoring the active model on the candidate's
+    validation rows would score it partly on rows it was trained on."""
     refused = gate(candidate) if gate else []
     if refused:
         return should_promote(candidate, active, rules, gate=gate)
+    if extends:
+        return True, {"promote": True, "candidate": candidate, "active": active, "extends": extends}
     if active is None:
         promote, report = True, {"promote": True, "candidate": candidate, "active": None, "why": "no active"}
     else:
@@ -128,6 +140,8 @@ def verdict(promotion: dict) -> str:
         return "not activated: " + "; ".join(promotion["refused"])
     if promotion.get("forced"):
         return "forced"
+    if promotion.get("extends"):
+        return promotion["extends"]
     if promotion.get("why"):
         return "first model of its kind"
     if not promotion.get("by_metric"):

@@ -34,6 +34,9 @@ CALIBRATION_FOLDS = 3  # time blocks scored out of fold to fit the calibrator (f
 #: With rows from at least this many sites, each site is scored out of fold by a classifier fitted on the
 #: others (leave one site out) instead of time blocks: a new site is what the model will meet.
 CALIBRATION_MIN_SITES = 3
+#: More sites than this are held out in this many groups of whole sites: each group is one classifier fit, and
+#: 24 sites one at a time made calibration 24 fits (a crusher model on 24 site-weeks took minutes for it).
+CALIBRATION_MAX_GROUPS = 6
 #: Isotonic calibration (a free monotone curve) when the held-out scores cover at least this many distinct
 #: breakdowns; with fewer, centred isotonic (its steps joined at their centres, so it keeps the ranking):
 #: chosen over Beta and Platt by cross-validation across the training seeds (docs/ml.md, Calibration).
@@ -177,8 +180,13 @@ class FailureModel:
         )  # fmt: skip
         held = ~np.isnan(raw) & ~np.isnan(y)
         events = failure_events(features.loc[held], targets.loc[held])
-        sites = 0 if groups is None else len(np.unique(groups))
-        scheme = f"{sites} sites, one left out at a time" if sites else "time blocks"
+        sites = 0 if groups is None else features["site_id"].nunique()
+        held_out = 0 if groups is None else len(np.unique(groups))
+        scheme = (
+            "time blocks" if not sites
+            else f"{sites} sites, one left out at a time" if held_out == sites
+            else f"{sites} sites in {held_out} groups, one group left out at a time"
+        )  # fmt: skip
         report = {"method": "none", "rows": int(held.sum()), "failures": events, "held_out": scheme}
         if len(np.unique(y[held])) < 2:
             report["why"] = "held-out rows hold a single outcome: raw scores kept"
@@ -271,13 +279,18 @@ def health_score(p_fail: np.ndarray, rul_h: np.ndarray) -> np.ndarray:
 
 
 def calibration_groups(features: pd.DataFrame) -> np.ndarray | None:
-    """The site of each row when the rows come from at least CALIBRATION_MIN_SITES sites, else None (time
-    blocks). Held-out sites are scored as a new site will be: by a classifier that saw the whole span of the
-    others, trained on nearly all rows (its prior close to the final model's), with no embargo to lose."""
+    """The held-out group of each row when the rows come from at least CALIBRATION_MIN_SITES sites, else None
+    (time blocks): its site, or with more than CALIBRATION_MAX_GROUPS sites one of that many groups of sites.
+    Held-out sites are scored as a new site will be: by a classifier that saw the whole span of the others,
+    trained on nearly all rows (its prior close to the final model's), with no embargo to lose."""
     if "site_id" not in features:
         return None
     sites = features["site_id"].to_numpy()
-    return sites if len(np.unique(sites)) >= CALIBRATION_MIN_SITES else None
+    unique, index = np.unique(sites, return_inverse=True)
+    if len(unique) < CALIBRATION_MIN_SITES:
+        return None
+    # Whole sites stay together: beyond CALIBRATION_MAX_GROUPS they are dealt round-robin into that many.
+    return index % CALIBRATION_MAX_GROUPS if len(unique) > CALIBRATION_MAX_GROUPS else sites
 
 
 def _classifier(seed: int, feature_names: list[str] | None = None) -> HistGradientBoostingClassifier:

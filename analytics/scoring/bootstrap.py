@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from analytics.ml.history import simulate_histories
+from analytics.ml.history import History, simulate_histories
 from analytics.ml.pipeline import train_in_processes
 from analytics.scoring import registry
 from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelKind, ModelVersion
@@ -50,6 +50,10 @@ MAX_ATTEMPTS = 5
 TRUCK_KINDS = (ModelKind.FAILURE_TRUCK, ModelKind.ANOMALY_TRUCK)
 #: Share of the progress bar the simulation takes; training each kind shares the rest.
 SIMULATION_SHARE = 0.4
+#: Failure kinds retrained on ML_BOOTSTRAP_REFINE_SEEDS sites once the first models are active: a site-week
+#: holds ~4 crusher and ~4 loader breakdowns, so six state a failure rate that a new site does not keep
+#: (calibration on 24 unseen site-weeks: docs/ml.md, "Refined bootstrap models"). Trucks (~22) need no more.
+REFINED_KINDS = (ModelKind.FAILURE_CRUSHER, ModelKind.FAILURE_LOADER)
 
 
 class BootstrapRunning(RuntimeError):
@@ -179,7 +183,8 @@ def bootstrap(
     """Simulate histories of sites like `site_id`, train `kinds` (default: those with no active model) on
     them, and keep the site's bootstrap row up to date. The failure models (what predictions need) are
     registered in one transaction and `ready()` is called once it commits; the anomaly models follow in a
-    second one.
+    second one. Then REFINED_KINDS among `kinds` are trained again on ML_BOOTSTRAP_REFINE_SEEDS sites (status
+    "refining" meanwhile); a refinement that fails is logged and leaves the first models active.
 
     Raises BootstrapRunning while a retraining holds the registry's lock; any other error marks the row
     failed (the next refresh retries the kinds still missing) after removing the artifacts written and not
@@ -200,18 +205,37 @@ def bootstrap(
               step=f"simulating {count} sites x {days:g} days")  # fmt: skip
         before = _artifacts()
         try:
-            results = _train(site, state, kinds, seed_list, days, progress, ready, actor)
+            results, histories = _train(site, state, kinds, seed_list, days, progress, ready, actor)
         except Exception as exc:
-            registered = {registry.model_dir() / path for path in ModelVersion.objects.values_list(
-                "artifact_path", flat=True)}  # fmt: skip
-            for path in _artifacts() - before - registered:  # written by this attempt, rolled back
-                path.unlink(missing_ok=True)
+            _remove_unregistered(before)
             _save(state, status=BootstrapStatus.FAILED, finished_at=timezone.now(),
                   step="failed", error=f"{type(exc).__name__}: {exc}"[:2000])  # fmt: skip
             raise
-    _save(state, status=BootstrapStatus.DONE, finished_at=timezone.now(), progress=1.0,
-          step=f"done: {sum(r.promoted for r in results)} of {len(results)} models active")  # fmt: skip
+        done = f"done: {sum(r.promoted for r in results)} of {len(results)} models active"
+        refined = [kind for kind in kinds if kind in REFINED_KINDS]
+        total, error = settings.ML_BOOTSTRAP_REFINE_SEEDS, ""
+        if refined and total > count:
+            before = _artifacts()
+            try:
+                results += _refine(site, state, refined, results, histories, days, progress, ready, actor)
+            except Exception as exc:  # the first models stay active: the twin has its predictions
+                logger.exception("bootstrap refinement failed", extra={"site": site_id})
+                _remove_unregistered(before)
+                done, error = f"{done}; refining failed", f"{type(exc).__name__}: {exc}"[:2000]
+            else:
+                seed_list = list(range(SEED_BASE, SEED_BASE + total))
+                done += f"; {', '.join(refined)} refined on {total} sites"
+    _save(state, status=BootstrapStatus.DONE, finished_at=timezone.now(), progress=1.0, step=done,
+          seeds=seed_list, error=error)  # fmt: skip
     return results
+
+
+def _remove_unregistered(before: set[Path]) -> None:
+    """Delete the artifacts written since `before` that no registered version holds (rolled back)."""
+    registered = {registry.model_dir() / path for path in ModelVersion.objects.values_list(
+        "artifact_path", flat=True)}  # fmt: skip
+    for path in _artifacts() - before - registered:
+        path.unlink(missing_ok=True)
 
 
 def _audit(results: list[registry.RetrainResult], actor: object) -> None:
@@ -236,10 +260,9 @@ def _train(
     progress: Callable[[str], None],
     ready: Callable[[], None],
     actor: object,
-) -> list[registry.RetrainResult]:
+) -> tuple[list[registry.RetrainResult], list[History]]:
     started = time.perf_counter()
-    trucks = min(max(Truck.objects.filter(site=site).count(), 1), MAX_TRUCKS)
-    crushers = min(max(Crusher.objects.filter(site=site).count(), 1), MAX_CRUSHERS)
+    trucks, crushers = _site_size(site)
     workers = settings.ML_BOOTSTRAP_WORKERS
     progress(f"simulating {len(seeds)} sites of {trucks} trucks, {crushers} crushers x {days:g} days ...")
 
@@ -291,4 +314,72 @@ def _train(
         _audit(done, actor)
         if any(r.promoted for r in done):
             ready()
+    return results, histories
+
+
+def _site_size(site: Site) -> tuple[int, int]:
+    """Trucks and crushers of the simulated sites: the site's own, at most the default site's."""
+    trucks = min(max(Truck.objects.filter(site=site).count(), 1), MAX_TRUCKS)
+    return trucks, min(max(Crusher.objects.filter(site=site).count(), 1), MAX_CRUSHERS)
+
+
+def _refine(
+    site: Site,
+    state: ModelBootstrap,
+    kinds: list[str],
+    first: list[registry.RetrainResult],
+    histories: list[History],
+    days: float,
+    progress: Callable[[str], None],
+    ready: Callable[[], None],
+    actor: object,
+) -> list[registry.RetrainResult]:
+    """Retrain `kinds` on ML_BOOTSTRAP_REFINE_SEEDS simulated sites: the first ones again and more simulated
+    now. A refined model replaces the one this bootstrap activated once it passes the gate
+    (registry.retrain_failure's `extends`); against any other active model it is compared as a retraining
+    is."""
+    started = time.perf_counter()
+    trucks, crushers = _site_size(site)
+    workers, total = settings.ML_BOOTSTRAP_WORKERS, settings.ML_BOOTSTRAP_REFINE_SEEDS
+    seeds = list(range(SEED_BASE, SEED_BASE + total))
+    extra = seeds[len(histories) :]
+    named = ", ".join(kinds)
+    _save(state, status=BootstrapStatus.REFINING, progress=0.0,
+          step=f"refining {named}: simulating {len(extra)} more sites")  # fmt: skip
+    progress(f"refining {named} on {total} sites: simulating {len(extra)} more ...")
+
+    def simulated(done: int, count: int) -> None:
+        _save(state, progress=0.8 * done / count, step=f"refining {named}: simulated {done} of {count} sites")
+
+    with _may_have_children():
+        histories = histories + simulate_histories(
+            extra, days, workers=workers, nice=SIMULATION_NICE, progress=simulated, trucks=trucks,
+            crushers=crushers,
+        )  # fmt: skip
+    _save(state, progress=0.8, step=f"refining {named}: training on {total} sites")
+    pretrained: dict = {}
+    if workers > 1 and len(kinds) > 1:
+        jobs = {kind: (histories, registry.FAILURE_KINDS[kind]) for kind in kinds}
+        with _may_have_children():
+            pretrained = train_in_processes(jobs, workers, valid_share=registry.VALID_SHARE)
+    mine = {r.kind: r.version.pk for r in first if r.version is not None and r.promoted}
+    results = []
+    with transaction.atomic():
+        for kind in kinds:
+            active = ModelVersion.objects.filter(kind=kind, active=True).values_list("pk", flat=True).first()
+            extends = (
+                f"refines the bootstrap's first model on {total} simulated sites"
+                if active is not None and active == mine.get(kind) else ""
+            )  # fmt: skip
+            result = registry.retrain_failure(
+                kind, histories, provenance=provenance_text(seeds, days), trained=pretrained.get(kind),
+                extends=extends,
+            )  # fmt: skip
+            results.append(result)
+            outcome = "active" if result.promoted else "not active" if result.version else "skipped"
+            progress(f"{kind} refined: {outcome} ({result.reason})")
+    _audit(results, actor)
+    progress(f"refined in {time.perf_counter() - started:.1f} s")
+    if any(r.promoted for r in results):
+        ready()
     return results

@@ -71,10 +71,12 @@ class ModelVersion(models.Model):
 
 
 class BootstrapStatus(models.TextChoices):
-    """Where a site's model bootstrap stands: queued, training, done, or failed (retried later)."""
+    """Where a site's model bootstrap stands: queued, training, refining (the first models are active; some
+    kinds are being retrained on more sites), done, or failed (retried later)."""
 
     QUEUED = "queued", "Queued"
     TRAINING = "training", "Training"
+    REFINING = "refining", "Refining"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
 

@@ -201,9 +201,15 @@ def parse_kinds(names: list[str] | None) -> list[str]:
 
 
 def _decide(
-    candidate: dict, active_metrics: dict | None, rules: dict, *, force: bool, gate: Gate | None = None
+    candidate: dict,
+    active_metrics: dict | None,
+    rules: dict,
+    *,
+    force: bool,
+    gate: Gate | None = None,
+    extends: str = "",
 ) -> tuple[bool, dict]:
-    return decide(candidate, active_metrics, rules, force=force, gate=gate)
+    return decide(candidate, active_metrics, rules, force=force, gate=gate, extends=extends)
 
 
 def _window(histories: list[History]) -> tuple[dt.datetime, dt.datetime, list[int]]:
@@ -221,12 +227,15 @@ def retrain_failure(
     force: bool = False,
     provenance: str = "",
     trained: tuple[FailureModel, dict] | Exception | None = None,
+    extends: str = "",
 ) -> RetrainResult:
     """Train a candidate for one maintained kind; score it and the active model on the same later rows.
 
     `trained`: the outcome of `train_failure_model(*prepare(histories, kind), valid_share=VALID_SHARE)`
     already run elsewhere (the bootstrap trains kinds in parallel processes), or the exception it raised;
-    the gate, the comparison and the registration are the same."""
+    the gate, the comparison and the registration are the same. `extends` (why, in words): the histories
+    hold all of the active model's (the bootstrap refining its first models), so there is no fair comparison
+    and the candidate is activated once it passes the gate (lifecycle.decide)."""
     started = time.perf_counter()
     equipment = FAILURE_KINDS[kind]
     features = targets = None
@@ -241,7 +250,7 @@ def retrain_failure(
         return RetrainResult(kind, reason=str(exc), seconds=time.perf_counter() - started)
     active_metrics = None
     active = ModelVersion.objects.filter(kind=kind, active=True).first()
-    if active is not None:
+    if active is not None and not extends:
         if features is None:
             features, targets = prepare(histories, equipment)
         try:
@@ -255,7 +264,7 @@ def retrain_failure(
             logger.warning("active model not comparable: %s", exc, extra={"model": active.label})
             active_metrics = None
     promote, report = _decide(
-        metrics, active_metrics, DEFAULT_RULES, force=force, gate=failure_validation_problems
+        metrics, active_metrics, DEFAULT_RULES, force=force, gate=failure_validation_problems, extends=extends
     )
     start, end, sites = _window(histories)
     version = register_model(

@@ -26,6 +26,7 @@ SMALL = {
     "ML_BOOTSTRAP_DAYS": 3.0,
     "ML_BOOTSTRAP_WORKERS": 1,
     "ML_BOOTSTRAP_TRUCK_SEEDS": 2,
+    "ML_BOOTSTRAP_REFINE_SEEDS": 0,  # no refinement but where a test asks for one
 }
 SMALL_KINDS = ["failure_truck", "anomaly_truck"]
 
@@ -209,6 +210,78 @@ def test_the_bootstrap_registers_active_models_with_their_provenance_and_the_sit
     outcome = predictions.refresh_site(site.pk, force=True)
     assert outcome.refreshed and outcome.predictions == Truck.objects.filter(site=site).count()
     assert set(Prediction.objects.values_list("model__provenance", flat=True)) == {versions[0].provenance}
+
+
+def test_the_bootstrap_refines_its_first_models_on_more_sites_and_keeps_them_when_refining_fails(
+    site, quick_trainer, monkeypatch, settings
+):
+    # Trucks stand in for the refined kinds (crushers and loaders): three simulated days hold truck failures.
+    monkeypatch.setattr(bootstrap, "REFINED_KINDS", ("failure_truck",))
+    settings.ML_BOOTSTRAP_REFINE_SEEDS = 3
+    seen = []
+    real = simulate_histories
+    monkeypatch.setattr(bootstrap, "simulate_histories", lambda seeds, *a, **k: seen.append(seeds) or real(
+        seeds, *a, **k))  # fmt: skip
+    refreshed = []
+
+    results = bootstrap.bootstrap(site.pk, kinds=["failure_truck"], ready=lambda: refreshed.append(1))
+
+    assert seen == [[9001, 9002], [9003]]  # the first two sites are reused, one more is simulated
+    assert [(r.version.version, r.promoted) for r in results] == [(1, True), (2, True)]
+    first, refined = (r.version for r in results)
+    first.refresh_from_db()
+    assert not first.active and refined.active
+    assert refined.provenance == "simulated history, seeds 9001-9003 (3 days each)"
+    assert refined.promotion["extends"] == "refines the bootstrap's first model on 3 simulated sites"
+    assert "extends" not in first.promotion
+    assert refreshed == [1, 1]  # predictions refreshed with the first model, again with the refined one
+    state = ModelBootstrap.objects.get(site=site)
+    assert state.status == BootstrapStatus.DONE and state.seeds == [9001, 9002, 9003]
+    assert state.step == "done: 1 of 1 models active; failure_truck refined on 3 sites"
+    assert selectors.model_state()["status"] == "ready"
+
+    # A refinement that fails leaves the first model of that run active and no artifact of its own.
+    monkeypatch.setattr(registry, "retrain_failure", _failing_after(registry.retrain_failure, calls=1))
+    (again,) = bootstrap.bootstrap(site.pk, kinds=["failure_truck"])  # v3, compared with v2; no v4
+    active = ModelVersion.objects.get(kind="failure_truck", active=True)
+    assert active.version == (3 if again.promoted else 2)
+    assert ModelVersion.objects.count() == 3 and len(artifacts(settings.MODEL_DIR)) == 3
+    state.refresh_from_db()
+    assert state.status == BootstrapStatus.DONE and state.step.endswith("; refining failed")
+    assert "refinement broke" in state.error
+
+
+def test_a_refined_model_is_compared_with_an_active_model_this_bootstrap_did_not_make(
+    site, quick_trainer, monkeypatch, settings
+):
+    monkeypatch.setattr(bootstrap, "REFINED_KINDS", ("failure_truck",))
+    settings.ML_BOOTSTRAP_REFINE_SEEDS = 3
+    bootstrap.bootstrap(site.pk, kinds=["failure_truck"])  # v1 first, v2 refined: active
+    calls = {"n": 0}
+
+    def refuse_once(metrics: dict) -> list[str]:
+        calls["n"] += 1
+        return ["refused for the test"] if calls["n"] == 1 else []
+
+    monkeypatch.setattr(registry, "failure_validation_problems", refuse_once)
+    first, refined = bootstrap.bootstrap(site.pk, kinds=["failure_truck"])
+
+    assert not first.promoted  # v3 refused: v2, of the earlier run, stays active while this one refines
+    assert "by_metric" in refined.version.promotion  # so v4 is compared with v2 as any retraining is
+    assert "extends" not in refined.version.promotion
+
+
+def _failing_after(function, *, calls: int):
+    """`function`, raising after its first `calls` calls."""
+    count = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise RuntimeError("refinement broke")
+        return function(*args, **kwargs)
+
+    return wrapped
 
 
 def _active(kind: str) -> bool:

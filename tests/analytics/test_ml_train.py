@@ -22,6 +22,7 @@ from analytics.ml.lifecycle import (
 )
 from analytics.ml.risk import actionable, flagged_share
 from analytics.ml.train import (
+    CALIBRATION_MAX_GROUPS,
     CALIBRATION_MIN_SITES,
     FailureModel,
     _beta_terms,
@@ -287,6 +288,17 @@ def test_with_sites_each_site_is_scored_by_a_classifier_fitted_on_the_other_site
         out_of_fold_scores(x, features["ts"], y, groups=sites[:2])
 
 
+def test_many_sites_are_held_out_in_groups_of_whole_sites():
+    features = pd.DataFrame({"site_id": np.repeat(np.arange(100, 100 + 4 * CALIBRATION_MAX_GROUPS), 5)})
+    groups = calibration_groups(features)
+    assert len(np.unique(groups)) == CALIBRATION_MAX_GROUPS
+    for _, rows in features.groupby("site_id"):
+        assert len(np.unique(groups[rows.index])) == 1  # a site is never split between groups
+    assert np.bincount(groups).tolist() == [4 * 5] * CALIBRATION_MAX_GROUPS  # four sites in each
+    few = features.loc[features["site_id"] < 100 + CALIBRATION_MAX_GROUPS]
+    assert (calibration_groups(few) == few["site_id"].to_numpy()).all()  # up to the cap: one site each
+
+
 def test_calibration_holds_out_whole_sites_when_there_are_enough_of_them():
     features, targets = drifting(6000, seed=7, shift=0.0)
     names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
@@ -385,6 +397,15 @@ def test_a_first_model_with_degenerate_validation_is_not_activated_and_says_why(
     assert not promote and not forced
     assert any(reason in problem for problem in report["refused"])
     assert verdict(report).startswith("not activated: ") and reason in verdict(report)
+
+
+def test_a_model_that_extends_the_active_ones_data_is_activated_past_the_gate_without_a_comparison():
+    why = "refines the bootstrap's first model on 24 simulated sites"
+    rules, gate = {"roc_auc": True}, failure_validation_problems
+    promote, report = decide(sound(roc_auc=0.80), sound(), rules, force=False, gate=gate, extends=why)
+    assert promote and verdict(report) == why and "by_metric" not in report
+    promote, report = decide(sound(failure_events=2), sound(), rules, force=False, gate=gate, extends=why)
+    assert not promote and verdict(report).startswith("not activated: only 2 breakdowns")
 
 
 def test_a_sound_first_model_is_activated_and_a_worse_later_one_only_when_forced():

@@ -1087,7 +1087,7 @@ async function loadHealth() {
   );
 }
 
-// The first models' bootstrap (docs/ml.md): its progress while it trains, its error when it failed.
+// The first models' bootstrap (docs/ml.md): its progress while it trains or refines, its error when it failed.
 function modelStatus(page) {
   const run = page.bootstrap;
   if (page.status === "training" && run) {
@@ -1095,6 +1095,13 @@ function modelStatus(page) {
       h("p", { class: "note", role: "status" },
         `Training the first models on simulated sites: ${run.step || run.status} (${fmt(100 * run.progress, 0)} %)`),
       h("progress", { max: "1", value: String(run.progress), "aria-label": "Model training progress" }),
+    ];
+  }
+  if (run?.status === "refining") {
+    return [
+      h("p", { class: "note", role: "status" },
+        `Models active; ${run.step} (${fmt(100 * run.progress, 0)} %)`),
+      h("progress", { max: "1", value: String(run.progress), "aria-label": "Model refinement progress" }),
     ];
   }
   if (page.status === "failed" && run) {
