@@ -23,7 +23,7 @@ from analytics.pages import (
 )
 from analytics.permissions import RETRAIN_MODELS
 from analytics.scoring import registry, selectors
-from analytics.scoring.models import ModelVersion, Prediction
+from analytics.scoring.models import BootstrapStatus, ModelVersion, Prediction
 from analytics.scoring.tasks import retrain_models_task
 from smartmine.platform import audit
 from smartmine.platform.api.errors import Conflict
@@ -55,7 +55,9 @@ class HealthPredictionSerializer(serializers.Serializer):
 
 
 class BootstrapSerializer(serializers.Serializer):
-    status = ChoiceField(choices=["queued", "training", "done", "failed"])
+    status = ChoiceField(
+        choices=BootstrapStatus.values, help_text="refining: the first models are active; some train again"
+    )
     step = serializers.CharField(help_text="what it is doing now, e.g. 'training failure_crusher'")
     progress = serializers.FloatField(help_text="0-1")
     site = serializers.IntegerField(help_text="the site whose size the simulated sites copy")
