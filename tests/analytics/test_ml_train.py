@@ -338,7 +338,7 @@ def test_equal_mass_bins_hold_equal_rows_and_calibration_in_the_large_is_the_ove
 def test_centred_isotonic_keeps_units_apart_that_plain_isotonic_ties_and_adds_up_on_unseen_rows():
     features, targets = drifting(6000, seed=9, shift=0.0)
     names = ["vibration_mm_s__mean_2h", "hours_since_repair"]
-    model = FailureModel("truck", names).fit(features, targets, calibration="centred")
+    model = FailureModel("truck", names).fit(features, targets)  # "auto": centred, however many breakdowns
     assert model.calibration == "centred" and model.metadata["calibration"]["method"] == "centred"
     raw = model.classifier.predict_proba(features[names].to_numpy())[:, 1]
     inner = np.linspace(np.quantile(raw, 0.2), np.quantile(raw, 0.8), 50)
