@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from analytics.ml.history import History, simulate_histories
+from analytics.ml.history import History, keep_readings, simulate_histories
 from analytics.ml.pipeline import train_in_processes
 from analytics.scoring import registry
 from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelKind, ModelVersion
@@ -216,6 +216,8 @@ def bootstrap(
         total, error = settings.ML_BOOTSTRAP_REFINE_SEEDS, ""
         if refined and total > count:
             before = _artifacts()
+            # Only what the refined kinds' features read is kept from here: 24 whole site-weeks are ~1.4 GB.
+            histories = [keep_readings(h, _equipment(refined)) for h in histories]
             try:
                 results += _refine(site, state, refined, results, histories, days, progress, ready, actor)
             except Exception as exc:  # the first models stay active: the twin has its predictions
@@ -317,6 +319,10 @@ def _train(
     return results, histories
 
 
+def _equipment(kinds: list[str]) -> tuple[str, ...]:
+    return tuple(registry.FAILURE_KINDS[kind] for kind in kinds)
+
+
 def _site_size(site: Site) -> tuple[int, int]:
     """Trucks and crushers of the simulated sites: the site's own, at most the default site's."""
     trucks = min(max(Truck.objects.filter(site=site).count(), 1), MAX_TRUCKS)
@@ -353,8 +359,8 @@ def _refine(
 
     with _may_have_children():
         histories = histories + simulate_histories(
-            extra, days, workers=workers, nice=SIMULATION_NICE, progress=simulated, trucks=trucks,
-            crushers=crushers,
+            extra, days, workers=workers, nice=SIMULATION_NICE, progress=simulated,
+            readings=_equipment(kinds), trucks=trucks, crushers=crushers,
         )  # fmt: skip
     _save(state, progress=0.8, step=f"refining {named}: training on {total} sites")
     pretrained: dict = {}

@@ -78,6 +78,13 @@ def test_simulated_histories_report_progress_and_keep_the_order_of_their_seeds()
     assert calls == [(1, 2), (2, 2)]
 
 
+def test_a_history_can_keep_only_the_readings_some_kinds_need():
+    (whole,) = simulate_histories([4], days=0.02, workers=1, trucks=2, crushers=1)
+    (lean,) = simulate_histories([4], days=0.02, workers=1, trucks=2, crushers=1, readings=("crusher",))
+    assert set(whole.readings) == {"truck", "crusher", "stockpile"} and set(lean.readings) == {"crusher"}
+    assert lean.readings["crusher"].equals(whole.readings["crusher"]) and lean.events.equals(whole.events)
+
+
 def test_the_provenance_names_the_seeds_and_days():
     assert (
         bootstrap.provenance_text([9001, 9002, 9003], 7.0)
@@ -220,13 +227,14 @@ def test_the_bootstrap_refines_its_first_models_on_more_sites_and_keeps_them_whe
     settings.ML_BOOTSTRAP_REFINE_SEEDS = 3
     seen = []
     real = simulate_histories
-    monkeypatch.setattr(bootstrap, "simulate_histories", lambda seeds, *a, **k: seen.append(seeds) or real(
-        seeds, *a, **k))  # fmt: skip
+    monkeypatch.setattr(bootstrap, "simulate_histories", lambda seeds, *a, **k: seen.append(
+        (seeds, k.get("readings"))) or real(seeds, *a, **k))  # fmt: skip
     refreshed = []
 
     results = bootstrap.bootstrap(site.pk, kinds=["failure_truck"], ready=lambda: refreshed.append(1))
 
-    assert seen == [[9001, 9002], [9003]]  # the first two sites are reused, one more is simulated
+    # The first two sites are reused, one more is simulated, keeping only the refined kind's readings.
+    assert seen == [([9001, 9002], None), ([9003], ("truck",))]
     assert [(r.version.version, r.promoted) for r in results] == [(1, True), (2, True)]
     first, refined = (r.version for r in results)
     first.refresh_from_db()
