@@ -92,6 +92,22 @@ def should_start(site: Site, *, now: dt.datetime | None = None) -> bool:
     return now - (state.finished_at or state.queued_at) >= wait and not registry.retrain_running()
 
 
+def settle_lost_refinement(site: Site, *, now: dt.datetime | None = None) -> bool:
+    """Mark done a refinement whose worker was lost (nothing holds the registry's lock and LOST_AFTER has
+    passed since the bootstrap began), so the dashboard stops showing it as running. Its first models stay
+    active; it is not retried (`retrain_models --bootstrap` runs it again). True when one was settled."""
+    state = ModelBootstrap.objects.filter(site=site, status=BootstrapStatus.REFINING).first()
+    now = now or timezone.now()
+    if state is None or state.started_at is None or now - state.started_at < LOST_AFTER:
+        return False
+    if registry.retrain_running():
+        return False
+    _save(state, status=BootstrapStatus.DONE, finished_at=now, progress=1.0,
+          step="done; refining lost (its worker stopped): the first models stay active",
+          error="refinement lost: no worker held it")  # fmt: skip
+    return True
+
+
 def mark_queued(site: Site) -> ModelBootstrap:
     """Record that a bootstrap of `site` is queued (the trigger checks this row before queueing another)."""
     state, _ = ModelBootstrap.objects.update_or_create(

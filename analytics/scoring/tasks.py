@@ -31,8 +31,10 @@ def refresh_active_sites_task() -> int:
 
 def start_bootstraps(site_ids: list[int]) -> list[int]:
     """Queue a model bootstrap for the first simulated site that needs one (models are per installation,
-    so one bootstrap serves every site); the row marks it queued before the task is sent."""
+    so one bootstrap serves every site); the row marks it queued before the task is sent. A refinement whose
+    worker was lost is marked done on the way (bootstrap.settle_lost_refinement)."""
     for site in Site.objects.filter(pk__in=site_ids).order_by("pk"):
+        bootstrap.settle_lost_refinement(site)
         if bootstrap.should_start(site):
             bootstrap.mark_queued(site)
             transaction.on_commit(lambda site_id=site.pk: bootstrap_models_task.delay(site_id))

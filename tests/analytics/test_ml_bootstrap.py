@@ -17,6 +17,7 @@ from analytics.scoring.models import BootstrapStatus, ModelBootstrap, ModelVersi
 from fleet import seeding
 from fleet.models import Site, Truck
 from smartmine import health
+from smartmine.platform import locks
 from tests.apiclients import role_client
 
 #: Small sizes: two simulated sites of the test site's size (6 trucks, 1 crusher) for 3 days each (the full
@@ -277,6 +278,23 @@ def test_a_refined_model_is_compared_with_an_active_model_this_bootstrap_did_not
     assert not first.promoted  # v3 refused: v2, of the earlier run, stays active while this one refines
     assert "by_metric" in refined.version.promotion  # so v4 is compared with v2 as any retraining is
     assert "extends" not in refined.version.promotion
+
+
+def test_a_refinement_whose_worker_was_lost_is_marked_done_and_a_running_one_is_left_alone(site):
+    began = timezone.now() - bootstrap.LOST_AFTER - dt.timedelta(minutes=1)
+    ModelBootstrap.objects.create(
+        site=site, status=BootstrapStatus.REFINING, step="refining failure_loader", queued_at=began,
+        started_at=began, seeds=[9001], days=7.0, attempts=1,
+    )  # fmt: skip
+    with locks.session_lock(registry.RETRAIN_LOCK) as held:  # a slow refinement, still running, holds it
+        assert held and not bootstrap.settle_lost_refinement(site)
+    assert not bootstrap.settle_lost_refinement(site, now=began + dt.timedelta(minutes=5))  # not yet overdue
+
+    tasks.start_bootstraps([site.pk])  # the periodic refresh settles it on its way
+
+    state = ModelBootstrap.objects.get(site=site)
+    assert state.status == BootstrapStatus.DONE and state.step.startswith("done; refining lost")
+    assert not bootstrap.settle_lost_refinement(site)  # once
 
 
 def _failing_after(function, *, calls: int):
