@@ -266,16 +266,18 @@ def test_a_refined_model_is_compared_with_an_active_model_this_bootstrap_did_not
     monkeypatch.setattr(bootstrap, "REFINED_KINDS", ("failure_truck",))
     settings.ML_BOOTSTRAP_REFINE_SEEDS = 3
     bootstrap.bootstrap(site.pk, kinds=["failure_truck"])  # v1 first, v2 refined: active
-    calls = {"n": 0}
+    trained, calls = registry.train_failure_model, {"n": 0}
 
-    def refuse_once(metrics: dict) -> list[str]:
+    def too_few_breakdowns_first(*args, **kwargs):
+        """The next first model fails the real gate (too few breakdowns); its refinement passes."""
         calls["n"] += 1
-        return ["refused for the test"] if calls["n"] == 1 else []
+        model, metrics = trained(*args, **kwargs)
+        return model, {**metrics, "failure_events": 2} if calls["n"] == 1 else metrics
 
-    monkeypatch.setattr(registry, "failure_validation_problems", refuse_once)
+    monkeypatch.setattr(registry, "train_failure_model", too_few_breakdowns_first)
     first, refined = bootstrap.bootstrap(site.pk, kinds=["failure_truck"])
 
-    assert not first.promoted  # v3 refused: v2, of the earlier run, stays active while this one refines
+    assert not first.promoted and "refused" in first.version.promotion  # v2, of the earlier run, stays active
     assert "by_metric" in refined.version.promotion  # so v4 is compared with v2 as any retraining is
     assert "extends" not in refined.version.promotion
 
