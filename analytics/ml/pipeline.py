@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from analytics.ml.evaluate import failure_metrics
 from analytics.ml.features import build_features
-from analytics.ml.history import History, lower_priority
+from analytics.ml.history import History, keep_readings, lower_priority
 from analytics.ml.train import (
     HORIZON_H,
     FailureModel,
@@ -101,8 +102,7 @@ def train_in_processes(
 
 def _only(history: History, kind: str) -> History:
     """The part of a history one kind's features need (its readings and the event log): less to send."""
-    readings = {kind: history.readings[kind]} if kind in history.readings else {}
-    return History(readings, history.events, history.labels.iloc[:0], history.meta)
+    return replace(keep_readings(history, (kind,)), labels=history.labels.iloc[:0])
 
 
 def _rows(history: History, kind: str) -> int:
