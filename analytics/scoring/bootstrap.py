@@ -83,9 +83,7 @@ def should_start(site: Site, *, now: dt.datetime | None = None) -> bool:
         return not registry.retrain_running()
     now = now or timezone.now()
     if state.status in (BootstrapStatus.QUEUED, BootstrapStatus.TRAINING):
-        # Lost (a worker killed mid-task, a message dropped): nothing holds the lock and it is long overdue.
-        since = state.started_at or state.queued_at
-        return since is not None and now - since >= LOST_AFTER and not registry.retrain_running()
+        return _lost(state, now)  # a worker killed mid-task, a message dropped
     if state.status != BootstrapStatus.FAILED or state.attempts >= MAX_ATTEMPTS:
         return False  # done (the nightly retrain takes over), or given up
     wait = RETRY_AFTER * 2 ** max(state.attempts - 1, 0)
@@ -98,14 +96,19 @@ def settle_lost_refinement(site: Site, *, now: dt.datetime | None = None) -> boo
     active; it is not retried (`retrain_models --bootstrap` runs it again). True when one was settled."""
     state = ModelBootstrap.objects.filter(site=site, status=BootstrapStatus.REFINING).first()
     now = now or timezone.now()
-    if state is None or state.started_at is None or now - state.started_at < LOST_AFTER:
-        return False
-    if registry.retrain_running():
+    if state is None or not _lost(state, now):
         return False
     _save(state, status=BootstrapStatus.DONE, finished_at=now, progress=1.0,
           step="done; refining lost (its worker stopped): the first models stay active",
           error="refinement lost: no worker held it")  # fmt: skip
     return True
+
+
+def _lost(state: ModelBootstrap, now: dt.datetime) -> bool:
+    """A bootstrap still marked running that nothing runs: LOST_AFTER since it began (or was queued) and
+    nothing holds the registry's lock."""
+    since = state.started_at or state.queued_at
+    return since is not None and now - since >= LOST_AFTER and not registry.retrain_running()
 
 
 def mark_queued(site: Site) -> ModelBootstrap:
