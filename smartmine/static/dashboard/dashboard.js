@@ -1090,19 +1090,16 @@ async function loadHealth() {
 // The first models' bootstrap (docs/ml.md): its progress while it trains or refines, its error when it failed.
 function modelStatus(page) {
   const run = page.bootstrap;
+  const progressNote = (text, label) => [
+    h("p", { class: "note", role: "status" }, `${text} (${fmt(100 * run.progress, 0)} %)`),
+    h("progress", { max: "1", value: String(run.progress), "aria-label": label }),
+  ];
   if (page.status === "training" && run) {
-    return [
-      h("p", { class: "note", role: "status" },
-        `Training the first models on simulated sites: ${run.step || run.status} (${fmt(100 * run.progress, 0)} %)`),
-      h("progress", { max: "1", value: String(run.progress), "aria-label": "Model training progress" }),
-    ];
+    return progressNote(`Training the first models on simulated sites: ${run.step || run.status}`,
+      "Model training progress");
   }
   if (run?.status === "refining") {
-    return [
-      h("p", { class: "note", role: "status" },
-        `Models active; ${run.step} (${fmt(100 * run.progress, 0)} %)`),
-      h("progress", { max: "1", value: String(run.progress), "aria-label": "Model refinement progress" }),
-    ];
+    return progressNote(`Models active; ${run.step}`, "Model refinement progress");
   }
   if (page.status === "failed" && run) {
     return [h("p", { class: "note error", role: "status" },
