@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from analytics.ml import risk
 from analytics.ml.evaluate import (
     calibration_floor,
     calibration_in_the_large,
@@ -32,7 +33,6 @@ from analytics.ml.evaluate import (
 )
 from analytics.ml.history import History, simulate_histories
 from analytics.ml.pipeline import prepare
-from analytics.ml.risk import actionable
 from analytics.ml.train import train_failure_model
 from bench.bench_ml import DAYS
 
@@ -59,12 +59,12 @@ def breakdowns(histories: list[History], kind: str) -> str:
 
 
 def flagged_share(features: pd.DataFrame, p: np.ndarray) -> float:
-    """Share of the kind's scored unit-snapshots that the advice rule flags (one snapshot per 10-min row)."""
+    """Share of the scored unit-snapshots that the advice rule flags (risk.flagged_share; the units scored at
+    one site and 10-min time are one snapshot)."""
     snapshots = pd.DataFrame(
         {"site_id": features["site_id"].to_numpy(), "ts": features["ts"].to_numpy(), "p": p}
     )
-    flagged = sum(int(actionable(g["p"].to_numpy()).sum()) for _, g in snapshots.groupby(["site_id", "ts"]))
-    return flagged / len(p)
+    return risk.flagged_share([g["p"].to_numpy() for _, g in snapshots.groupby(["site_id", "ts"])])
 
 
 def seed_list(text: str) -> list[int]:
@@ -145,7 +145,9 @@ def report(parts: list) -> None:
         ece = [expected_calibration_error(part[1], part[column]) for part in parts]
         brier = [brier_score_loss(part[1], part[column]) for part in parts]
         auc = [roc_auc_score(part[1], part[column]) for part in parts]
-        ratio = [flagged_share(part[0], part[column]) / part[1].mean() for part in parts]
+        flagged = [flagged_share(part[0], part[column]) for part in parts]
+        ratio = [share / part[1].mean() for share, part in zip(flagged, parts, strict=True)]
+        flagged_rows = sum(share * len(part[1]) for share, part in zip(flagged, parts, strict=True))
         low, high = ece_interval(y, p, units)
         pooled = expected_calibration_error(y, p)
         large = calibration_in_the_large(y, p)
@@ -153,7 +155,7 @@ def report(parts: list) -> None:
               f"ROC-AUC {_median(auc)}  flagged/failing {_median(ratio)} | pooled ECE {pooled:.3f} "
               f"(90 % {low:.3f}-{high:.3f}) in the large {large:.3f}  Brier {brier_score_loss(y, p):.4f}  "
               f"ROC-AUC {roc_auc_score(y, p):.3f}  flagged/failing "
-              f"{sum(flagged_share(part[0], part[column]) * len(part[1]) for part in parts) / y.sum():.3f}",
+              f"{flagged_rows / y.sum():.3f}",
               flush=True)  # fmt: skip
     floor = calibration_floor([part[2] for part in parts], [part[1] for part in parts])
     print(f"   floor: per-seed ECE, best monotone map fitted on the test seeds' outcomes {_median(floor)}")
